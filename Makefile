@@ -1,0 +1,50 @@
+# alliance — PGXS build, plus the two commands of the README:
+#   make test   install what is missing, build, install, run every regression and TAP test
+#   make demo   the same set-up, then a private cluster with the sample alliance
+#
+# The PostgreSQL development files may not be installed yet when `make test`
+# or `make demo` start, so PGXS is included only when it exists; those targets
+# install it first and then run the rest in a sub-make that can include it.
+
+EXTENSION = alliance
+MODULE_big = alliance
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA = sql/alliance--1.0.sql
+PGFILEDESC = "alliance - regional medical alliance"
+
+# Regression tests, in sql/ and expected/; they share one database and run in this order.
+REGRESS = setup tier icd10 enums
+
+# TAP tests (PostgreSQL::Test::Cluster) live in test/t, not PGXS's default t/.
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+# Warnings are errors for the project's own C files.
+PG_CFLAGS += -Werror -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+endif
+
+.PHONY: deps test demo demo-stop
+
+deps:
+	test/install-deps.sh "$(PG_CONFIG)"
+
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/run-tests.sh "$(PG_CONFIG)" $(REGRESS)
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/demo.sh start "$(PG_CONFIG)"
+
+demo-stop:
+	test/demo.sh stop "$(PG_CONFIG)"
+
+# every object depends on the project's headers (PGXS tracks no header dependencies)
+$(OBJS): $(wildcard src/*.h)

@@ -1,0 +1,71 @@
+/*-------------------------------------------------------------------------
+ *
+ * parse.h
+ *	  The extension's literal parsers and formatters, and the encodings they
+ *	  produce.  These are pure C: no memory allocation, no error reporting,
+ *	  no backend calls, so that they can be fuzzed as plain functions
+ *	  (test/fuzz) and trusted with any byte string.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ALLIANCE_PARSE_H
+#define ALLIANCE_PARSE_H
+
+/*
+ * alliance.tier: level * 4 + grade.  Integer order is the type's order:
+ * level first, then grade, an ungraded tier lowest in its level.
+ */
+typedef int16 Tier;
+
+#define TIER_VILLAGE		0
+#define TIER_PRIMARY		1
+#define TIER_SECONDARY		2
+#define TIER_TERTIARY		3
+#define TIER_LEVELS			4
+
+#define TIER_GRADE_NONE		0
+#define TIER_GRADE_C		1
+#define TIER_GRADE_B		2
+#define TIER_GRADE_A		3
+
+#define TIER_MAKE(level, grade)	((Tier) ((level) * 4 + (grade)))
+#define TIER_LEVEL(t)		((t) / 4)
+#define TIER_GRADE(t)		((t) % 4)
+#define TIER_MIN			TIER_MAKE(TIER_VILLAGE, TIER_GRADE_NONE)
+#define TIER_MAX			TIER_MAKE(TIER_TERTIARY, TIER_GRADE_A)
+#define TIER_IS_VALID(t)	((t) >= TIER_MIN && (t) <= TIER_MAX)
+
+/* room for the longest output, "村卫生室甲等", and its terminator */
+#define TIER_OUTPUT_SIZE	32
+
+extern bool tier_parse(const char *str, size_t len, Tier *result);
+extern void tier_format(Tier tier, bool chinese, char *buf);
+extern char tier_grade_letter(Tier tier);
+
+/*
+ * alliance.icd10: up to 11 symbols (3 of category, 8 of extension) packed as
+ * a base-38 number, most significant first; an absent symbol is 0, so a code
+ * sorts before every longer code it is a prefix of, and integer order is the
+ * order of the canonical text.  Symbols: 1-10 digits, 11-36 letters A-Z,
+ * 37 the clinical version's placeholder 'x' (extension positions only).
+ */
+typedef int64 Icd10;
+
+#define ICD10_CATEGORY_SYMBOLS	3
+#define ICD10_EXTENSION_SYMBOLS	8
+#define ICD10_SYMBOLS			(ICD10_CATEGORY_SYMBOLS + ICD10_EXTENSION_SYMBOLS)
+#define ICD10_RADIX				38
+#define ICD10_PLACEHOLDER		37
+
+/* "A00.12345678" and its terminator */
+#define ICD10_OUTPUT_SIZE		(ICD10_SYMBOLS + 2)
+
+extern bool icd10_parse(const char *str, size_t len, Icd10 *result);
+extern void icd10_format(Icd10 code, char *buf);
+extern int	icd10_length(Icd10 code);
+extern Icd10 icd10_prefix(Icd10 code, int nsymbols);
+extern Icd10 icd10_prefix_last(Icd10 code);
+extern bool icd10_within(Icd10 code, Icd10 category);
+extern int	icd10_chapter_of(Icd10 code);
+
+#endif							/* ALLIANCE_PARSE_H */
