@@ -13,13 +13,16 @@ DATA = sql/alliance--1.0.sql
 PGFILEDESC = "alliance - regional medical alliance"
 
 # Regression tests, in sql/ and expected/; they share one database and run in this order.
-REGRESS = setup tier icd10 enums
+REGRESS = setup tier icd10 enums referral security
 
 # TAP tests (PostgreSQL::Test::Cluster) live in test/t, not PGXS's default t/.
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
 # Warnings are errors for the project's own C files.
+PG_CPPFLAGS += $(shell curl-config --cflags 2>/dev/null)
+SHLIB_LINK += $(shell curl-config --libs 2>/dev/null)
+
 PG_CFLAGS += -Werror -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)

@@ -400,3 +400,379 @@ COMMENT ON TYPE alliance.alliance_model IS
 COMMENT ON TYPE alliance.integration IS 'how closely the members are integrated: tight 紧密型, loose 松散型, hybrid 混合型';
 COMMENT ON TYPE alliance.referral_status IS
 	'status of a referral: draft, requested, accepted, scheduled, arrived, completed; or rejected, cancelled, expired, no_show';
+
+------------------------------------------------------------------------------
+-- Who acts for whom (SPEC §8)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION alliance.acts_for_all() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'acts_for_all' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION alliance.acting_institutions() RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'acting_institutions' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION alliance.acts_for_all() IS
+	'does the current user act for every institution: a superuser, or a member of the role named by alliance.admin_role';
+COMMENT ON FUNCTION alliance.acting_institutions() IS
+	'the institutions the current user acts for through alliance.map_role (empty for roles that act for all)';
+
+------------------------------------------------------------------------------
+-- Alliances and institutions (SPEC §3)
+------------------------------------------------------------------------------
+
+CREATE SEQUENCE alliance.alliance_id_seq;
+CREATE TABLE alliance.alliance (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.alliance_id_seq'::pg_catalog.regclass),
+	name text NOT NULL,
+	model alliance.alliance_model NOT NULL,
+	integration alliance.integration NOT NULL DEFAULT 'tight',
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT alliance_pkey PRIMARY KEY (id),
+	CONSTRAINT alliance_name_key UNIQUE (name),
+	CONSTRAINT alliance_name_check CHECK (name OPERATOR(pg_catalog.<>) '')
+);
+ALTER SEQUENCE alliance.alliance_id_seq OWNED BY alliance.alliance.id;
+COMMENT ON TABLE alliance.alliance IS 'an alliance (医联体 / 医共体) of institutions';
+COMMENT ON COLUMN alliance.alliance.model IS 'city_group 城市医疗集团, county_community 县域医共体, specialty_alliance 专科联盟, telemedicine_network 远程医疗协作网';
+COMMENT ON COLUMN alliance.alliance.integration IS 'tight 紧密型, loose 松散型, hybrid 混合型';
+COMMENT ON SEQUENCE alliance.alliance_id_seq IS 'ids of alliance.alliance';
+
+CREATE SEQUENCE alliance.institution_id_seq;
+CREATE TABLE alliance.institution (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.institution_id_seq'::pg_catalog.regclass),
+	name text NOT NULL,
+	tier alliance.tier NOT NULL,
+	region text,
+	lat double precision,
+	lon double precision,
+	specialties text[] NOT NULL DEFAULT '{}',
+	beds integer,
+	free_beds integer,
+	accepting boolean NOT NULL DEFAULT true,
+	active boolean NOT NULL DEFAULT true,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT institution_pkey PRIMARY KEY (id),
+	CONSTRAINT institution_name_check CHECK (name OPERATOR(pg_catalog.<>) ''),
+	CONSTRAINT institution_lat_check CHECK (lat OPERATOR(pg_catalog.>=) -90 AND lat OPERATOR(pg_catalog.<=) 90),
+	CONSTRAINT institution_lon_check CHECK (lon OPERATOR(pg_catalog.>=) -180 AND lon OPERATOR(pg_catalog.<=) 180),
+	CONSTRAINT institution_beds_check CHECK (beds OPERATOR(pg_catalog.>=) 0),
+	CONSTRAINT institution_free_beds_check CHECK (free_beds OPERATOR(pg_catalog.>=) 0
+												  AND free_beds OPERATOR(pg_catalog.<=) beds)
+);
+ALTER SEQUENCE alliance.institution_id_seq OWNED BY alliance.institution.id;
+COMMENT ON TABLE alliance.institution IS 'a member institution: hospital, community health center, township health center or village clinic';
+COMMENT ON COLUMN alliance.institution.tier IS 'level and grade: 三级甲等 is tertiary-A';
+COMMENT ON COLUMN alliance.institution.lat IS 'latitude in degrees (WGS 84), for routing by distance';
+COMMENT ON COLUMN alliance.institution.lon IS 'longitude in degrees (WGS 84), for routing by distance';
+COMMENT ON COLUMN alliance.institution.specialties IS 'specialties the institution offers (cardiology, neurology, oncology, ...), for routing';
+COMMENT ON COLUMN alliance.institution.free_beds IS 'free beds now (alliance.set_capacity); NULL when unknown';
+COMMENT ON COLUMN alliance.institution.accepting IS 'whether it accepts referrals now (alliance.set_capacity)';
+COMMENT ON COLUMN alliance.institution.active IS 'an inactive institution receives no referrals';
+COMMENT ON SEQUENCE alliance.institution_id_seq IS 'ids of alliance.institution';
+
+CREATE TABLE alliance.membership (
+	alliance_id bigint NOT NULL,
+	institution_id bigint NOT NULL,
+	role text NOT NULL DEFAULT 'member',
+	CONSTRAINT membership_pkey PRIMARY KEY (alliance_id, institution_id),
+	CONSTRAINT membership_alliance_fkey FOREIGN KEY (alliance_id) REFERENCES alliance.alliance (id),
+	CONSTRAINT membership_institution_fkey FOREIGN KEY (institution_id) REFERENCES alliance.institution (id),
+	CONSTRAINT membership_role_check CHECK (role OPERATOR(pg_catalog.=) ANY (ARRAY['lead', 'member']))
+);
+CREATE UNIQUE INDEX membership_one_lead ON alliance.membership (alliance_id)
+	WHERE role OPERATOR(pg_catalog.=) 'lead';
+CREATE INDEX membership_institution ON alliance.membership (institution_id);
+COMMENT ON TABLE alliance.membership IS 'which institutions belong to which alliance; an institution may belong to several';
+COMMENT ON COLUMN alliance.membership.role IS 'lead (牵头单位, at most one per alliance) or member';
+COMMENT ON INDEX alliance.membership_one_lead IS 'at most one lead institution per alliance';
+
+CREATE TABLE alliance.endpoint (
+	institution_id bigint NOT NULL,
+	url text NOT NULL,
+	format text NOT NULL DEFAULT 'native',
+	secret text NOT NULL,
+	active boolean NOT NULL DEFAULT true,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT endpoint_pkey PRIMARY KEY (institution_id),
+	CONSTRAINT endpoint_institution_fkey FOREIGN KEY (institution_id) REFERENCES alliance.institution (id),
+	CONSTRAINT endpoint_format_check CHECK (format OPERATOR(pg_catalog.=) ANY (ARRAY['native', 'fhir']))
+);
+COMMENT ON TABLE alliance.endpoint IS 'the webhook receiver of an institution''s own system (HIS, EMR); set with alliance.set_endpoint';
+COMMENT ON COLUMN alliance.endpoint.format IS 'native (the extension''s JSON) or fhir (a FHIR R4 Task)';
+COMMENT ON COLUMN alliance.endpoint.secret IS 'signing secret (whsec_...); readable by superusers and roles granted it, not by PUBLIC';
+COMMENT ON COLUMN alliance.endpoint.active IS 'false once the receiver answered 410 Gone; set_endpoint makes it active again';
+
+CREATE TABLE alliance.role_map (
+	role_name name NOT NULL,
+	institution_id bigint NOT NULL,
+	CONSTRAINT role_map_pkey PRIMARY KEY (role_name, institution_id),
+	CONSTRAINT role_map_institution_fkey FOREIGN KEY (institution_id) REFERENCES alliance.institution (id)
+);
+COMMENT ON TABLE alliance.role_map IS 'which database roles act for which institution (alliance.map_role)';
+
+CREATE FUNCTION alliance.create_alliance(name text, model alliance.alliance_model,
+										 integration alliance.integration DEFAULT 'tight')
+	RETURNS bigint AS 'MODULE_PATHNAME', 'create_alliance' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.add_institution(name text, tier alliance.tier, region text DEFAULT NULL,
+										 lat double precision DEFAULT NULL, lon double precision DEFAULT NULL,
+										 specialties text[] DEFAULT '{}', beds integer DEFAULT NULL)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'add_institution' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.add_member(alliance_id bigint, institution_id bigint, role text DEFAULT 'member')
+	RETURNS void AS 'MODULE_PATHNAME', 'add_member' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.set_capacity(institution_id bigint, free_beds integer, accepting boolean DEFAULT true)
+	RETURNS void AS 'MODULE_PATHNAME', 'set_capacity' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.set_endpoint(institution_id bigint, url text, format text DEFAULT 'native')
+	RETURNS text AS 'MODULE_PATHNAME', 'set_endpoint' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.map_role(role name, institution_id bigint)
+	RETURNS void AS 'MODULE_PATHNAME', 'map_role' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.unmap_role(role name, institution_id bigint)
+	RETURNS void AS 'MODULE_PATHNAME', 'unmap_role' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION alliance.create_alliance(text, alliance.alliance_model, alliance.integration) IS
+	'creates an alliance and returns its id (admin only)';
+COMMENT ON FUNCTION alliance.add_institution(text, alliance.tier, text, double precision, double precision, text[], integer) IS
+	'registers an institution and returns its id (admin only)';
+COMMENT ON FUNCTION alliance.add_member(bigint, bigint, text) IS
+	'makes an institution a member (or the lead) of an alliance; again, changes its role (admin only)';
+COMMENT ON FUNCTION alliance.set_capacity(bigint, integer, boolean) IS
+	'sets an institution''s free beds and whether it accepts referrals (admin, or a role acting for it)';
+COMMENT ON FUNCTION alliance.set_endpoint(bigint, text, text) IS
+	'registers an institution''s webhook URL and returns its new signing secret (admin, or a role acting for it)';
+COMMENT ON FUNCTION alliance.map_role(name, bigint) IS 'lets a database role act for an institution (admin only)';
+COMMENT ON FUNCTION alliance.unmap_role(name, bigint) IS 'undoes alliance.map_role (admin only)';
+
+------------------------------------------------------------------------------
+-- Referrals: the state machine (SPEC §4)
+------------------------------------------------------------------------------
+
+CREATE TYPE alliance.outbox_status AS ENUM ('pending', 'delivered', 'dead');
+COMMENT ON TYPE alliance.outbox_status IS 'state of a notification: pending (to send or retry), delivered (2xx), dead (gave up)';
+
+CREATE FUNCTION alliance.direction("from" alliance.tier, "to" alliance.tier) RETURNS alliance.direction
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	BEGIN ATOMIC
+		SELECT CASE pg_catalog.sign("to" OPERATOR(alliance.-) "from")
+			   WHEN 1 THEN 'upward'::alliance.direction
+			   WHEN -1 THEN 'downward'::alliance.direction
+			   ELSE 'lateral'::alliance.direction END;
+	END;
+COMMENT ON FUNCTION alliance.direction(alliance.tier, alliance.tier) IS
+	'direction of a referral between two tiers, by level: upward (上转), downward (下转) or lateral';
+
+CREATE SEQUENCE alliance.referral_id_seq;
+CREATE TABLE alliance.referral (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.referral_id_seq'::pg_catalog.regclass),
+	alliance_id bigint NOT NULL,
+	patient_ref text NOT NULL,
+	from_institution bigint NOT NULL,
+	to_institution bigint NOT NULL,
+	direction alliance.direction NOT NULL,
+	diagnosis alliance.icd10 NOT NULL,
+	acuity alliance.acuity NOT NULL,
+	urgency alliance.urgency NOT NULL,
+	status alliance.referral_status NOT NULL,
+	version integer NOT NULL DEFAULT 1,
+	parent_id bigint,
+	reason text,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	due_at timestamptz,
+	scheduled_at timestamptz,
+	CONSTRAINT referral_pkey PRIMARY KEY (id),
+	CONSTRAINT referral_alliance_fkey FOREIGN KEY (alliance_id) REFERENCES alliance.alliance (id),
+	CONSTRAINT referral_from_fkey FOREIGN KEY (from_institution) REFERENCES alliance.institution (id),
+	CONSTRAINT referral_to_fkey FOREIGN KEY (to_institution) REFERENCES alliance.institution (id),
+	CONSTRAINT referral_parent_fkey FOREIGN KEY (parent_id) REFERENCES alliance.referral (id),
+	CONSTRAINT referral_patient_ref_check CHECK (patient_ref OPERATOR(pg_catalog.<>) ''),
+	CONSTRAINT referral_not_to_itself CHECK (from_institution OPERATOR(pg_catalog.<>) to_institution)
+);
+ALTER SEQUENCE alliance.referral_id_seq OWNED BY alliance.referral.id;
+CREATE INDEX referral_from ON alliance.referral (from_institution, created_at);
+CREATE INDEX referral_to ON alliance.referral (to_institution, created_at);
+CREATE INDEX referral_alliance ON alliance.referral (alliance_id, created_at);
+CREATE INDEX referral_patient ON alliance.referral (patient_ref);
+CREATE INDEX referral_parent ON alliance.referral (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX referral_requested_due ON alliance.referral (due_at)
+	WHERE status OPERATOR(pg_catalog.=) 'requested'::alliance.referral_status;
+CREATE INDEX referral_scheduled_at ON alliance.referral (scheduled_at)
+	WHERE status OPERATOR(pg_catalog.=) 'scheduled'::alliance.referral_status;
+COMMENT ON TABLE alliance.referral IS 'a two-way referral (双向转诊); its status changes only through alliance.transition and its shorthands';
+COMMENT ON COLUMN alliance.referral.patient_ref IS 'the sending member''s opaque patient identifier; the extension stores no names';
+COMMENT ON COLUMN alliance.referral.direction IS 'upward (上转), downward (下转) or lateral, from the two institutions'' tiers';
+COMMENT ON COLUMN alliance.referral.version IS '1 at creation, +1 per transition; pass it as expected_version to detect a concurrent change';
+COMMENT ON COLUMN alliance.referral.parent_id IS 'the upward referral a return (downward) referral closes';
+COMMENT ON COLUMN alliance.referral.due_at IS 'SLA deadline of the requested status (alliance.sla_*); past it the worker expires the referral';
+COMMENT ON COLUMN alliance.referral.scheduled_at IS 'booked time (alliance.schedule); past it plus alliance.no_show_grace the worker marks a no-show';
+COMMENT ON SEQUENCE alliance.referral_id_seq IS 'ids of alliance.referral';
+COMMENT ON INDEX alliance.referral_requested_due IS 'the worker''s search for overdue requested referrals';
+COMMENT ON INDEX alliance.referral_scheduled_at IS 'the worker''s search for no-shows';
+
+CREATE SEQUENCE alliance.referral_event_id_seq;
+CREATE TABLE alliance.referral_event (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.referral_event_id_seq'::pg_catalog.regclass),
+	referral_id bigint NOT NULL,
+	from_status alliance.referral_status,
+	to_status alliance.referral_status NOT NULL,
+	actor text NOT NULL,
+	note text,
+	version integer NOT NULL,
+	at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	CONSTRAINT referral_event_pkey PRIMARY KEY (referral_id, id),
+	CONSTRAINT referral_event_referral_fkey FOREIGN KEY (referral_id) REFERENCES alliance.referral (id)
+);
+ALTER SEQUENCE alliance.referral_event_id_seq OWNED BY alliance.referral_event.id;
+COMMENT ON TABLE alliance.referral_event IS 'the append-only history of every referral: one row per creation and per transition';
+COMMENT ON COLUMN alliance.referral_event.id IS 'event id, sent as the webhook-id of its notifications';
+COMMENT ON COLUMN alliance.referral_event.from_status IS 'status before the event; NULL for the creation';
+COMMENT ON COLUMN alliance.referral_event.actor IS 'the role that made the change (alliance for the green channel)';
+COMMENT ON COLUMN alliance.referral_event.version IS 'the referral''s version after the event';
+COMMENT ON SEQUENCE alliance.referral_event_id_seq IS 'ids of alliance.referral_event';
+
+CREATE SEQUENCE alliance.outbox_id_seq;
+CREATE TABLE alliance.outbox (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.outbox_id_seq'::pg_catalog.regclass),
+	event_id bigint NOT NULL,
+	referral_id bigint NOT NULL,
+	institution_id bigint NOT NULL,
+	status alliance.outbox_status NOT NULL DEFAULT 'pending',
+	attempts integer NOT NULL DEFAULT 0,
+	next_attempt_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	last_status integer,
+	last_error text,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	delivered_at timestamptz,
+	CONSTRAINT outbox_pkey PRIMARY KEY (referral_id, id),
+	CONSTRAINT outbox_event_fkey FOREIGN KEY (referral_id, event_id)
+		REFERENCES alliance.referral_event (referral_id, id),
+	CONSTRAINT outbox_institution_fkey FOREIGN KEY (institution_id) REFERENCES alliance.institution (id)
+);
+ALTER SEQUENCE alliance.outbox_id_seq OWNED BY alliance.outbox.id;
+CREATE INDEX outbox_pending ON alliance.outbox (next_attempt_at)
+	WHERE status OPERATOR(pg_catalog.=) 'pending'::alliance.outbox_status;
+CREATE INDEX outbox_dead ON alliance.outbox (institution_id)
+	WHERE status OPERATOR(pg_catalog.=) 'dead'::alliance.outbox_status;
+COMMENT ON TABLE alliance.outbox IS 'one notification per referral event and involved institution with an active endpoint, written with the event';
+COMMENT ON COLUMN alliance.outbox.status IS 'pending (to send or retry), delivered (2xx), dead (gave up; alliance.redeliver sends it again)';
+COMMENT ON COLUMN alliance.outbox.last_status IS 'HTTP status of the last attempt';
+COMMENT ON SEQUENCE alliance.outbox_id_seq IS 'ids of alliance.outbox';
+COMMENT ON INDEX alliance.outbox_pending IS 'the worker''s queue';
+COMMENT ON INDEX alliance.outbox_dead IS 'dead notifications by institution, for alliance.redeliver_dead';
+
+-- events are append-only: no role but a superuser may change the history
+CREATE FUNCTION alliance.referral_event_append_only() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user) THEN
+		RAISE EXCEPTION 'referral events are append-only'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = pg_catalog.format('Role %I tried to %s alliance.referral_event.', current_user, pg_catalog.lower(TG_OP)),
+				  HINT = 'Only a superuser may correct the history of a referral.';
+	END IF;
+	RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+CREATE TRIGGER referral_event_append_only BEFORE UPDATE OR DELETE ON alliance.referral_event
+	FOR EACH ROW EXECUTE FUNCTION alliance.referral_event_append_only();
+CREATE TRIGGER referral_event_no_truncate BEFORE TRUNCATE ON alliance.referral_event
+	FOR EACH STATEMENT EXECUTE FUNCTION alliance.referral_event_append_only();
+COMMENT ON FUNCTION alliance.referral_event_append_only() IS 'refuses to change or remove referral events unless the user is a superuser';
+COMMENT ON TRIGGER referral_event_append_only ON alliance.referral_event IS 'events are append-only';
+COMMENT ON TRIGGER referral_event_no_truncate ON alliance.referral_event IS 'events are append-only';
+
+CREATE FUNCTION alliance.refer(alliance_id bigint, patient_ref text, from_institution bigint,
+							   diagnosis alliance.icd10, acuity alliance.acuity DEFAULT 'chronic',
+							   urgency alliance.urgency DEFAULT 'routine', to_institution bigint DEFAULT NULL,
+							   reason text DEFAULT NULL, submit boolean DEFAULT true)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'refer' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.transition(referral_id bigint, to_status alliance.referral_status,
+									note text DEFAULT NULL, expected_version integer DEFAULT NULL)
+	RETURNS alliance.referral AS 'MODULE_PATHNAME', 'transition' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.schedule(referral_id bigint, at timestamptz)
+	RETURNS alliance.referral AS 'MODULE_PATHNAME', 'schedule' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.complete(referral_id bigint, summary text DEFAULT NULL, return_to_sender boolean DEFAULT false)
+	RETURNS alliance.referral AS 'MODULE_PATHNAME', 'complete' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.can_transition("from" alliance.referral_status, "to" alliance.referral_status)
+	RETURNS boolean AS 'MODULE_PATHNAME', 'can_transition' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION alliance.refer(bigint, text, bigint, alliance.icd10, alliance.acuity, alliance.urgency, bigint, text, boolean) IS
+	'creates a referral (requested, or draft when submit is false; an emergency is accepted at once) and returns its id';
+COMMENT ON FUNCTION alliance.transition(bigint, alliance.referral_status, text, integer) IS
+	'the one gate of every status change: checks the transition and the caller''s right, records the event, queues the notifications';
+COMMENT ON FUNCTION alliance.schedule(bigint, timestamptz) IS 'the receiver books a slot or bed: accepted to scheduled, at the given time';
+COMMENT ON FUNCTION alliance.complete(bigint, text, boolean) IS
+	'the receiver closes an arrived referral; with return_to_sender, an upward referral also creates the downward return referral (下转)';
+COMMENT ON FUNCTION alliance.can_transition(alliance.referral_status, alliance.referral_status) IS
+	'whether the state machine allows going from one status to the other';
+
+CREATE FUNCTION alliance.accept(referral_id bigint, note text DEFAULT NULL) RETURNS alliance.referral
+	LANGUAGE sql BEGIN ATOMIC SELECT alliance.transition(referral_id, 'accepted', note); END;
+CREATE FUNCTION alliance.reject(referral_id bigint, reason text) RETURNS alliance.referral
+	LANGUAGE sql BEGIN ATOMIC SELECT alliance.transition(referral_id, 'rejected', reason); END;
+CREATE FUNCTION alliance.arrive(referral_id bigint) RETURNS alliance.referral
+	LANGUAGE sql BEGIN ATOMIC SELECT alliance.transition(referral_id, 'arrived'); END;
+CREATE FUNCTION alliance.cancel(referral_id bigint, reason text) RETURNS alliance.referral
+	LANGUAGE sql BEGIN ATOMIC SELECT alliance.transition(referral_id, 'cancelled', reason); END;
+COMMENT ON FUNCTION alliance.accept(bigint, text) IS 'the receiver accepts a requested referral';
+COMMENT ON FUNCTION alliance.reject(bigint, text) IS 'the receiver declines a requested referral, with a reason';
+COMMENT ON FUNCTION alliance.arrive(bigint) IS 'the receiver checks the patient in';
+COMMENT ON FUNCTION alliance.cancel(bigint, text) IS 'the sender withdraws a referral, with a reason';
+
+CREATE FUNCTION alliance.referral_history(referral_id bigint) RETURNS SETOF alliance.referral_event
+	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	-- row-level security decides what the caller sees
+	IF NOT EXISTS (SELECT FROM alliance.referral r WHERE r.id OPERATOR(pg_catalog.=) referral_history.referral_id) THEN
+		RAISE EXCEPTION 'referral % not found', referral_history.referral_id
+			USING ERRCODE = 'AL002',
+				  HINT = 'It does not exist, or your role acts for neither its sending nor its receiving institution.';
+	END IF;
+	RETURN QUERY
+		SELECT e.* FROM alliance.referral_event e
+		 WHERE e.referral_id OPERATOR(pg_catalog.=) referral_history.referral_id
+		 ORDER BY e.id;
+END
+$$;
+COMMENT ON FUNCTION alliance.referral_history(bigint) IS 'the events of a referral, oldest first';
+
+------------------------------------------------------------------------------
+-- Privileges and row-level security (SPEC §8)
+------------------------------------------------------------------------------
+
+-- Every write goes through the functions above, which check the caller and
+-- write as the extension's owner; applications only read.
+GRANT USAGE ON SCHEMA alliance TO PUBLIC;
+GRANT SELECT ON alliance.alliance, alliance.institution, alliance.membership, alliance.role_map TO PUBLIC;
+GRANT SELECT (institution_id, url, format, active, created_at, updated_at) ON alliance.endpoint TO PUBLIC;
+GRANT SELECT ON alliance.referral, alliance.referral_event, alliance.outbox TO PUBLIC;
+
+ALTER TABLE alliance.referral ENABLE ROW LEVEL SECURITY;
+ALTER TABLE alliance.referral_event ENABLE ROW LEVEL SECURITY;
+ALTER TABLE alliance.outbox ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY referral_parties ON alliance.referral FOR SELECT USING (
+	(SELECT alliance.acts_for_all())
+	OR from_institution OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[])
+	OR to_institution OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[]));
+CREATE POLICY referral_event_parties ON alliance.referral_event FOR SELECT USING (
+	(SELECT alliance.acts_for_all())
+	OR EXISTS (SELECT FROM alliance.referral r WHERE r.id OPERATOR(pg_catalog.=) referral_id));
+CREATE POLICY outbox_own ON alliance.outbox FOR SELECT USING (
+	(SELECT alliance.acts_for_all())
+	OR institution_id OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[]));
+COMMENT ON POLICY referral_parties ON alliance.referral IS 'a role sees the referrals sent or received by the institutions it acts for';
+COMMENT ON POLICY referral_event_parties ON alliance.referral_event IS 'a role sees the events of the referrals it sees';
+COMMENT ON POLICY outbox_own ON alliance.outbox IS 'a role sees the notifications addressed to the institutions it acts for';
+
+-- pg_dump keeps the data (the extension's objects come from CREATE EXTENSION)
+SELECT pg_catalog.pg_extension_config_dump('alliance.alliance', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.alliance_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.institution', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.institution_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.membership', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.endpoint', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.role_map', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.referral', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.referral_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.referral_event', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.referral_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.outbox_id_seq', '');

@@ -15,6 +15,20 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- the same, with the error's detail
+CREATE FUNCTION public.error_of(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	detail text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+	RETURN SQLSTATE || ': ' || SQLERRM || coalesce(E'\n' || nullif(detail, ''), '');
+END
+$$;
+
 -- every object of the extension carries a comment
 SELECT pg_describe_object(classid, objid, objsubid) AS uncommented
 FROM pg_depend d

@@ -30,6 +30,18 @@ typedef enum TierOutputLanguage
 
 extern int	alliance_tier_output;
 
+/* who acts for every institution, besides superusers */
+extern char *alliance_admin_role;
+
+/* SLA of a requested referral, by urgency, and the no-show grace, in seconds */
+extern int	alliance_sla_emergency;
+extern int	alliance_sla_urgent;
+extern int	alliance_sla_routine;
+extern int	alliance_no_show_grace;
+
+/* hosts to which a webhook may be plain http */
+extern char *alliance_http_hosts;
+
 #endif							/* ALLIANCE_H */
 
 /*

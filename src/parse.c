@@ -402,3 +402,48 @@ icd10_chapter_of(Icd10 code)
 	}
 	return chapter;
 }
+
+/*
+ * Is host (hostlen bytes) one of the comma-separated names of list?  Names
+ * compare case-insensitively, ignoring surrounding spaces and the brackets
+ * of an IPv6 literal ("[::1]" matches "::1").
+ */
+bool
+host_in_list(const char *list, const char *host, size_t hostlen)
+{
+	const char *p = list;
+
+	if (hostlen >= 2 && host[0] == '[' && host[hostlen - 1] == ']')
+	{
+		host++;
+		hostlen -= 2;
+	}
+	while (*p != '\0')
+	{
+		const char *start;
+		const char *end;
+		size_t		i;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		start = p;
+		while (*p != '\0' && *p != ',')
+			p++;
+		end = p;
+		while (end > start && end[-1] == ' ')
+			end--;
+		if (end - start >= 2 && start[0] == '[' && end[-1] == ']')
+		{
+			start++;
+			end--;
+		}
+		if ((size_t) (end - start) != hostlen || hostlen == 0)
+			continue;
+		for (i = 0; i < hostlen; i++)
+			if (fold((unsigned char) start[i]) != fold((unsigned char) host[i]))
+				break;
+		if (i == hostlen)
+			return true;
+	}
+	return false;
+}

@@ -68,4 +68,7 @@ extern Icd10 icd10_prefix_last(Icd10 code);
 extern bool icd10_within(Icd10 code, Icd10 category);
 extern int	icd10_chapter_of(Icd10 code);
 
+/* webhook hosts allowed plain http (alliance.http_hosts) */
+extern bool host_in_list(const char *list, const char *host, size_t hostlen);
+
 #endif							/* ALLIANCE_PARSE_H */

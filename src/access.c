@@ -1,0 +1,151 @@
+/*-------------------------------------------------------------------------
+ *
+ * access.c
+ *	  Who acts for whom.
+ *
+ * The caller of a function is the current user when it is called (so an
+ * application's own SECURITY DEFINER function acts as its owner, as
+ * PostgreSQL's privileges do).  A role acts for an institution when it has
+ * the privileges (pg_has_role USAGE) of a role mapped to it.  The same rule
+ * serves the functions here and the row-level security policies, which call
+ * alliance.acts_for_all() and alliance.acting_institutions().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "access.h"
+#include "alliance.h"
+#include "exec.h"
+
+static Stmt mapped_institutions = {
+	"SELECT DISTINCT m.institution_id"
+	"  FROM alliance.role_map m"
+	"  JOIN pg_catalog.pg_roles r ON r.rolname = m.role_name"
+	" WHERE pg_catalog.pg_has_role($1, r.oid, 'USAGE')",
+	1, {OIDOID}
+};
+
+/* Is role a superuser or a member of alliance.admin_role? */
+static bool
+role_acts_for_all(Oid role)
+{
+	Oid			admin;
+
+	if (superuser_arg(role))
+		return true;
+	if (alliance_admin_role == NULL || alliance_admin_role[0] == '\0')
+		return false;
+	admin = get_role_oid(alliance_admin_role, true);
+	return OidIsValid(admin) && has_privs_of_role(role, admin);
+}
+
+/*
+ * Find out who the current user is and which institutions it acts for.  The
+ * institution list is allocated in the current memory context.
+ */
+void
+caller_identify(Caller *caller)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	StmtScope	scope;
+	Datum		arg;
+
+	caller->roleid = GetUserId();
+	caller->acts_for_all = role_acts_for_all(caller->roleid);
+	caller->ninstitutions = 0;
+	caller->institutions = NULL;
+	if (caller->acts_for_all)
+		return;
+
+	stmt_begin(&scope, false);
+	arg = ObjectIdGetDatum(caller->roleid);
+	stmt_run(&mapped_institutions, &arg, NULL, 0);
+	if (SPI_processed > 0)
+	{
+		caller->institutions = MemoryContextAlloc(outer, SPI_processed * sizeof(int64));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			caller->institutions[i] =
+				DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		caller->ninstitutions = (int) SPI_processed;
+	}
+	stmt_end(&scope);
+}
+
+bool
+caller_acts_for(const Caller *caller, int64 institution)
+{
+	if (caller->acts_for_all)
+		return true;
+	for (int i = 0; i < caller->ninstitutions; i++)
+		if (caller->institutions[i] == institution)
+			return true;
+	return false;
+}
+
+char *
+caller_name(const Caller *caller)
+{
+	return GetUserNameFromId(caller->roleid, false);
+}
+
+/* Raise 42501 unless the caller acts for every institution */
+void
+caller_require_admin(const Caller *caller, const char *action)
+{
+	if (!caller->acts_for_all)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s", action),
+				 errdetail("Role \"%s\" is neither a superuser nor a member of \"%s\" (alliance.admin_role).",
+						   caller_name(caller), alliance_admin_role ? alliance_admin_role : "")));
+}
+
+/* Raise 42501 unless the caller acts for the institution */
+void
+caller_require_institution(const Caller *caller, int64 institution, const char *action)
+{
+	if (!caller_acts_for(caller, institution))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s", action),
+				 errdetail("Role \"%s\" does not act for institution " INT64_FORMAT ".",
+						   caller_name(caller), institution),
+				 errhint("An administrator maps a role to an institution with alliance.map_role().")));
+}
+
+/* alliance.acts_for_all(): does the current user act for every institution? */
+PG_FUNCTION_INFO_V1(acts_for_all);
+Datum
+acts_for_all(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(role_acts_for_all(GetUserId()));
+}
+
+/* alliance.acting_institutions(): the institutions the current user is mapped to */
+PG_FUNCTION_INFO_V1(acting_institutions);
+Datum
+acting_institutions(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	Datum	   *ids;
+
+	caller_identify(&caller);
+	ids = palloc(Max(caller.ninstitutions, 1) * sizeof(Datum));
+	for (int i = 0; i < caller.ninstitutions; i++)
+		ids[i] = Int64GetDatum(caller.institutions[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(ids, caller.ninstitutions, INT8OID,
+										  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}

@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * access.h
+ *	  Who acts for whom (SPEC §8): superusers and the admin role act for
+ *	  every institution, a role mapped with alliance.map_role for the
+ *	  institutions it is mapped to, any other role for none.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ALLIANCE_ACCESS_H
+#define ALLIANCE_ACCESS_H
+
+typedef struct Caller
+{
+	Oid			roleid;
+	bool		acts_for_all;	/* superuser or admin role */
+	int			ninstitutions;	/* the mapped ones, when not acts_for_all */
+	int64	   *institutions;
+} Caller;
+
+extern void caller_identify(Caller *caller);
+extern bool caller_acts_for(const Caller *caller, int64 institution);
+extern char *caller_name(const Caller *caller);
+extern void caller_require_admin(const Caller *caller, const char *action);
+extern void caller_require_institution(const Caller *caller, int64 institution,
+									   const char *action);
+
+#endif							/* ALLIANCE_ACCESS_H */

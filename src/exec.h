@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ *
+ * exec.h
+ *	  How the extension runs its own SQL statements: prepared once per
+ *	  backend, with search_path pinned, as the caller or as the extension's
+ *	  owner.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ALLIANCE_EXEC_H
+#define ALLIANCE_EXEC_H
+
+#include "executor/spi.h"
+#include "fmgr.h"
+
+/*
+ * A statement of the extension.  Parameters use built-in types only (text
+ * for the extension's own types, cast in the statement), so that a saved
+ * plan survives DROP and CREATE EXTENSION in the same backend.
+ */
+#define STMT_MAX_ARGS 12
+
+typedef struct Stmt
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[STMT_MAX_ARGS];
+	SPIPlanPtr	plan;			/* prepared on first use, kept */
+} Stmt;
+
+/* State saved by stmt_begin and restored by stmt_end */
+typedef struct StmtScope
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			guc_nestlevel;
+} StmtScope;
+
+extern void stmt_begin(StmtScope *scope, bool as_owner);
+extern void stmt_end(StmtScope *scope);
+extern int	stmt_run(Stmt *stmt, Datum *values, const char *nulls, long count);
+
+/* the value of column col (1-based) of row 0 of the last result, or NULL */
+extern bool stmt_get(int col, Datum *value);
+
+/* arguments of the SQL entry points */
+extern void arg_require(FunctionCallInfo fcinfo, int n, const char *name);
+extern char *arg_enum_label(Datum value);
+extern char *arg_text(FunctionCallInfo fcinfo, int n);
+
+#endif							/* ALLIANCE_EXEC_H */

@@ -1,0 +1,609 @@
+/*-------------------------------------------------------------------------
+ *
+ * referral.c
+ *	  The referral state machine (SPEC §4): the transition table, the one
+ *	  gate every status change passes, referral creation, the emergency green
+ *	  channel and the closed-loop return referral.
+ *
+ * Every change of a referral's status -- alliance.transition, its SQL
+ * shorthands, schedule(), complete(), the green channel, the worker's expiry
+ * -- goes through gate(): lock the row, check the transition against the
+ * table below and the caller's right to make it, update status, version and
+ * timestamps, append the event and queue one notification per involved
+ * institution with an active endpoint.  It all happens in the caller's
+ * transaction, so an error leaves nothing behind.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "access.h"
+#include "alliance.h"
+#include "exec.h"
+#include "parse.h"
+#include "referral.h"
+
+/* Labels of alliance.referral_status, in the enum's order */
+static const char *const status_names[RS_COUNT] = {
+	"draft", "requested", "accepted", "scheduled", "arrived", "completed",
+	"rejected", "cancelled", "expired", "no_show"
+};
+
+/* Who may make a transition */
+#define BY_SENDER	0x01		/* the sending institution */
+#define BY_RECEIVER 0x02		/* the receiving institution */
+#define BY_WORKER	0x04		/* the background worker (a superuser) */
+
+/*
+ * The transition table: transitions[from][to] says who may move a referral
+ * from one status to the other; 0 means nobody.  Superusers and the admin
+ * role may make any transition the table allows.
+ */
+static const uint8 transitions[RS_COUNT][RS_COUNT] = {
+	[RS_DRAFT] = {
+		[RS_REQUESTED] = BY_SENDER,
+		[RS_CANCELLED] = BY_SENDER,
+	},
+	[RS_REQUESTED] = {
+		[RS_ACCEPTED] = BY_RECEIVER,
+		[RS_REJECTED] = BY_RECEIVER,
+		[RS_CANCELLED] = BY_SENDER,
+		[RS_EXPIRED] = BY_WORKER,
+	},
+	[RS_ACCEPTED] = {
+		[RS_SCHEDULED] = BY_RECEIVER,
+		[RS_ARRIVED] = BY_RECEIVER,
+		[RS_CANCELLED] = BY_SENDER,
+	},
+	[RS_SCHEDULED] = {
+		[RS_ARRIVED] = BY_RECEIVER,
+		[RS_CANCELLED] = BY_SENDER,
+		[RS_NO_SHOW] = BY_WORKER,
+	},
+	[RS_ARRIVED] = {
+		[RS_COMPLETED] = BY_RECEIVER,
+	},
+};
+
+/* A referral as the gate reads it, under lock */
+typedef struct ReferralRow
+{
+	int64		id;
+	int64		alliance_id;
+	int64		from_institution;
+	int64		to_institution;
+	ReferralStatus status;
+	int32		version;
+	char	   *patient_ref;
+	char	   *diagnosis;
+	char	   *acuity;
+	char	   *urgency;
+	char	   *direction;
+} ReferralRow;
+
+static Stmt lock_referral = {
+	"SELECT alliance_id, from_institution, to_institution, status::text, version,"
+	"       patient_ref, diagnosis::text, acuity::text, urgency::text, direction::text"
+	"  FROM alliance.referral WHERE id = $1 FOR UPDATE",
+	1, {INT8OID}
+};
+
+static Stmt update_referral = {
+	"UPDATE alliance.referral AS r"
+	"   SET status = $2::alliance.referral_status,"
+	"       version = r.version + 1,"
+	"       updated_at = now(),"
+	"       due_at = CASE WHEN $3 IS NULL THEN r.due_at"
+	"                     ELSE now() + make_interval(secs => $3) END,"
+	"       scheduled_at = coalesce($4, r.scheduled_at)"
+	" WHERE r.id = $1"
+	" RETURNING r",
+	4, {INT8OID, TEXTOID, FLOAT8OID, TIMESTAMPTZOID}
+};
+
+static Stmt insert_event = {
+	"INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version)"
+	" VALUES ($1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6)"
+	" RETURNING id",
+	6, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
+};
+
+static Stmt insert_outbox = {
+	"INSERT INTO alliance.outbox (event_id, referral_id, institution_id)"
+	" SELECT $1, $2, e.institution_id FROM alliance.endpoint e"
+	"  WHERE e.institution_id IN ($3, $4) AND e.active",
+	4, {INT8OID, INT8OID, INT8OID, INT8OID}
+};
+
+static Stmt member_institutions = {
+	"SELECT i.id, i.active FROM alliance.membership m"
+	"  JOIN alliance.institution i ON i.id = m.institution_id"
+	" WHERE m.alliance_id = $1 AND m.institution_id IN ($2, $3)",
+	3, {INT8OID, INT8OID, INT8OID}
+};
+
+static Stmt insert_referral = {
+	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution,"
+	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at)"
+	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
+	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
+	"        CASE WHEN $11 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END"
+	"   FROM alliance.institution f, alliance.institution t"
+	"  WHERE f.id = $3 AND t.id = $4"
+	" RETURNING id",
+	11, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+		TEXTOID, FLOAT8OID}
+};
+
+static ReferralStatus
+status_from_name(const char *name)
+{
+	for (int i = 0; i < RS_COUNT; i++)
+		if (strcmp(name, status_names[i]) == 0)
+			return (ReferralStatus) i;
+	elog(ERROR, "unknown referral status \"%s\"", name);
+	pg_unreachable();
+}
+
+/* The status an alliance.referral_status datum names */
+static ReferralStatus
+status_from_datum(Datum value)
+{
+	return status_from_name(DatumGetCString(DirectFunctionCall1(enum_out, value)));
+}
+
+const char *
+referral_status_name(ReferralStatus status)
+{
+	return status_names[status];
+}
+
+/* SLA of a requested referral of the given urgency, in seconds */
+static int
+sla_seconds(const char *urgency)
+{
+	if (strcmp(urgency, "emergency") == 0)
+		return alliance_sla_emergency;
+	if (strcmp(urgency, "urgent") == 0)
+		return alliance_sla_urgent;
+	return alliance_sla_routine;
+}
+
+static void referral_not_found(int64 id) pg_attribute_noreturn();
+
+static void
+referral_not_found(int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_AL_REFERRAL_NOT_FOUND),
+			 errmsg("referral " INT64_FORMAT " not found", id),
+			 errhint("It does not exist, or your role acts for neither its sending nor its receiving institution.")));
+}
+
+/* "a, b or c": the statuses a referral may go to from a status */
+static char *
+next_statuses(ReferralStatus from)
+{
+	StringInfoData buf;
+	int			n = 0;
+	int			total = 0;
+
+	for (int to = 0; to < RS_COUNT; to++)
+		total += transitions[from][to] != 0;
+	initStringInfo(&buf);
+	for (int to = 0; to < RS_COUNT; to++)
+	{
+		if (transitions[from][to] == 0)
+			continue;
+		if (n > 0)
+			appendStringInfoString(&buf, ++n == total ? " or " : ", ");
+		else
+			n++;
+		appendStringInfoString(&buf, status_names[to]);
+	}
+	return buf.data;
+}
+
+/* "the sending institution (3)", or both sides, or the worker */
+static char *
+who_may(uint8 allowed, const ReferralRow *row)
+{
+	if ((allowed & BY_SENDER) && (allowed & BY_RECEIVER))
+		return psprintf("the sending (" INT64_FORMAT ") or receiving (" INT64_FORMAT ") institution",
+						row->from_institution, row->to_institution);
+	if (allowed & BY_SENDER)
+		return psprintf("the sending institution (" INT64_FORMAT ")", row->from_institution);
+	if (allowed & BY_RECEIVER)
+		return psprintf("the receiving institution (" INT64_FORMAT ")", row->to_institution);
+	return pstrdup("the background worker");
+}
+
+/* Read and lock a referral; AL002 if there is none */
+static void
+read_locked(int64 id, ReferralRow *row)
+{
+	Datum		arg = Int64GetDatum(id);
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+
+	stmt_run(&lock_referral, &arg, NULL, 1);
+	if (SPI_processed == 0)
+		referral_not_found(id);
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	row->id = id;
+	row->alliance_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	row->from_institution = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+	row->to_institution = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+	row->status = status_from_name(SPI_getvalue(tuple, desc, 4));
+	row->version = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
+	row->patient_ref = SPI_getvalue(tuple, desc, 6);
+	row->diagnosis = SPI_getvalue(tuple, desc, 7);
+	row->acuity = SPI_getvalue(tuple, desc, 8);
+	row->urgency = SPI_getvalue(tuple, desc, 9);
+	row->direction = SPI_getvalue(tuple, desc, 10);
+}
+
+/*
+ * Append an event (from NULL for a creation) and queue its notifications to
+ * the sending and receiving institutions' active endpoints.
+ */
+static void
+record_event(int64 referral_id, const char *from, ReferralStatus to, const char *actor,
+			 const char *note, int32 version, int64 from_institution, int64 to_institution)
+{
+	Datum		values[6];
+	char		nulls[6] = "      ";
+	Datum		event_id;
+
+	values[0] = Int64GetDatum(referral_id);
+	values[1] = from ? CStringGetTextDatum(from) : (Datum) 0;
+	nulls[1] = from ? ' ' : 'n';
+	values[2] = CStringGetTextDatum(status_names[to]);
+	values[3] = CStringGetTextDatum(actor);
+	values[4] = note ? CStringGetTextDatum(note) : (Datum) 0;
+	nulls[4] = note ? ' ' : 'n';
+	values[5] = Int32GetDatum(version);
+	stmt_run(&insert_event, values, nulls, 0);
+	if (!stmt_get(1, &event_id))
+		elog(ERROR, "referral event was not recorded");
+
+	values[0] = event_id;
+	values[1] = Int64GetDatum(referral_id);
+	values[2] = Int64GetDatum(from_institution);
+	values[3] = Int64GetDatum(to_institution);
+	stmt_run(&insert_outbox, values, NULL, 0);
+}
+
+/*
+ * The gate.  Runs inside stmt_begin(..., true).  by_system is for changes the
+ * gate itself decides (the green channel): no right is checked.  Returns the
+ * referral after the change, as an alliance.referral datum in SPI memory.
+ */
+static Datum
+gate(const Transition *t, const Caller *caller, bool by_system)
+{
+	ReferralRow row;
+	uint8		allowed;
+	Datum		values[4];
+	char		nulls[4] = "    ";
+	Datum		result;
+
+	if (!by_system && !caller->acts_for_all && caller->ninstitutions == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
+				 errmsg("role \"%s\" may not move referrals", caller_name(caller)),
+				 errdetail("It acts for no institution."),
+				 errhint("An administrator maps a role to an institution with alliance.map_role().")));
+
+	read_locked(t->referral_id, &row);
+
+	if (!by_system && !caller_acts_for(caller, row.from_institution) &&
+		!caller_acts_for(caller, row.to_institution))
+		referral_not_found(row.id);
+
+	if (t->check_version && t->expected_version != row.version)
+		ereport(ERROR,
+				(errcode(ERRCODE_AL_STALE_VERSION),
+				 errmsg("referral " INT64_FORMAT " is at version %d, not %d",
+						row.id, row.version, t->expected_version),
+				 errdetail("Someone changed it since you read it; it is now %s.",
+						   status_names[row.status]),
+				 errhint("Read the referral again and decide again.")));
+
+	allowed = transitions[row.status][t->to];
+	if (allowed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_AL_TRANSITION_NOT_ALLOWED),
+				 errmsg("referral " INT64_FORMAT " cannot go from %s to %s",
+						row.id, status_names[row.status], status_names[t->to]),
+				 row.status >= RS_COMPLETED ?
+				 errdetail("A %s referral is closed.", status_names[row.status]) :
+				 errdetail("From %s a referral may go to %s.",
+						   status_names[row.status], next_statuses(row.status))));
+
+	if (!by_system && !caller->acts_for_all &&
+		!((allowed & BY_SENDER) && caller_acts_for(caller, row.from_institution)) &&
+		!((allowed & BY_RECEIVER) && caller_acts_for(caller, row.to_institution)))
+		ereport(ERROR,
+				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
+				 errmsg("role \"%s\" may not move referral " INT64_FORMAT " to %s",
+						caller_name(caller), row.id, status_names[t->to]),
+				 errdetail("Only %s may.", who_may(allowed, &row))));
+
+	if ((t->to == RS_REJECTED || t->to == RS_CANCELLED) &&
+		(t->note == NULL || t->note[0] == '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a referral cannot be %s without a reason", status_names[t->to]),
+				 errhint("Give the reason as the note.")));
+
+	values[0] = Int64GetDatum(row.id);
+	values[1] = CStringGetTextDatum(status_names[t->to]);
+	if (t->to == RS_REQUESTED)
+		values[2] = Float8GetDatum((float8) sla_seconds(row.urgency));
+	else
+		nulls[2] = 'n';
+	if (t->has_scheduled_at)
+		values[3] = TimestampTzGetDatum(t->scheduled_at);
+	else
+		nulls[3] = 'n';
+	stmt_run(&update_referral, values, nulls, 0);
+	if (!stmt_get(1, &result))
+		elog(ERROR, "referral " INT64_FORMAT " vanished under lock", row.id);
+
+	record_event(row.id, status_names[row.status], t->to,
+				 by_system ? "alliance" : caller_name(caller), t->note, row.version + 1,
+				 row.from_institution, row.to_institution);
+
+	/* green channel: a requested emergency is accepted at once */
+	if (t->to == RS_REQUESTED && strcmp(row.urgency, "emergency") == 0)
+	{
+		Transition green = {.referral_id = row.id, .to = RS_ACCEPTED,
+		.note = "green channel (急诊绿色通道): emergencies are accepted on arrival"};
+
+		result = gate(&green, caller, true);
+	}
+	return result;
+}
+
+/*
+ * Move a referral to another status, as the current user, and return it
+ * (palloc'd in the current context).
+ */
+Datum
+referral_transition(const Transition *t)
+{
+	Caller		caller;
+	StmtScope	scope;
+	Datum		result;
+
+	caller_identify(&caller);
+	stmt_begin(&scope, true);
+	result = SPI_datumTransfer(gate(t, &caller, false), false, -1);
+	stmt_end(&scope);
+	return result;
+}
+
+/*
+ * Create a referral; runs inside stmt_begin(..., true).  parent_id is the
+ * referral a return referral closes, or 0.
+ */
+static int64
+create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref,
+				int64 from, const char *diagnosis, const char *acuity, const char *urgency,
+				int64 to, const char *reason, bool submit, int64 parent_id)
+{
+	Datum		values[11];
+	char		nulls[11] = "           ";
+	bool		from_ok = false;
+	bool		to_ok = false;
+	ReferralStatus status = submit ? RS_REQUESTED : RS_DRAFT;
+	Datum		id;
+	Transition	green;
+
+	if (!caller_acts_for(caller, from))
+		ereport(ERROR,
+				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
+				 errmsg("role \"%s\" may not refer patients from institution " INT64_FORMAT,
+						caller_name(caller), from),
+				 errdetail("Only the sending institution creates a referral.")));
+	if (from == to)
+		ereport(ERROR,
+				(errcode(ERRCODE_AL_NOT_A_MEMBER),
+				 errmsg("institution " INT64_FORMAT " cannot refer a patient to itself", from)));
+
+	values[0] = Int64GetDatum(alliance_id);
+	values[1] = Int64GetDatum(from);
+	values[2] = Int64GetDatum(to);
+	stmt_run(&member_institutions, values, NULL, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id_i = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		bool		active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+
+		from_ok |= (id_i == from);
+		to_ok |= (id_i == to && active);
+	}
+	if (!from_ok || !to_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_AL_NOT_A_MEMBER),
+				 errmsg("institution " INT64_FORMAT " is not %s member of alliance " INT64_FORMAT,
+						from_ok ? to : from, from_ok ? "an active" : "a", alliance_id),
+				 errhint("Both institutions of a referral must be members of its alliance; see alliance.membership.")));
+
+	values[0] = Int64GetDatum(alliance_id);
+	values[1] = CStringGetTextDatum(patient_ref);
+	values[2] = Int64GetDatum(from);
+	values[3] = Int64GetDatum(to);
+	values[4] = CStringGetTextDatum(diagnosis);
+	values[5] = CStringGetTextDatum(acuity);
+	values[6] = CStringGetTextDatum(urgency);
+	values[7] = CStringGetTextDatum(status_names[status]);
+	values[8] = Int64GetDatum(parent_id);
+	nulls[8] = parent_id ? ' ' : 'n';
+	values[9] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[9] = reason ? ' ' : 'n';
+	if (submit)
+		values[10] = Float8GetDatum((float8) sla_seconds(urgency));
+	else
+		nulls[10] = 'n';
+	stmt_run(&insert_referral, values, nulls, 0);
+	if (!stmt_get(1, &id))
+		elog(ERROR, "referral was not created");
+
+	record_event(DatumGetInt64(id), NULL, status, caller_name(caller), reason, 1, from, to);
+
+	if (submit && strcmp(urgency, "emergency") == 0)
+	{
+		memset(&green, 0, sizeof(green));
+		green.referral_id = DatumGetInt64(id);
+		green.to = RS_ACCEPTED;
+		green.note = "green channel (急诊绿色通道): emergencies are accepted on arrival";
+		(void) gate(&green, caller, true);
+	}
+	return DatumGetInt64(id);
+}
+
+/*
+ * alliance.refer(alliance_id, patient_ref, from_institution, diagnosis,
+ *				  acuity, urgency, to_institution, reason, submit) → bigint
+ */
+PG_FUNCTION_INFO_V1(refer);
+Datum
+refer(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	StmtScope	scope;
+	char	   *patient_ref;
+	char		diagnosis[ICD10_OUTPUT_SIZE];
+	int64		to;
+	int64		id;
+
+	arg_require(fcinfo, 0, "alliance_id");
+	arg_require(fcinfo, 1, "patient_ref");
+	arg_require(fcinfo, 2, "from_institution");
+	arg_require(fcinfo, 3, "diagnosis");
+	arg_require(fcinfo, 4, "acuity");
+	arg_require(fcinfo, 5, "urgency");
+	arg_require(fcinfo, 8, "submit");
+	patient_ref = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	icd10_format(DatumGetInt64(PG_GETARG_DATUM(3)), diagnosis);
+	if (patient_ref[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("patient_ref must not be empty"),
+				 errhint("Pass the member's own opaque identifier of the patient.")));
+
+	caller_identify(&caller);
+	stmt_begin(&scope, true);
+	if (PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_AL_NO_ROUTE),
+				 errmsg("no route for this referral"),
+				 errhint("Name the receiving institution in to_institution.")));
+	to = PG_GETARG_INT64(6);
+	id = create_referral(&caller, PG_GETARG_INT64(0), patient_ref, PG_GETARG_INT64(2),
+						 diagnosis,
+						 arg_enum_label(PG_GETARG_DATUM(4)), arg_enum_label(PG_GETARG_DATUM(5)), to,
+						 arg_text(fcinfo, 7),
+						 PG_GETARG_BOOL(8), 0);
+	stmt_end(&scope);
+	PG_RETURN_INT64(id);
+}
+
+/* alliance.transition(referral_id, to_status, note, expected_version) */
+PG_FUNCTION_INFO_V1(transition);
+Datum
+transition(PG_FUNCTION_ARGS)
+{
+	Transition	t = {0};
+
+	arg_require(fcinfo, 0, "referral_id");
+	arg_require(fcinfo, 1, "to_status");
+	t.referral_id = PG_GETARG_INT64(0);
+	t.to = status_from_datum(PG_GETARG_DATUM(1));
+	t.note = arg_text(fcinfo, 2);
+	t.check_version = !PG_ARGISNULL(3);
+	t.expected_version = t.check_version ? PG_GETARG_INT32(3) : 0;
+	return referral_transition(&t);
+}
+
+/* alliance.schedule(referral_id, at) */
+PG_FUNCTION_INFO_V1(schedule);
+Datum
+schedule(PG_FUNCTION_ARGS)
+{
+	Transition	t = {0};
+
+	arg_require(fcinfo, 0, "referral_id");
+	arg_require(fcinfo, 1, "at");
+	t.referral_id = PG_GETARG_INT64(0);
+	t.to = RS_SCHEDULED;
+	t.has_scheduled_at = true;
+	t.scheduled_at = PG_GETARG_TIMESTAMPTZ(1);
+	return referral_transition(&t);
+}
+
+/*
+ * alliance.complete(referral_id, summary, return_to_sender): with
+ * return_to_sender, an upward referral also creates the downward return
+ * referral to its sender (下转), linked by parent_id.
+ */
+PG_FUNCTION_INFO_V1(complete);
+Datum
+complete(PG_FUNCTION_ARGS)
+{
+	Transition	t = {0};
+	Caller		caller;
+	StmtScope	scope;
+	ReferralRow row;
+	Datum		result;
+
+	arg_require(fcinfo, 0, "referral_id");
+	arg_require(fcinfo, 2, "return_to_sender");
+	t.referral_id = PG_GETARG_INT64(0);
+	t.to = RS_COMPLETED;
+	t.note = arg_text(fcinfo, 1);
+
+	caller_identify(&caller);
+	stmt_begin(&scope, true);
+	result = gate(&t, &caller, false);
+	if (PG_GETARG_BOOL(2))
+	{
+		read_locked(t.referral_id, &row);
+		if (strcmp(row.direction, "upward") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("referral " INT64_FORMAT " is %s, and only an upward referral returns to its sender",
+							row.id, row.direction)));
+		/* back down for follow-up: an acute episode continues as chronic care */
+		create_referral(&caller, row.alliance_id, row.patient_ref, row.to_institution,
+						row.diagnosis, strcmp(row.acuity, "acute") == 0 ? "chronic" : row.acuity,
+						"routine", row.from_institution,
+						psprintf("return after referral " INT64_FORMAT "%s%s", row.id,
+								 t.note ? ": " : "", t.note ? t.note : ""),
+						true, row.id);
+	}
+	result = SPI_datumTransfer(result, false, -1);
+	stmt_end(&scope);
+	return result;
+}
+
+/* alliance.can_transition(from, to): does the table allow it? */
+PG_FUNCTION_INFO_V1(can_transition);
+Datum
+can_transition(PG_FUNCTION_ARGS)
+{
+	ReferralStatus from = status_from_datum(PG_GETARG_DATUM(0));
+	ReferralStatus to = status_from_datum(PG_GETARG_DATUM(1));
+
+	PG_RETURN_BOOL(transitions[from][to] != 0);
+}

@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * referral.h
+ *	  The referral state machine, for the other parts of the extension that
+ *	  move referrals (the worker's expiry).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ALLIANCE_REFERRAL_H
+#define ALLIANCE_REFERRAL_H
+
+#include "datatype/timestamp.h"
+
+/* alliance.referral_status, in the enum's order */
+typedef enum ReferralStatus
+{
+	RS_DRAFT,
+	RS_REQUESTED,
+	RS_ACCEPTED,
+	RS_SCHEDULED,
+	RS_ARRIVED,
+	RS_COMPLETED,
+	RS_REJECTED,
+	RS_CANCELLED,
+	RS_EXPIRED,
+	RS_NO_SHOW,
+	RS_COUNT
+} ReferralStatus;
+
+/* A request to move a referral */
+typedef struct Transition
+{
+	int64		referral_id;
+	ReferralStatus to;
+	const char *note;			/* or NULL */
+	bool		check_version;
+	int32		expected_version;
+	bool		has_scheduled_at;
+	TimestampTz scheduled_at;
+} Transition;
+
+extern Datum referral_transition(const Transition *t);
+extern const char *referral_status_name(ReferralStatus status);
+
+#endif							/* ALLIANCE_REFERRAL_H */

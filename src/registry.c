@@ -1,0 +1,328 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  The alliance's registry (SPEC §3): alliances, institutions, their
+ *	  memberships, capacity, webhook endpoints, and which database roles act
+ *	  for which institution.
+ *
+ * Each function checks what its caller may do (access.c), then writes as the
+ * extension's owner (exec.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+
+#include "access.h"
+#include "exec.h"
+#include "parse.h"
+#include "webhook.h"
+
+static Stmt insert_alliance = {
+	"INSERT INTO alliance.alliance (name, model, integration)"
+	" VALUES ($1, $2::alliance.alliance_model, $3::alliance.integration) RETURNING id",
+	3, {TEXTOID, TEXTOID, TEXTOID}
+};
+
+static Stmt insert_institution = {
+	"INSERT INTO alliance.institution (name, tier, region, lat, lon, specialties, beds)"
+	" VALUES ($1, $2::alliance.tier, $3, $4, $5, coalesce($6, '{}'), $7) RETURNING id",
+	7, {TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, TEXTARRAYOID, INT4OID}
+};
+
+static Stmt alliance_exists = {
+	"SELECT 1 FROM alliance.alliance WHERE id = $1", 1, {INT8OID}
+};
+
+static Stmt institution_exists = {
+	"SELECT 1 FROM alliance.institution WHERE id = $1", 1, {INT8OID}
+};
+
+static Stmt other_lead = {
+	"SELECT i.id, i.name FROM alliance.membership m"
+	"  JOIN alliance.institution i ON i.id = m.institution_id"
+	" WHERE m.alliance_id = $1 AND m.role = 'lead' AND m.institution_id <> $2",
+	2, {INT8OID, INT8OID}
+};
+
+static Stmt upsert_membership = {
+	"INSERT INTO alliance.membership (alliance_id, institution_id, role) VALUES ($1, $2, $3)"
+	" ON CONFLICT (alliance_id, institution_id) DO UPDATE SET role = excluded.role",
+	3, {INT8OID, INT8OID, TEXTOID}
+};
+
+static Stmt update_capacity = {
+	"UPDATE alliance.institution SET free_beds = $2, accepting = $3 WHERE id = $1",
+	3, {INT8OID, INT4OID, BOOLOID}
+};
+
+static Stmt upsert_endpoint = {
+	"INSERT INTO alliance.endpoint (institution_id, url, format, secret) VALUES ($1, $2, $3, $4)"
+	" ON CONFLICT (institution_id) DO UPDATE"
+	"   SET url = excluded.url, format = excluded.format, secret = excluded.secret,"
+	"       active = true, updated_at = now()",
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+static Stmt insert_role_map = {
+	"INSERT INTO alliance.role_map (role_name, institution_id) VALUES ($1, $2)"
+	" ON CONFLICT DO NOTHING",
+	2, {NAMEOID, INT8OID}
+};
+
+static Stmt delete_role_map = {
+	"DELETE FROM alliance.role_map WHERE role_name = $1 AND institution_id = $2",
+	2, {NAMEOID, INT8OID}
+};
+
+/* Raise 42704 unless the row with this id exists */
+static void
+require_row(Stmt *exists, const char *what, int64 id)
+{
+	Datum		arg = Int64GetDatum(id);
+
+	stmt_run(exists, &arg, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s " INT64_FORMAT " does not exist", what, id)));
+}
+
+/* Run a statement returning one bigint */
+static int64
+run_returning_id(Stmt *stmt, Datum *values, const char *nulls)
+{
+	Datum		id;
+
+	stmt_run(stmt, values, nulls, 0);
+	if (!stmt_get(1, &id))
+		elog(ERROR, "statement returned no id: %s", stmt->sql);
+	return DatumGetInt64(id);
+}
+
+/* alliance.create_alliance(name, model, integration) → bigint */
+PG_FUNCTION_INFO_V1(create_alliance);
+Datum
+create_alliance(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	StmtScope	scope;
+	Datum		values[3];
+	int64		id;
+
+	arg_require(fcinfo, 0, "name");
+	arg_require(fcinfo, 1, "model");
+	arg_require(fcinfo, 2, "integration");
+	caller_identify(&caller);
+	caller_require_admin(&caller, "create an alliance");
+
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = CStringGetTextDatum(arg_enum_label(PG_GETARG_DATUM(1)));
+	values[2] = CStringGetTextDatum(arg_enum_label(PG_GETARG_DATUM(2)));
+	stmt_begin(&scope, true);
+	id = run_returning_id(&insert_alliance, values, NULL);
+	stmt_end(&scope);
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * alliance.add_institution(name, tier, region, lat, lon, specialties, beds)
+ * → bigint
+ */
+PG_FUNCTION_INFO_V1(add_institution);
+Datum
+add_institution(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	StmtScope	scope;
+	Datum		values[7];
+	char		nulls[7];
+	char		tier[TIER_OUTPUT_SIZE];
+	int64		id;
+
+	arg_require(fcinfo, 0, "name");
+	arg_require(fcinfo, 1, "tier");
+	caller_identify(&caller);
+	caller_require_admin(&caller, "add an institution");
+
+	tier_format(DatumGetInt16(PG_GETARG_DATUM(1)), false, tier);
+	for (int i = 0; i < 7; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	values[1] = CStringGetTextDatum(tier);
+	stmt_begin(&scope, true);
+	id = run_returning_id(&insert_institution, values, nulls);
+	stmt_end(&scope);
+	PG_RETURN_INT64(id);
+}
+
+/* alliance.add_member(alliance_id, institution_id, role) */
+PG_FUNCTION_INFO_V1(add_member);
+Datum
+add_member(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	StmtScope	scope;
+	int64		alliance_id;
+	int64		institution_id;
+	char	   *role;
+	Datum		values[3];
+
+	arg_require(fcinfo, 0, "alliance_id");
+	arg_require(fcinfo, 1, "institution_id");
+	arg_require(fcinfo, 2, "role");
+	alliance_id = PG_GETARG_INT64(0);
+	institution_id = PG_GETARG_INT64(1);
+	role = arg_text(fcinfo, 2);
+	if (strcmp(role, "lead") != 0 && strcmp(role, "member") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid membership role \"%s\"", role),
+				 errhint("A member's role is lead (牵头单位) or member.")));
+	caller_identify(&caller);
+	caller_require_admin(&caller, "change the members of an alliance");
+
+	stmt_begin(&scope, true);
+	require_row(&alliance_exists, "alliance", alliance_id);
+	require_row(&institution_exists, "institution", institution_id);
+	values[0] = Int64GetDatum(alliance_id);
+	values[1] = Int64GetDatum(institution_id);
+	if (strcmp(role, "lead") == 0)
+	{
+		stmt_run(&other_lead, values, NULL, 1);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("alliance " INT64_FORMAT " already has a lead institution: %s (%s)",
+							alliance_id,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+					 errhint("An alliance has at most one lead (牵头单位); make the current one a member first.")));
+	}
+	values[2] = CStringGetTextDatum(role);
+	stmt_run(&upsert_membership, values, NULL, 0);
+	stmt_end(&scope);
+	PG_RETURN_VOID();
+}
+
+/* alliance.set_capacity(institution_id, free_beds, accepting) */
+PG_FUNCTION_INFO_V1(set_capacity);
+Datum
+set_capacity(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	StmtScope	scope;
+	int64		institution_id;
+	Datum		values[3];
+	char		nulls[3] = "   ";
+
+	arg_require(fcinfo, 0, "institution_id");
+	arg_require(fcinfo, 2, "accepting");
+	institution_id = PG_GETARG_INT64(0);
+	caller_identify(&caller);
+	caller_require_institution(&caller, institution_id, "set the capacity of an institution");
+
+	values[0] = Int64GetDatum(institution_id);
+	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[2] = PG_GETARG_DATUM(2);
+	stmt_begin(&scope, true);
+	stmt_run(&update_capacity, values, nulls, 0);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("institution " INT64_FORMAT " does not exist", institution_id)));
+	stmt_end(&scope);
+	PG_RETURN_VOID();
+}
+
+/*
+ * alliance.set_endpoint(institution_id, url, format) → text: register the
+ * institution's webhook receiver and return its new signing secret.
+ */
+PG_FUNCTION_INFO_V1(set_endpoint);
+Datum
+set_endpoint(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	StmtScope	scope;
+	int64		institution_id;
+	char	   *url;
+	char	   *format;
+	char	   *secret;
+	Datum		values[4];
+
+	arg_require(fcinfo, 0, "institution_id");
+	arg_require(fcinfo, 1, "url");
+	arg_require(fcinfo, 2, "format");
+	institution_id = PG_GETARG_INT64(0);
+	url = arg_text(fcinfo, 1);
+	format = arg_text(fcinfo, 2);
+	caller_identify(&caller);
+	caller_require_institution(&caller, institution_id, "set the webhook endpoint of an institution");
+	if (strcmp(format, "native") != 0 && strcmp(format, "fhir") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid webhook format \"%s\"", format),
+				 errhint("The format is native or fhir.")));
+	webhook_check_url(url);
+	secret = webhook_new_secret();
+
+	values[0] = Int64GetDatum(institution_id);
+	values[1] = CStringGetTextDatum(url);
+	values[2] = CStringGetTextDatum(format);
+	values[3] = CStringGetTextDatum(secret);
+	stmt_begin(&scope, true);
+	require_row(&institution_exists, "institution", institution_id);
+	stmt_run(&upsert_endpoint, values, NULL, 0);
+	stmt_end(&scope);
+	PG_RETURN_TEXT_P(cstring_to_text(secret));
+}
+
+/* map_role and unmap_role: check, then run stmt on (role, institution) */
+static void
+change_role_map(FunctionCallInfo fcinfo, Stmt *stmt, const char *action, bool role_must_exist)
+{
+	Caller		caller;
+	StmtScope	scope;
+	Datum		values[2];
+
+	arg_require(fcinfo, 0, "role");
+	arg_require(fcinfo, 1, "institution_id");
+	caller_identify(&caller);
+	caller_require_admin(&caller, action);
+	/* 42704 for a role that does not exist; a dropped role can be unmapped */
+	if (role_must_exist)
+		(void) get_role_oid(NameStr(*PG_GETARG_NAME(0)), false);
+
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = PG_GETARG_DATUM(1);
+	stmt_begin(&scope, true);
+	require_row(&institution_exists, "institution", PG_GETARG_INT64(1));
+	stmt_run(stmt, values, NULL, 0);
+	stmt_end(&scope);
+}
+
+/* alliance.map_role(role, institution_id): role acts for the institution */
+PG_FUNCTION_INFO_V1(map_role);
+Datum
+map_role(PG_FUNCTION_ARGS)
+{
+	change_role_map(fcinfo, &insert_role_map, "map a role to an institution", true);
+	PG_RETURN_VOID();
+}
+
+/* alliance.unmap_role(role, institution_id): undo map_role */
+PG_FUNCTION_INFO_V1(unmap_role);
+Datum
+unmap_role(PG_FUNCTION_ARGS)
+{
+	change_role_map(fcinfo, &delete_role_map, "unmap a role from an institution", false);
+	PG_RETURN_VOID();
+}
