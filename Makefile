@@ -1,6 +1,7 @@
 # alliance — PGXS build, plus the two commands of the README:
 #   make test   install what is missing, build, install, run every regression and TAP test
 #   make demo   the same set-up, then a private cluster with the sample alliance
+#   make bench  the same set-up, then the benchmarks against plain-SQL baselines
 #
 # The PostgreSQL development files may not be installed yet when `make test`
 # or `make demo` start, so PGXS is included only when it exists; those targets
@@ -19,10 +20,11 @@ REGRESS = setup tier icd10 enums referral security
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-# Warnings are errors for the project's own C files.
+# libcurl sends the webhooks
 PG_CPPFLAGS += $(shell curl-config --cflags 2>/dev/null)
 SHLIB_LINK += $(shell curl-config --libs 2>/dev/null)
 
+# Warnings are errors for the project's own C files.
 PG_CFLAGS += -Werror -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
@@ -31,7 +33,7 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
 
-.PHONY: deps test demo demo-stop
+.PHONY: deps test demo demo-stop bench
 
 deps:
 	test/install-deps.sh "$(PG_CONFIG)"
@@ -48,6 +50,11 @@ demo: deps
 
 demo-stop:
 	test/demo.sh stop "$(PG_CONFIG)"
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/bench.sh "$(PG_CONFIG)"
 
 # every object depends on the project's headers (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard src/*.h)

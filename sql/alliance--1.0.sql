@@ -580,7 +580,6 @@ CREATE TABLE alliance.referral (
 	CONSTRAINT referral_alliance_fkey FOREIGN KEY (alliance_id) REFERENCES alliance.alliance (id),
 	CONSTRAINT referral_from_fkey FOREIGN KEY (from_institution) REFERENCES alliance.institution (id),
 	CONSTRAINT referral_to_fkey FOREIGN KEY (to_institution) REFERENCES alliance.institution (id),
-	CONSTRAINT referral_parent_fkey FOREIGN KEY (parent_id) REFERENCES alliance.referral (id),
 	CONSTRAINT referral_patient_ref_check CHECK (patient_ref OPERATOR(pg_catalog.<>) ''),
 	CONSTRAINT referral_not_to_itself CHECK (from_institution OPERATOR(pg_catalog.<>) to_institution)
 );
@@ -598,7 +597,7 @@ COMMENT ON TABLE alliance.referral IS 'a two-way referral (双向转诊); its st
 COMMENT ON COLUMN alliance.referral.patient_ref IS 'the sending member''s opaque patient identifier; the extension stores no names';
 COMMENT ON COLUMN alliance.referral.direction IS 'upward (上转), downward (下转) or lateral, from the two institutions'' tiers';
 COMMENT ON COLUMN alliance.referral.version IS '1 at creation, +1 per transition; pass it as expected_version to detect a concurrent change';
-COMMENT ON COLUMN alliance.referral.parent_id IS 'the upward referral a return (downward) referral closes';
+COMMENT ON COLUMN alliance.referral.parent_id IS 'the upward referral a return (downward) referral closes (set by alliance.complete; no foreign key, so that referrals can be distributed by id)';
 COMMENT ON COLUMN alliance.referral.due_at IS 'SLA deadline of the requested status (alliance.sla_*); past it the worker expires the referral';
 COMMENT ON COLUMN alliance.referral.scheduled_at IS 'booked time (alliance.schedule); past it plus alliance.no_show_grace the worker marks a no-show';
 COMMENT ON SEQUENCE alliance.referral_id_seq IS 'ids of alliance.referral';

@@ -83,6 +83,7 @@ psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -U postgr
 "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" -c "CREATE DATABASE $dbname"
 "${psql[@]}" -d "$dbname" -c "CREATE EXTENSION alliance" \
 	-c "ALTER DATABASE $dbname SET search_path = \"\$user\", public, alliance"
+"${psql[@]}" -d "$dbname" -f "$top/test/sample_alliance.sql" >/dev/null
 "${psql[@]}" -d "$dbname" -P pager=off -f "$top/test/demo.sql"
 
 cat <<MSG

@@ -26,3 +26,71 @@ SELECT input, input::alliance.icd10 AS code,
 	   alliance.icd10_chapter(input::alliance.icd10) AS chapter,
 	   input::alliance.icd10 <@ 'I21' AS "within I21 (acute MI)"
 FROM unnest('{i21.401,I210,I10.X00X002,E11.9}'::text[]) AS input;
+
+\echo
+\echo '== The sample alliance (瑞金-卢湾医联体) =='
+SELECT i.id, i.name, i.tier, m.role, i.beds, array_to_string(i.specialties, ',') AS specialties
+FROM alliance.membership m JOIN alliance.institution i ON i.id = m.institution_id
+ORDER BY i.tier DESC, i.id;
+
+-- roles: each institution's clinical application acts for it
+SELECT format('CREATE ROLE %I LOGIN', r) FROM unnest('{ruijin_app,wuliqiao_app,dongnan_app}'::text[]) AS r
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
+SELECT alliance.map_role('ruijin_app', (SELECT id FROM alliance.institution WHERE name = '瑞金医院')),
+	   alliance.map_role('wuliqiao_app', (SELECT id FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心')),
+	   alliance.map_role('dongnan_app', (SELECT id FROM alliance.institution WHERE name = '卢湾区东南医院')) \gset
+SELECT id AS ruijin FROM alliance.institution WHERE name = '瑞金医院' \gset
+SELECT id AS wuliqiao FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心' \gset
+SELECT id AS dongnan FROM alliance.institution WHERE name = '卢湾区东南医院' \gset
+
+\echo '== 上转 and 下转: chest pain at 五里桥, treated at 瑞金, back to 五里桥 =='
+SET ROLE wuliqiao_app;
+SELECT alliance.refer(1, 'WLQ-2026-000123', :wuliqiao, 'I20.0', 'acute', 'urgent', :ruijin,
+					  '不稳定型心绞痛, 需冠脉造影') AS up \gset
+RESET ROLE;
+SET ROLE ruijin_app;
+SELECT status, version FROM alliance.accept(:up, '心内科接收');
+SELECT status, version FROM alliance.schedule(:up, now() + interval '1 day');
+SELECT status, version FROM alliance.arrive(:up);
+SELECT status, version FROM alliance.complete(:up, 'PCI 术后稳定, 回社区随访', return_to_sender => true);
+RESET ROLE;
+SET ROLE wuliqiao_app;
+SELECT id AS down FROM alliance.referral WHERE parent_id = :up \gset
+SELECT status, version FROM alliance.accept(:down, '家庭医生随访');
+RESET ROLE;
+SELECT r.id, r.direction, f.name AS "from", t.name AS "to", r.diagnosis, r.status, r.version, r.parent_id
+FROM alliance.referral r
+JOIN alliance.institution f ON f.id = r.from_institution
+JOIN alliance.institution t ON t.id = r.to_institution
+ORDER BY r.id;
+SELECT from_status, to_status, actor, note FROM alliance.referral_history(:up);
+
+\echo '== Green channel: an emergency is accepted at once =='
+SELECT alliance.refer(1, 'DN-2026-000045', :dongnan, 'I63.9', 'acute', 'emergency', :ruijin, '急性脑梗死') AS em \gset
+SELECT from_status, to_status, actor, note FROM alliance.referral_history(:em);
+
+\echo '== The other endings: rejected, cancelled, expired, no-show =='
+SELECT alliance.refer(1, 'WLQ-2026-000124', :wuliqiao, 'J44.1', to_institution => :dongnan) AS r1,
+	   alliance.refer(1, 'WLQ-2026-000125', :wuliqiao, 'E11.9', to_institution => :dongnan) AS r2,
+	   alliance.refer(1, 'WLQ-2026-000126', :wuliqiao, 'I10', to_institution => :dongnan) AS r3,
+	   alliance.refer(1, 'WLQ-2026-000127', :wuliqiao, 'N18.3', to_institution => :dongnan) AS r4 \gset
+SET ROLE dongnan_app;
+SELECT status FROM alliance.reject(:r1, '呼吸科床位已满');
+RESET ROLE;
+SET ROLE wuliqiao_app;
+SELECT status FROM alliance.cancel(:r2, '患者选择就近就诊');
+RESET ROLE;
+-- the background worker expires and marks no-shows on its own; here, as a superuser, by hand
+SELECT status FROM alliance.transition(:r3, 'expired', 'nobody answered within the SLA');
+SET ROLE dongnan_app;
+SELECT status FROM alliance.accept(:r4);
+SELECT status FROM alliance.schedule(:r4, now() - interval '2 days');
+RESET ROLE;
+SELECT status FROM alliance.transition(:r4, 'no_show', 'did not come');
+
+\echo '== Who sees what: row-level security =='
+SET ROLE dongnan_app;
+SELECT count(*) AS "referrals 东南医院 sees" FROM alliance.referral;
+RESET ROLE;
+SELECT status, count(*) FROM alliance.referral GROUP BY status ORDER BY status;
+SELECT count(*) AS "notifications queued for the webhook worker" FROM alliance.outbox WHERE status = 'pending';

@@ -1,0 +1,41 @@
+# Helpers shared by the TAP tests: a node with the library preloaded and the
+# extension created, and the sample alliance.
+package AllianceNode;
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+
+# A started node with shared_preload_libraries = 'alliance', extra
+# postgresql.conf lines, and the extension in database postgres.
+sub start
+{
+	my ($name, $conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'alliance'\n" . ($conf // ''));
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION alliance');
+	return $node;
+}
+
+# Load test/sample_alliance.sql into a database.
+sub load_sample
+{
+	my ($node, $db) = @_;
+	$node->safe_psql($db // 'postgres',
+		slurp_file("$ENV{TESTDIR}/test/sample_alliance.sql"));
+}
+
+# The id of a sample institution, by name.
+sub institution
+{
+	my ($node, $name, $db) = @_;
+	return $node->safe_psql($db // 'postgres',
+		"SELECT id FROM alliance.institution WHERE name = '$name'");
+}
+
+1;
