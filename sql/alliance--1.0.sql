@@ -733,6 +733,106 @@ $$;
 COMMENT ON FUNCTION alliance.referral_history(bigint) IS 'the events of a referral, oldest first';
 
 ------------------------------------------------------------------------------
+-- Tier routing (SPEC §5)
+------------------------------------------------------------------------------
+
+CREATE SEQUENCE alliance.routing_rule_id_seq;
+CREATE TABLE alliance.routing_rule (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.routing_rule_id_seq'::pg_catalog.regclass),
+	pattern alliance.icd10,
+	min_tier alliance.tier NOT NULL,
+	max_tier alliance.tier NOT NULL,
+	acuity alliance.acuity,
+	urgency alliance.urgency,
+	specialty text,
+	builtin boolean NOT NULL DEFAULT false,
+	CONSTRAINT routing_rule_pkey PRIMARY KEY (id),
+	CONSTRAINT routing_rule_tiers_check CHECK (min_tier OPERATOR(alliance.<=) max_tier),
+	CONSTRAINT routing_rule_specialty_check CHECK (specialty OPERATOR(pg_catalog.<>) '')
+);
+ALTER SEQUENCE alliance.routing_rule_id_seq OWNED BY alliance.routing_rule.id;
+CREATE UNIQUE INDEX routing_rule_key ON alliance.routing_rule (pattern, acuity, urgency, builtin) NULLS NOT DISTINCT;
+COMMENT ON TABLE alliance.routing_rule IS
+	'which tiers treat a condition: the rule with the longest pattern the code lies within applies; among equals the one naming acuity and urgency, then an administrator''s rule before a built-in one';
+COMMENT ON COLUMN alliance.routing_rule.pattern IS 'ICD-10 category or code the diagnosis lies within; NULL matches every code (a catch-all)';
+COMMENT ON COLUMN alliance.routing_rule.min_tier IS 'lowest tier that may treat it';
+COMMENT ON COLUMN alliance.routing_rule.max_tier IS 'highest tier that may treat it; a level without a grade takes the whole level';
+COMMENT ON COLUMN alliance.routing_rule.acuity IS 'the acuity the rule is for; NULL for any';
+COMMENT ON COLUMN alliance.routing_rule.urgency IS 'the urgency the rule is for; NULL for any';
+COMMENT ON COLUMN alliance.routing_rule.specialty IS 'a specialty the receiving institution must list; NULL for none';
+COMMENT ON COLUMN alliance.routing_rule.builtin IS 'a default that comes with the extension; it cannot be changed, only overridden by a rule of yours with the same pattern, acuity and urgency';
+COMMENT ON SEQUENCE alliance.routing_rule_id_seq IS 'ids of alliance.routing_rule';
+COMMENT ON INDEX alliance.routing_rule_key IS 'one built-in and one administrator''s rule at most per pattern, acuity and urgency';
+
+-- the defaults
+INSERT INTO alliance.routing_rule (pattern, min_tier, max_tier, acuity, urgency, specialty, builtin)
+SELECT p::alliance.icd10, 'primary'::alliance.tier, 'secondary'::alliance.tier, 'chronic'::alliance.acuity,
+	   NULL::alliance.urgency, NULL::text, true
+  FROM pg_catalog.unnest(ARRAY['I10', 'E11', 'J44', 'I25', 'I69', 'N18']) AS p
+UNION ALL
+SELECT 'I21', 'tertiary', 'tertiary', 'acute', NULL, 'cardiology', true
+UNION ALL
+SELECT p::alliance.icd10, 'tertiary', 'tertiary', 'acute', NULL, 'neurology', true
+  FROM pg_catalog.unnest(ARRAY['I63', 'I61', 'I60']) AS p
+UNION ALL
+SELECT (l OPERATOR(pg_catalog.||) pg_catalog.lpad(n::text, 2, '0'))::alliance.icd10, 'tertiary', 'tertiary',
+	   NULL, NULL, 'oncology', true
+  FROM (VALUES ('C', 99), ('D', 48)) AS v(l, last), pg_catalog.generate_series(0, last) AS n
+UNION ALL
+SELECT 'Z50', 'village', 'primary', 'rehab', NULL, NULL, true
+UNION ALL
+SELECT NULL, lo::alliance.tier, hi::alliance.tier, NULL, u::alliance.urgency, NULL, true
+  FROM (VALUES ('emergency', 'secondary', 'tertiary'), ('urgent', 'secondary', 'tertiary'),
+			   ('routine', 'primary', 'secondary')) AS c(u, lo, hi);
+
+CREATE FUNCTION alliance.add_routing_rule(pattern alliance.icd10, min_tier alliance.tier, max_tier alliance.tier,
+										  acuity alliance.acuity DEFAULT NULL, urgency alliance.urgency DEFAULT NULL,
+										  specialty text DEFAULT NULL)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'add_routing_rule' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.required_tiers(diagnosis alliance.icd10, acuity alliance.acuity DEFAULT 'chronic',
+										urgency alliance.urgency DEFAULT 'routine')
+	RETURNS alliance.tier_range AS 'MODULE_PATHNAME', 'required_tiers' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION alliance.matching_rule(diagnosis alliance.icd10, acuity alliance.acuity DEFAULT 'chronic',
+									   urgency alliance.urgency DEFAULT 'routine')
+	RETURNS bigint AS 'MODULE_PATHNAME', 'matching_rule_id' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION alliance.route(from_institution bigint, diagnosis alliance.icd10,
+							   acuity alliance.acuity DEFAULT 'chronic', urgency alliance.urgency DEFAULT 'routine',
+							   alliance_id bigint DEFAULT NULL, max_results integer DEFAULT 5)
+	RETURNS TABLE (institution_id bigint, name text, tier alliance.tier, distance_km double precision,
+				   score double precision, rule_id bigint)
+	AS 'MODULE_PATHNAME', 'route' LANGUAGE C STABLE ROWS 5 PARALLEL SAFE;
+COMMENT ON FUNCTION alliance.add_routing_rule(alliance.icd10, alliance.tier, alliance.tier, alliance.acuity, alliance.urgency, text) IS
+	'adds a routing rule (admin only); a NULL pattern matches every code';
+COMMENT ON FUNCTION alliance.required_tiers(alliance.icd10, alliance.acuity, alliance.urgency) IS
+	'the tiers that should treat a condition, from the rule that applies; NULL if none does';
+COMMENT ON FUNCTION alliance.matching_rule(alliance.icd10, alliance.acuity, alliance.urgency) IS
+	'the id of the routing rule that applies to a condition; NULL if none does';
+COMMENT ON FUNCTION alliance.route(bigint, alliance.icd10, alliance.acuity, alliance.urgency, bigint, integer) IS
+	'the members that can take a condition, best first: lowest adequate tier, then distance, then free beds; emergencies nearest first';
+
+CREATE FUNCTION alliance.routing_data_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'routing_data_changed' LANGUAGE C;
+CREATE FUNCTION alliance.routing_rule_guard() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'routing_rule_guard' LANGUAGE C;
+COMMENT ON FUNCTION alliance.routing_data_changed() IS
+	'makes every session drop its cached routing data when the rules, institutions or memberships change';
+COMMENT ON FUNCTION alliance.routing_rule_guard() IS 'refuses to change or remove a built-in routing rule';
+CREATE TRIGGER routing_rule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.routing_rule
+	FOR EACH STATEMENT EXECUTE FUNCTION alliance.routing_data_changed();
+CREATE TRIGGER institution_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.institution
+	FOR EACH STATEMENT EXECUTE FUNCTION alliance.routing_data_changed();
+CREATE TRIGGER membership_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.membership
+	FOR EACH STATEMENT EXECUTE FUNCTION alliance.routing_data_changed();
+CREATE TRIGGER routing_rule_builtin BEFORE UPDATE OR DELETE ON alliance.routing_rule
+	FOR EACH ROW EXECUTE FUNCTION alliance.routing_rule_guard();
+COMMENT ON TRIGGER routing_rule_changed ON alliance.routing_rule IS 'drops every session''s cached rules at commit';
+COMMENT ON TRIGGER institution_changed ON alliance.institution IS 'drops every session''s cached routing candidates at commit';
+COMMENT ON TRIGGER membership_changed ON alliance.membership IS 'drops every session''s cached routing candidates at commit';
+COMMENT ON TRIGGER routing_rule_builtin ON alliance.routing_rule IS 'built-in rules change only with the extension';
+
+GRANT SELECT ON alliance.routing_rule TO PUBLIC;
+
+------------------------------------------------------------------------------
 -- Privileges and row-level security (SPEC §8)
 ------------------------------------------------------------------------------
 
@@ -775,3 +875,6 @@ SELECT pg_catalog.pg_extension_config_dump('alliance.referral_event', '');
 SELECT pg_catalog.pg_extension_config_dump('alliance.referral_event_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('alliance.outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('alliance.outbox_id_seq', '');
+-- the built-in rules come back with CREATE EXTENSION
+SELECT pg_catalog.pg_extension_config_dump('alliance.routing_rule', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('alliance.routing_rule_id_seq', '');

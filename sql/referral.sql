@@ -2,6 +2,8 @@
 -- alliances, institutions and the referral state machine
 --
 SET search_path = public, alliance;
+-- routing has its own test (routing.sql); here targets are named freely
+SET alliance.routing_policy = off;
 
 -- roles: an admin (through alliance_admin), one per institution, a reporting role
 CREATE ROLE regress_alliance_admin NOLOGIN;
@@ -196,8 +198,9 @@ UPDATE institution SET active = false WHERE id = :secondary;
 SELECT sqlstate_of(format('SELECT alliance.refer(%s, %L, %s, %L, to_institution => %s)', :alliance_id, 'P', :primary_, 'I10', :secondary)) AS to_inactive;
 UPDATE institution SET active = true WHERE id = :secondary;
 
--- no route: AL005 (routing names a target when there is one)
-SELECT sqlstate_of(format('SELECT alliance.refer(%s, %L, %s, %L)', :alliance_id, 'P', :primary_, 'Z99')) AS no_target;
+-- without a target, routing picks one (routing.sql tests the rules, and AL005)
+SELECT refer(:alliance_id, 'P-routed', :primary_, 'Z99') AS routed \gset
+SELECT to_institution = :secondary AS routed_to_secondary FROM referral WHERE id = :routed;
 
 -- who may do what: AL003 and 42501
 SELECT refer(:alliance_id, 'P-0009', :primary_, 'I25.1', to_institution => :tertiary) AS r9 \gset

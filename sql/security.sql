@@ -3,6 +3,7 @@
 -- the built-in ones the extension's functions use
 --
 SET search_path = public, alliance;
+SET alliance.routing_policy = off;
 
 CREATE SCHEMA regress_evil;
 CREATE TABLE regress_evil.calls (what text);
@@ -73,7 +74,10 @@ SELECT status FROM alliance.reject((SELECT id FROM alliance.referral WHERE paren
 SELECT status FROM alliance.cancel(alliance.refer(:a, 'P-hostile-2', :p, 'I10', to_institution => :t), 'changed mind');
 SELECT status FROM alliance.transition(alliance.refer(:a, 'P-hostile-3', :p, 'I10', to_institution => :t, submit => false), 'requested');
 SELECT alliance.can_transition('requested', 'accepted'), alliance.direction('一级', '三级'),
-	   alliance.unmap_role('regress_primary', :p);
+	   alliance.required_tiers('I21.4', 'acute', 'urgent'), alliance.matching_rule('I21.4', 'acute') > 0 AS rule,
+	   alliance.add_routing_rule('Q21', 'secondary', 'tertiary') > 0 AS added_rule;
+SELECT name, tier, distance_km IS NOT NULL AS has_distance FROM alliance.route(:p, 'I21.4', 'acute', 'urgent');
+SELECT alliance.unmap_role('regress_primary', :p);
 RESET search_path;
 SELECT count(*) AS traced, string_agg(DISTINCT what, ', ') AS what FROM regress_evil.calls;
 -- and the timestamps are real ones

@@ -14,6 +14,7 @@
 #include <limits.h>
 
 #include "alliance.h"
+#include "routing.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,6 +28,13 @@ int			alliance_sla_urgent = 4 * 60 * 60;
 int			alliance_sla_routine = 48 * 60 * 60;
 int			alliance_no_show_grace = 24 * 60 * 60;
 char	   *alliance_http_hosts = NULL;
+
+static const struct config_enum_entry routing_policy_options[] = {
+	{"off", ROUTING_POLICY_OFF, false},
+	{"warn", ROUTING_POLICY_WARN, false},
+	{"error", ROUTING_POLICY_ERROR, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry tier_output_options[] = {
 	{"en", TIER_OUTPUT_EN, false},
@@ -97,6 +105,16 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("alliance.routing_policy",
+							 "Sets what alliance.refer does with a target outside the tiers routing requires.",
+							 "off accepts it, warn accepts it with a warning, error refuses it (AL007).",
+							 &alliance_routing_policy,
+							 ROUTING_POLICY_WARN,
+							 routing_policy_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomStringVariable("alliance.http_hosts",
 							   "Sets the hosts to which a webhook URL may use plain http.",

@@ -27,6 +27,7 @@
 #include "exec.h"
 #include "parse.h"
 #include "referral.h"
+#include "routing.h"
 
 /* Labels of alliance.referral_status, in the enum's order */
 static const char *const status_names[RS_COUNT] = {
@@ -393,13 +394,16 @@ referral_transition(const Transition *t)
 
 /*
  * Create a referral; runs inside stmt_begin(..., true).  parent_id is the
- * referral a return referral closes, or 0.
+ * referral a return referral closes, or 0: the closed loop goes back to the
+ * sender whatever the routing rules say, so only other referrals meet
+ * alliance.routing_policy.
  */
 static int64
 create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref,
-				int64 from, const char *diagnosis, const char *acuity, const char *urgency,
+				int64 from, Icd10 diagnosis, const char *acuity, const char *urgency,
 				int64 to, const char *reason, bool submit, int64 parent_id)
 {
+	char		code[ICD10_OUTPUT_SIZE];
 	Datum		values[11];
 	char		nulls[11] = "           ";
 	bool		from_ok = false;
@@ -438,12 +442,15 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 				 errmsg("institution " INT64_FORMAT " is not %s member of alliance " INT64_FORMAT,
 						from_ok ? to : from, from_ok ? "an active" : "a", alliance_id),
 				 errhint("Both institutions of a referral must be members of its alliance; see alliance.membership.")));
+	if (parent_id == 0)
+		routing_check_target(to, diagnosis, acuity, urgency);
 
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = CStringGetTextDatum(patient_ref);
 	values[2] = Int64GetDatum(from);
 	values[3] = Int64GetDatum(to);
-	values[4] = CStringGetTextDatum(diagnosis);
+	icd10_format(diagnosis, code);
+	values[4] = CStringGetTextDatum(code);
 	values[5] = CStringGetTextDatum(acuity);
 	values[6] = CStringGetTextDatum(urgency);
 	values[7] = CStringGetTextDatum(status_names[status]);
@@ -483,7 +490,9 @@ refer(PG_FUNCTION_ARGS)
 	Caller		caller;
 	StmtScope	scope;
 	char	   *patient_ref;
-	char		diagnosis[ICD10_OUTPUT_SIZE];
+	Icd10		diagnosis;
+	char	   *acuity;
+	char	   *urgency;
 	int64		to;
 	int64		id;
 
@@ -495,25 +504,24 @@ refer(PG_FUNCTION_ARGS)
 	arg_require(fcinfo, 5, "urgency");
 	arg_require(fcinfo, 8, "submit");
 	patient_ref = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	icd10_format(DatumGetInt64(PG_GETARG_DATUM(3)), diagnosis);
+	diagnosis = DatumGetInt64(PG_GETARG_DATUM(3));
 	if (patient_ref[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("patient_ref must not be empty"),
 				 errhint("Pass the member's own opaque identifier of the patient.")));
 
+	acuity = arg_enum_label(PG_GETARG_DATUM(4));
+	urgency = arg_enum_label(PG_GETARG_DATUM(5));
+
 	caller_identify(&caller);
 	stmt_begin(&scope, true);
 	if (PG_ARGISNULL(6))
-		ereport(ERROR,
-				(errcode(ERRCODE_AL_NO_ROUTE),
-				 errmsg("no route for this referral"),
-				 errhint("Name the receiving institution in to_institution.")));
-	to = PG_GETARG_INT64(6);
+		to = routing_best_target(PG_GETARG_INT64(2), PG_GETARG_INT64(0), diagnosis, acuity, urgency);
+	else
+		to = PG_GETARG_INT64(6);
 	id = create_referral(&caller, PG_GETARG_INT64(0), patient_ref, PG_GETARG_INT64(2),
-						 diagnosis,
-						 arg_enum_label(PG_GETARG_DATUM(4)), arg_enum_label(PG_GETARG_DATUM(5)), to,
-						 arg_text(fcinfo, 7),
+						 diagnosis, acuity, urgency, to, arg_text(fcinfo, 7),
 						 PG_GETARG_BOOL(8), 0);
 	stmt_end(&scope);
 	PG_RETURN_INT64(id);
@@ -552,6 +560,17 @@ schedule(PG_FUNCTION_ARGS)
 	return referral_transition(&t);
 }
 
+/* The code a referral row's diagnosis text names */
+static Icd10
+diagnosis_of(const char *text)
+{
+	Icd10		code;
+
+	if (!icd10_parse(text, strlen(text), &code))
+		elog(ERROR, "invalid diagnosis \"%s\" in alliance.referral", text);
+	return code;
+}
+
 /*
  * alliance.complete(referral_id, summary, return_to_sender): with
  * return_to_sender, an upward referral also creates the downward return
@@ -586,7 +605,7 @@ complete(PG_FUNCTION_ARGS)
 							row.id, row.direction)));
 		/* back down for follow-up: an acute episode continues as chronic care */
 		create_referral(&caller, row.alliance_id, row.patient_ref, row.to_institution,
-						row.diagnosis, strcmp(row.acuity, "acute") == 0 ? "chronic" : row.acuity,
+						diagnosis_of(row.diagnosis), strcmp(row.acuity, "acute") == 0 ? "chronic" : row.acuity,
 						"routine", row.from_institution,
 						psprintf("return after referral " INT64_FORMAT "%s%s", row.id,
 								 t.note ? ": " : "", t.note ? t.note : ""),

@@ -86,3 +86,36 @@ echo "referral transitions per second (whole lives of 5 transitions, one stateme
 printf "  plain SQL, no checks     %10.0f\n" "$(awk -v t="$best_plain" 'BEGIN { print t * 5 }')"
 printf "  alliance gate            %10.0f\n" "$(awk -v t="$best_gate" 'BEGIN { print t * 5 }')"
 echo "  gate / plain             $(ratio "$best_gate" "$best_plain")   (aim: >= 0.80)"
+
+# --- tier routing --------------------------------------------------------
+"${psql[@]}" -f "$top/test/bench/routing_setup.sql" >/dev/null
+q() { "${psql[@]}" -Atc "$1"; }
+echo
+echo "tier routing: $(q "SELECT count(*) FROM alliance.routing_rule") rules," \
+	"$(q "SELECT count(*) FROM alliance.institution") institutions, one backend (one core):"
+# the C functions and the plain-SQL baseline must give the same answers
+q "SELECT count(*) FILTER (WHERE c IS NOT DISTINCT FROM s) || ' of ' || count(*)
+	 FROM (SELECT alliance.required_tiers(code, acuity, urgency) AS c,
+				  bench.required_tiers_sql(code, acuity, urgency) AS s
+			 FROM bench.question WHERE id <= 5000) AS x" | sed 's/^/  required_tiers agree with plain SQL on /'
+q "SELECT count(*) FILTER (WHERE c IS NOT DISTINCT FROM s) || ' of ' || count(*)
+	 FROM (SELECT ARRAY(SELECT institution_id FROM alliance.route(sender, code, acuity, urgency)) AS c,
+				  ARRAY(SELECT institution_id FROM bench.route_sql(sender, code, acuity, urgency)) AS s
+			 FROM bench.question WHERE id <= 300) AS x" | sed 's/^/  route agrees with plain SQL on /'
+
+# decisions per second: the best of three timings of n questions
+rate() {
+	local n=$1 statement=$2 best=0 t
+	for _ in 1 2 3; do
+		t=$(q "SELECT bench.seconds(\$s\$${statement} WHERE id <= $n\$s\$)")
+		best=$(awk -v n="$n" -v t="$t" -v b="$best" 'BEGIN { r = n / t; print (r > b) ? r : b }')
+	done
+	echo "$best"
+}
+req_c=$(rate 100000 "SELECT count(alliance.required_tiers(code, acuity, urgency)) FROM bench.question")
+req_sql=$(rate 5000 "SELECT count(bench.required_tiers_sql(code, acuity, urgency)) FROM bench.question")
+route_c=$(rate 20000 "SELECT count(r.*) FROM bench.question q, LATERAL alliance.route(q.sender, q.code, q.acuity, q.urgency) AS r")
+route_sql=$(rate 300 "SELECT count(r.*) FROM bench.question q, LATERAL bench.route_sql(q.sender, q.code, q.acuity, q.urgency) AS r")
+echo "  decisions per second           plain SQL      alliance     ratio"
+printf "  required_tiers()            %12.0f  %12.0f  %7.1fx   (aim: >= 100,000/s)\n" "$req_sql" "$req_c" "$(ratio "$req_c" "$req_sql")"
+printf "  route(), 5 best             %12.0f  %12.0f  %7.1fx   (aim: >= 10x)\n" "$route_sql" "$route_c" "$(ratio "$route_c" "$route_sql")"

@@ -75,7 +75,10 @@ CONF
 fi
 port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$data/postgresql.conf" | tail -n 1)
 
-if ! running; then
+# (re)start, so that the server runs the library just installed
+if running; then
+	as_owner "$bindir/pg_ctl" -D "$data" -l "$demo/server.log" -m fast -w restart >/dev/null
+else
 	as_owner "$bindir/pg_ctl" -D "$data" -l "$demo/server.log" -w start >/dev/null
 fi
 

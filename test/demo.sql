@@ -43,10 +43,20 @@ SELECT id AS ruijin FROM alliance.institution WHERE name = '瑞金医院' \gset
 SELECT id AS wuliqiao FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心' \gset
 SELECT id AS dongnan FROM alliance.institution WHERE name = '卢湾区东南医院' \gset
 
+\echo '== Tier routing (分级诊疗): who should treat what =='
+SELECT diagnosis, acuity, urgency, alliance.required_tiers(diagnosis, acuity, urgency) AS tiers
+FROM (VALUES ('I10'::alliance.icd10, 'chronic'::alliance.acuity, 'routine'::alliance.urgency),
+			 ('I21.0', 'acute', 'emergency'), ('C34.1', 'chronic', 'routine'), ('Z50.1', 'rehab', 'routine')) AS v(diagnosis, acuity, urgency);
+\echo 'Chronic hypertension seen at 瑞金医院 goes down to the nearest community health centers:'
+SELECT name, tier, round(distance_km::numeric, 2) AS km FROM alliance.route(:ruijin, 'I10', max_results => 3);
+\echo 'An acute MI at 五里桥 goes up to the nearest tertiary hospital with cardiology:'
+SELECT name, tier, round(distance_km::numeric, 2) AS km FROM alliance.route(:wuliqiao, 'I21.0', 'acute', 'emergency');
+
 \echo '== 上转 and 下转: chest pain at 五里桥, treated at 瑞金, back to 五里桥 =='
 SET ROLE wuliqiao_app;
-SELECT alliance.refer(1, 'WLQ-2026-000123', :wuliqiao, 'I20.0', 'acute', 'urgent', :ruijin,
-					  '不稳定型心绞痛, 需冠脉造影') AS up \gset
+-- no target named: routing picks 瑞金医院
+SELECT alliance.refer(1, 'WLQ-2026-000123', :wuliqiao, 'I21.0', 'acute', 'urgent',
+					  reason => '急性心肌梗死, 需急诊PCI') AS up \gset
 RESET ROLE;
 SET ROLE ruijin_app;
 SELECT status, version FROM alliance.accept(:up, '心内科接收');
@@ -70,6 +80,7 @@ SELECT alliance.refer(1, 'DN-2026-000045', :dongnan, 'I63.9', 'acute', 'emergenc
 SELECT from_status, to_status, actor, note FROM alliance.referral_history(:em);
 
 \echo '== The other endings: rejected, cancelled, expired, no-show =='
+SET alliance.routing_policy = off;
 SELECT alliance.refer(1, 'WLQ-2026-000124', :wuliqiao, 'J44.1', to_institution => :dongnan) AS r1,
 	   alliance.refer(1, 'WLQ-2026-000125', :wuliqiao, 'E11.9', to_institution => :dongnan) AS r2,
 	   alliance.refer(1, 'WLQ-2026-000126', :wuliqiao, 'I10', to_institution => :dongnan) AS r3,

@@ -25,6 +25,8 @@ $node->safe_psql(
 	SELECT alliance.set_endpoint($up, 'https://his.ruijin.example/hook');
 	SELECT alliance.set_endpoint($down, 'http://localhost:8080/hook', 'fhir');
 	SELECT alliance.set_capacity($mid, 12, false);
+	SELECT alliance.add_routing_rule('F20', 'secondary', 'tertiary', specialty => 'psychiatry');
+	SELECT alliance.add_routing_rule('I10', 'village', 'primary', 'chronic');
 	CREATE FUNCTION pg_temp.walk(target alliance.referral_status, urgency alliance.urgency DEFAULT 'routine')
 	RETURNS bigint LANGUAGE plpgsql AS \$\$
 	DECLARE
@@ -63,8 +65,8 @@ is( $node->safe_psql(
 	'referrals in all ten statuses');
 
 # a fingerprint of every table the extension keeps data in
-my @tables = qw(alliance institution membership endpoint role_map referral
-  referral_event outbox);
+my @tables = qw(alliance institution membership endpoint role_map routing_rule
+  referral referral_event outbox);
 sub fingerprint
 {
 	my ($db) = @_;
@@ -107,6 +109,15 @@ cmp_ok($new, '>', $max, 'a new referral gets a new id');
 my ($rc, $out, $err) = $node->psql('restored',
 	"SELECT alliance.transition($new, 'completed')");
 like($err, qr/cannot go from requested to completed/, 'the gate still guards');
+is( $node->safe_psql(
+		'restored', "SELECT alliance.required_tiers('I10')"),
+	'[village,secondary)',
+	'the administrator\'s rule still overrides the built-in one');
+is( $node->safe_psql(
+		'restored', "SELECT count(*) FROM alliance.routing_rule WHERE builtin"),
+	$node->safe_psql(
+		'postgres', "SELECT count(*) FROM alliance.routing_rule WHERE builtin"),
+	'the built-in rules are not doubled');
 is( $node->safe_psql(
 		'restored',
 		"SET ROLE ruijin_app; SELECT count(*) > 0 AND bool_and($up IN (from_institution, to_institution)) FROM alliance.referral"

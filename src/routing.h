@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * routing.h
+ *	  Tier routing (SPEC §5), for alliance.refer.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ALLIANCE_ROUTING_H
+#define ALLIANCE_ROUTING_H
+
+#include "parse.h"
+
+/* alliance.routing_policy */
+typedef enum RoutingPolicy
+{
+	ROUTING_POLICY_OFF,
+	ROUTING_POLICY_WARN,
+	ROUTING_POLICY_ERROR
+} RoutingPolicy;
+
+extern int	alliance_routing_policy;
+
+extern int64 routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
+								 const char *acuity, const char *urgency);
+extern void routing_check_target(int64 to, Icd10 diagnosis,
+								 const char *acuity, const char *urgency);
+
+#endif							/* ALLIANCE_ROUTING_H */
