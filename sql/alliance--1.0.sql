@@ -614,6 +614,8 @@ CREATE TABLE alliance.referral_event (
 	note text,
 	version integer NOT NULL,
 	at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	due_at timestamptz,
+	scheduled_at timestamptz,
 	CONSTRAINT referral_event_pkey PRIMARY KEY (referral_id, id),
 	CONSTRAINT referral_event_referral_fkey FOREIGN KEY (referral_id) REFERENCES alliance.referral (id)
 );
@@ -623,6 +625,8 @@ COMMENT ON COLUMN alliance.referral_event.id IS 'event id, sent as the webhook-i
 COMMENT ON COLUMN alliance.referral_event.from_status IS 'status before the event; NULL for the creation';
 COMMENT ON COLUMN alliance.referral_event.actor IS 'the role that made the change (alliance for the green channel)';
 COMMENT ON COLUMN alliance.referral_event.version IS 'the referral''s version after the event';
+COMMENT ON COLUMN alliance.referral_event.due_at IS 'the referral''s due_at after the event, for its notifications';
+COMMENT ON COLUMN alliance.referral_event.scheduled_at IS 'the referral''s scheduled_at after the event, for its notifications';
 COMMENT ON SEQUENCE alliance.referral_event_id_seq IS 'ids of alliance.referral_event';
 
 CREATE SEQUENCE alliance.outbox_id_seq;
@@ -638,6 +642,7 @@ CREATE TABLE alliance.outbox (
 	last_error text,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	delivered_at timestamptz,
+	lease_until timestamptz,
 	CONSTRAINT outbox_pkey PRIMARY KEY (referral_id, id),
 	CONSTRAINT outbox_event_fkey FOREIGN KEY (referral_id, event_id)
 		REFERENCES alliance.referral_event (referral_id, id),
@@ -646,14 +651,15 @@ CREATE TABLE alliance.outbox (
 ALTER SEQUENCE alliance.outbox_id_seq OWNED BY alliance.outbox.id;
 CREATE INDEX outbox_pending ON alliance.outbox (next_attempt_at)
 	WHERE status OPERATOR(pg_catalog.=) 'pending'::alliance.outbox_status;
-CREATE INDEX outbox_dead ON alliance.outbox (institution_id)
+CREATE INDEX outbox_dead ON alliance.outbox (id)
 	WHERE status OPERATOR(pg_catalog.=) 'dead'::alliance.outbox_status;
 COMMENT ON TABLE alliance.outbox IS 'one notification per referral event and involved institution with an active endpoint, written with the event';
 COMMENT ON COLUMN alliance.outbox.status IS 'pending (to send or retry), delivered (2xx), dead (gave up; alliance.redeliver sends it again)';
 COMMENT ON COLUMN alliance.outbox.last_status IS 'HTTP status of the last attempt';
 COMMENT ON SEQUENCE alliance.outbox_id_seq IS 'ids of alliance.outbox';
 COMMENT ON INDEX alliance.outbox_pending IS 'the worker''s queue';
-COMMENT ON INDEX alliance.outbox_dead IS 'dead notifications by institution, for alliance.redeliver_dead';
+COMMENT ON INDEX alliance.outbox_dead IS 'dead notifications, for alliance.redeliver and alliance.redeliver_dead';
+COMMENT ON COLUMN alliance.outbox.lease_until IS 'while a dispatcher is sending it: until when the row is its own';
 
 -- events are append-only: no role but a superuser may change the history
 CREATE FUNCTION alliance.referral_event_append_only() RETURNS trigger
@@ -731,6 +737,129 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION alliance.referral_history(bigint) IS 'the events of a referral, oldest first';
+
+------------------------------------------------------------------------------
+-- Notifications and the background worker (SPEC §6)
+------------------------------------------------------------------------------
+
+CREATE SEQUENCE alliance.delivery_log_id_seq;
+CREATE TABLE alliance.delivery_log (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.delivery_log_id_seq'::pg_catalog.regclass),
+	outbox_id bigint NOT NULL,
+	referral_id bigint NOT NULL,
+	event_id bigint NOT NULL,
+	institution_id bigint NOT NULL,
+	attempt integer NOT NULL,
+	at timestamptz NOT NULL,
+	duration_ms double precision NOT NULL,
+	http_status integer,
+	error text,
+	CONSTRAINT delivery_log_pkey PRIMARY KEY (referral_id, id)
+);
+ALTER SEQUENCE alliance.delivery_log_id_seq OWNED BY alliance.delivery_log.id;
+CREATE INDEX delivery_log_at ON alliance.delivery_log (at);
+COMMENT ON TABLE alliance.delivery_log IS 'every attempt to deliver a notification, kept for alliance.log_retention';
+COMMENT ON COLUMN alliance.delivery_log.attempt IS '1 for the first try of the notification';
+COMMENT ON COLUMN alliance.delivery_log.at IS 'when the request started';
+COMMENT ON COLUMN alliance.delivery_log.http_status IS 'the receiver''s HTTP status; NULL when none came (timeout, refused connection)';
+COMMENT ON COLUMN alliance.delivery_log.error IS 'NULL when delivered (2xx); otherwise what went wrong';
+COMMENT ON SEQUENCE alliance.delivery_log_id_seq IS 'ids of alliance.delivery_log';
+COMMENT ON INDEX alliance.delivery_log_at IS 'pruning by age';
+
+-- The body of a notification: the event with the referral's public fields
+-- as they were after it, as the extension's JSON or a FHIR R4 Task.
+CREATE FUNCTION alliance.event_payload(referral_id bigint, event_id bigint, format text DEFAULT 'native')
+	RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+	SELECT CASE WHEN event_payload.format OPERATOR(pg_catalog.=) 'fhir' THEN
+		pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+			'resourceType', 'Task',
+			'id', 'referral-' OPERATOR(pg_catalog.||) r.id,
+			'meta', pg_catalog.jsonb_build_object('versionId', e.version::text, 'lastUpdated', e.at),
+			'identifier', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+				'system', 'urn:alliance:referral', 'value', r.id::text)),
+			'basedOn', CASE WHEN r.parent_id IS NOT NULL THEN pg_catalog.jsonb_build_array(
+				pg_catalog.jsonb_build_object('reference', 'Task/referral-' OPERATOR(pg_catalog.||) r.parent_id)) END,
+			'status', CASE e.to_status
+				WHEN 'draft' THEN 'draft' WHEN 'requested' THEN 'requested'
+				WHEN 'accepted' THEN 'accepted' WHEN 'scheduled' THEN 'accepted'
+				WHEN 'arrived' THEN 'in-progress' WHEN 'completed' THEN 'completed'
+				WHEN 'rejected' THEN 'rejected' WHEN 'cancelled' THEN 'cancelled'
+				ELSE 'failed' END,
+			'statusReason', CASE WHEN e.to_status OPERATOR(pg_catalog.=) ANY
+									  ('{rejected,cancelled,expired,no_show}'::alliance.referral_status[])
+								 AND e.note IS NOT NULL
+							THEN pg_catalog.jsonb_build_object('text', e.note) END,
+			'businessStatus', pg_catalog.jsonb_build_object(
+				'coding', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+					'system', 'urn:alliance:referral-status', 'code', e.to_status::text)),
+				'text', e.to_status::text),
+			'intent', 'order',
+			'priority', CASE r.urgency WHEN 'emergency' THEN 'stat' WHEN 'urgent' THEN 'urgent' ELSE 'routine' END,
+			'code', pg_catalog.jsonb_build_object(
+				'coding', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+					'system', 'http://snomed.info/sct', 'code', '3457005', 'display', 'Patient referral')),
+				'text', r.direction::text OPERATOR(pg_catalog.||) ' referral'),
+			'for', pg_catalog.jsonb_build_object('identifier', pg_catalog.jsonb_build_object(
+				'system', 'urn:alliance:institution:' OPERATOR(pg_catalog.||) r.from_institution OPERATOR(pg_catalog.||) ':patient',
+				'value', r.patient_ref)),
+			'authoredOn', r.created_at,
+			'lastModified', e.at,
+			'requester', pg_catalog.jsonb_build_object('reference', 'Organization/' OPERATOR(pg_catalog.||) r.from_institution),
+			'owner', pg_catalog.jsonb_build_object('reference', 'Organization/' OPERATOR(pg_catalog.||) r.to_institution),
+			'reasonCode', pg_catalog.jsonb_build_object('coding', pg_catalog.jsonb_build_array(
+				pg_catalog.jsonb_build_object('system', 'http://hl7.org/fhir/sid/icd-10', 'code', r.diagnosis::text))),
+			'note', CASE WHEN r.reason IS NOT NULL
+						 THEN pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('text', r.reason)) END,
+			'executionPeriod', CASE WHEN e.scheduled_at IS NOT NULL
+									THEN pg_catalog.jsonb_build_object('start', e.scheduled_at) END,
+			'restriction', CASE WHEN e.to_status OPERATOR(pg_catalog.=) 'requested' AND e.due_at IS NOT NULL
+								THEN pg_catalog.jsonb_build_object('period', pg_catalog.jsonb_build_object('end', e.due_at)) END))::text
+	ELSE
+		pg_catalog.jsonb_build_object(
+			'type', 'referral.' OPERATOR(pg_catalog.||) e.to_status::text,
+			'id', e.id,
+			'occurred_at', e.at,
+			'referral', pg_catalog.jsonb_build_object(
+				'id', r.id, 'alliance_id', r.alliance_id, 'patient_ref', r.patient_ref,
+				'from_institution', r.from_institution, 'to_institution', r.to_institution,
+				'direction', r.direction, 'diagnosis', r.diagnosis::text, 'acuity', r.acuity,
+				'urgency', r.urgency, 'status', e.to_status, 'version', e.version,
+				'parent_id', r.parent_id, 'reason', r.reason, 'created_at', r.created_at,
+				'updated_at', e.at, 'due_at', e.due_at, 'scheduled_at', e.scheduled_at),
+			'event', pg_catalog.jsonb_build_object(
+				'from_status', e.from_status, 'to_status', e.to_status, 'actor', e.actor, 'note', e.note))::text
+	END
+	  FROM alliance.referral r
+	  JOIN alliance.referral_event e ON e.referral_id OPERATOR(pg_catalog.=) r.id
+	 WHERE r.id OPERATOR(pg_catalog.=) event_payload.referral_id
+	   AND e.id OPERATOR(pg_catalog.=) event_payload.event_id;
+END;
+COMMENT ON FUNCTION alliance.event_payload(bigint, bigint, text) IS
+	'the body of an event''s notification: native JSON, or a FHIR R4 Task with format fhir';
+
+CREATE FUNCTION alliance.webhook_signature(secret text, id text, "timestamp" bigint, body text) RETURNS text
+	AS 'MODULE_PATHNAME', 'webhook_signature_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION alliance.webhook_signature(text, text, bigint, text) IS
+	'the Standard Webhooks signature (v1,base64 HMAC-SHA256 of id.timestamp.body) a notification carries, for checking one';
+
+CREATE FUNCTION alliance.redeliver(outbox_id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'redeliver' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.redeliver_dead(institution_id bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'redeliver_dead' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION alliance.redeliver(bigint) IS
+	'sends a dead notification again, from the first try (admin, or a role acting for its institution)';
+COMMENT ON FUNCTION alliance.redeliver_dead(bigint) IS
+	'sends all of an institution''s dead notifications again; returns how many (admin, or a role acting for it)';
+
+CREATE FUNCTION alliance.dispatcher_status() RETURNS TABLE (
+		database text, pid integer, state text, started_at timestamptz, queue_depth bigint,
+		oldest_pending interval, delivered bigint, failed bigint, last_error text, last_error_at timestamptz)
+	AS 'MODULE_PATHNAME', 'dispatcher_status' LANGUAGE C VOLATILE;
+CREATE VIEW alliance.dispatcher_status AS SELECT * FROM alliance.dispatcher_status();
+COMMENT ON FUNCTION alliance.dispatcher_status() IS 'the state of each database''s dispatcher';
+COMMENT ON VIEW alliance.dispatcher_status IS
+	'each dispatcher: database, pid, state, queue depth and oldest pending notification (every few seconds), attempts delivered and failed since it started, last error';
 
 ------------------------------------------------------------------------------
 -- Tier routing (SPEC §5)
@@ -841,11 +970,13 @@ GRANT SELECT ON alliance.routing_rule TO PUBLIC;
 GRANT USAGE ON SCHEMA alliance TO PUBLIC;
 GRANT SELECT ON alliance.alliance, alliance.institution, alliance.membership, alliance.role_map TO PUBLIC;
 GRANT SELECT (institution_id, url, format, active, created_at, updated_at) ON alliance.endpoint TO PUBLIC;
-GRANT SELECT ON alliance.referral, alliance.referral_event, alliance.outbox TO PUBLIC;
+GRANT SELECT ON alliance.referral, alliance.referral_event, alliance.outbox, alliance.delivery_log TO PUBLIC;
+GRANT SELECT ON alliance.dispatcher_status TO PUBLIC;
 
 ALTER TABLE alliance.referral ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alliance.referral_event ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alliance.outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE alliance.delivery_log ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY referral_parties ON alliance.referral FOR SELECT USING (
 	(SELECT alliance.acts_for_all())
@@ -860,6 +991,10 @@ CREATE POLICY outbox_own ON alliance.outbox FOR SELECT USING (
 COMMENT ON POLICY referral_parties ON alliance.referral IS 'a role sees the referrals sent or received by the institutions it acts for';
 COMMENT ON POLICY referral_event_parties ON alliance.referral_event IS 'a role sees the events of the referrals it sees';
 COMMENT ON POLICY outbox_own ON alliance.outbox IS 'a role sees the notifications addressed to the institutions it acts for';
+CREATE POLICY delivery_log_own ON alliance.delivery_log FOR SELECT USING (
+	(SELECT alliance.acts_for_all())
+	OR institution_id OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[]));
+COMMENT ON POLICY delivery_log_own ON alliance.delivery_log IS 'a role sees the delivery attempts to the institutions it acts for';
 
 -- pg_dump keeps the data (the extension's objects come from CREATE EXTENSION)
 SELECT pg_catalog.pg_extension_config_dump('alliance.alliance', '');
@@ -875,6 +1010,8 @@ SELECT pg_catalog.pg_extension_config_dump('alliance.referral_event', '');
 SELECT pg_catalog.pg_extension_config_dump('alliance.referral_event_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('alliance.outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('alliance.outbox_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.delivery_log', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.delivery_log_id_seq', '');
 -- the built-in rules come back with CREATE EXTENSION
 SELECT pg_catalog.pg_extension_config_dump('alliance.routing_rule', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('alliance.routing_rule_id_seq', '');

@@ -9,12 +9,14 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include <limits.h>
 
 #include "alliance.h"
 #include "routing.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,6 +30,13 @@ int			alliance_sla_urgent = 4 * 60 * 60;
 int			alliance_sla_routine = 48 * 60 * 60;
 int			alliance_no_show_grace = 24 * 60 * 60;
 char	   *alliance_http_hosts = NULL;
+char	   *alliance_databases = NULL;
+char	   *alliance_retry_schedule = NULL;
+int			alliance_http_timeout = 10000;
+int			alliance_max_in_flight = 64;
+int			alliance_max_in_flight_per_endpoint = 8;
+int			alliance_log_retention = 7 * 24 * 60 * 60;
+int			alliance_refresh_interval = 5 * 60;
 
 static const struct config_enum_entry routing_policy_options[] = {
 	{"off", ROUTING_POLICY_OFF, false},
@@ -124,6 +133,67 @@ _PG_init(void)
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+
+	/* the notification workers; a reload (SIGHUP) applies a change */
+	DefineCustomStringVariable("alliance.databases",
+							   "Sets the databases whose notifications a dispatcher delivers.",
+							   "A comma-separated list; a database waits for CREATE EXTENSION alliance.",
+							   &alliance_databases,
+							   "postgres",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("alliance.retry_schedule",
+							   "Sets the delays before each try of a notification.",
+							   "After the last, a notification is dead.",
+							   &alliance_retry_schedule,
+							   "0,5s,5min,30min,2h,5h,10h,14h,20h,24h",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   retry_schedule_check, retry_schedule_assign, NULL);
+	DefineCustomIntVariable("alliance.http_timeout",
+							"Sets how long a webhook request may take.",
+							NULL,
+							&alliance_http_timeout,
+							10000, 100, 600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("alliance.max_in_flight",
+							"Sets how many webhook requests a dispatcher runs at once.",
+							NULL,
+							&alliance_max_in_flight,
+							64, 1, 1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("alliance.max_in_flight_per_endpoint",
+							"Sets how many webhook requests run at once to one institution's endpoint.",
+							NULL,
+							&alliance_max_in_flight_per_endpoint,
+							8, 1, 1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("alliance.log_retention",
+							"Sets how long alliance.delivery_log keeps an attempt.",
+							NULL,
+							&alliance_log_retention,
+							7 * 24 * 60 * 60, 60, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("alliance.refresh_interval",
+							"Sets how often the dispatcher refreshes the indicators.",
+							NULL,
+							&alliance_refresh_interval,
+							5 * 60, 10, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+		worker_preload();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("alliance");

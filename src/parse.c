@@ -447,3 +447,108 @@ host_in_list(const char *list, const char *host, size_t hostlen)
 	}
 	return false;
 }
+
+/*
+ * Durations: a number (digits, with at most one decimal point) and a unit,
+ * ms, s, min, h or d (seconds without one), spaces allowed around both; at
+ * most a year.  Sets *seconds and returns the bytes read from p, or 0.
+ */
+#define DURATION_MAX_SECONDS (366.0 * 24 * 3600)
+
+static size_t
+duration_parse(const unsigned char *p, const unsigned char *end, double *seconds)
+{
+	static const char *const units[] = {"ms", "s", "min", "h", "d"};
+	static const double factors[] = {0.001, 1, 60, 3600, 86400};
+	const unsigned char *start = p;
+	double		value = 0;
+	double		scale = 0;		/* 0 before the decimal point */
+	int			digits = 0;
+	size_t		matched;
+	int			unit;
+
+	while (p < end && *p == ' ')
+		p++;
+	for (; p < end && ((*p >= '0' && *p <= '9') || (*p == '.' && scale == 0)); p++)
+	{
+		if (*p == '.')
+		{
+			scale = 1;
+			continue;
+		}
+		if (++digits > 12)
+			return 0;
+		if (scale == 0)
+			value = value * 10 + (*p - '0');
+		else
+			value += (*p - '0') * (scale /= 10);
+	}
+	if (digits == 0)
+		return 0;
+	while (p < end && *p == ' ')
+		p++;
+	unit = longest_token(p, end, units, lengthof(units), &matched);
+	p += matched;
+	value *= unit < 0 ? 1 : factors[unit];
+	while (p < end && *p == ' ')
+		p++;
+	if (value > DURATION_MAX_SECONDS)
+		return 0;
+	*seconds = value;
+	return p - start;
+}
+
+/*
+ * A comma-separated list of durations ("0,5s,5min,2h") into seconds[],
+ * at most max of them; false if it is empty, malformed or too long.
+ */
+bool
+duration_list_parse(const char *str, size_t len, double *seconds, int max, int *n)
+{
+	const unsigned char *p = (const unsigned char *) str;
+	const unsigned char *end = p + len;
+
+	*n = 0;
+	for (;;)
+	{
+		size_t		used;
+
+		if (*n == max)
+			return false;
+		used = duration_parse(p, end, &seconds[*n]);
+		if (used == 0)
+			return false;
+		(*n)++;
+		p += used;
+		if (p == end)
+			return true;
+		if (*p != ',')
+			return false;
+		p++;
+	}
+}
+
+/*
+ * An HTTP Retry-After header in delay-seconds form (RFC 9110: 1*DIGIT), with
+ * surrounding white space; false for anything else (the HTTP-date form is
+ * the caller's).  Values past a year are capped at a year.
+ */
+bool
+retry_after_seconds(const char *str, size_t len, double *seconds)
+{
+	const unsigned char *p = (const unsigned char *) str;
+	const unsigned char *end = p + len;
+	double		value = 0;
+
+	trim(&p, &end);
+	if (p == end)
+		return false;
+	for (; p < end; p++)
+	{
+		if (*p < '0' || *p > '9')
+			return false;
+		value = Min(value * 10 + (*p - '0'), DURATION_MAX_SECONDS);
+	}
+	*seconds = value;
+	return true;
+}

@@ -71,4 +71,8 @@ extern int	icd10_chapter_of(Icd10 code);
 /* webhook hosts allowed plain http (alliance.http_hosts) */
 extern bool host_in_list(const char *list, const char *host, size_t hostlen);
 
+/* durations: alliance.retry_schedule, Retry-After */
+extern bool duration_list_parse(const char *str, size_t len, double *seconds, int max, int *n);
+extern bool retry_after_seconds(const char *str, size_t len, double *seconds);
+
 #endif							/* ALLIANCE_PARSE_H */

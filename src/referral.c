@@ -28,6 +28,7 @@
 #include "parse.h"
 #include "referral.h"
 #include "routing.h"
+#include "worker.h"
 
 /* Labels of alliance.referral_status, in the enum's order */
 static const char *const status_names[RS_COUNT] = {
@@ -108,8 +109,11 @@ static Stmt update_referral = {
 };
 
 static Stmt insert_event = {
-	"INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version)"
-	" VALUES ($1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6)"
+	"INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version,"
+	"                                     due_at, scheduled_at)"
+	" SELECT $1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6,"
+	"        r.due_at, r.scheduled_at"
+	"   FROM alliance.referral r WHERE r.id = $1"
 	" RETURNING id",
 	6, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
 };
@@ -280,6 +284,9 @@ record_event(int64 referral_id, const char *from, ReferralStatus to, const char 
 	values[2] = Int64GetDatum(from_institution);
 	values[3] = Int64GetDatum(to_institution);
 	stmt_run(&insert_outbox, values, NULL, 0);
+
+	/* the dispatcher sends them, and keeps an eye on the new deadlines */
+	worker_wake_at_commit();
 }
 
 /*
@@ -360,7 +367,8 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 		elog(ERROR, "referral " INT64_FORMAT " vanished under lock", row.id);
 
 	record_event(row.id, status_names[row.status], t->to,
-				 by_system ? "alliance" : caller_name(caller), t->note, row.version + 1,
+				 t->actor ? t->actor : by_system ? "alliance" : caller_name(caller),
+				 t->note, row.version + 1,
 				 row.from_institution, row.to_institution);
 
 	/* green channel: a requested emergency is accepted at once */

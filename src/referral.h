@@ -33,6 +33,7 @@ typedef struct Transition
 	int64		referral_id;
 	ReferralStatus to;
 	const char *note;			/* or NULL */
+	const char *actor;			/* recorded instead of the caller's name, or NULL */
 	bool		check_version;
 	int32		expected_version;
 	bool		has_scheduled_at;

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * webhook.c
- *	  Webhooks to the members' own systems: which URLs may receive them and
- *	  the secrets they are signed with (Standard Webhooks).
+ *	  Webhooks to the members' own systems: which URLs may receive them, the
+ *	  secrets and signatures of Standard Webhooks, and the sender that runs
+ *	  many POSTs at once with libcurl's multi interface.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,10 +12,19 @@
 #include <curl/curl.h>
 
 #include "common/base64.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
 
 #include "alliance.h"
 #include "parse.h"
 #include "webhook.h"
+#include "worker.h"
 
 /* random bytes in a signing secret (Standard Webhooks asks for 24 to 64) */
 #define SECRET_BYTES 32
@@ -86,4 +96,519 @@ webhook_new_secret(void)
 	secret[6 + written] = '\0';
 	explicit_bzero(random, sizeof(random));
 	return secret;
+}
+
+/*
+ * The Standard Webhooks signature of a message: "v1," and the base64 of
+ * HMAC-SHA256 over "id.timestamp.body", keyed with the base64-decoded part
+ * of the secret after "whsec_".  NULL if the secret is not of that form.
+ */
+char *
+webhook_signature(const char *secret, const char *id, const char *timestamp,
+				  const char *body, size_t bodylen)
+{
+	size_t		secretlen = strlen(secret);
+	uint8		mac[PG_SHA256_DIGEST_LENGTH];
+	char	   *key;
+	int			keylen;
+	pg_hmac_ctx *ctx;
+	char	   *signature;
+	int			written;
+	bool		ok;
+
+	if (secretlen <= 6 || strncmp(secret, "whsec_", 6) != 0)
+		return NULL;
+	key = palloc(pg_b64_dec_len((int) (secretlen - 6)));
+	keylen = pg_b64_decode(secret + 6, (int) (secretlen - 6), key,
+						   pg_b64_dec_len((int) (secretlen - 6)));
+	if (keylen <= 0)
+		return NULL;
+
+	/* the HMAC context belongs to a resource owner, and none is current between transactions */
+	if (CurrentResourceOwner == NULL)
+	{
+		static ResourceOwner signing_owner = NULL;
+
+		if (signing_owner == NULL)
+			signing_owner = ResourceOwnerCreate(NULL, "alliance webhook signing");
+		CurrentResourceOwner = signing_owner;
+		signature = webhook_signature(secret, id, timestamp, body, bodylen);
+		CurrentResourceOwner = NULL;
+		return signature;
+	}
+	ctx = pg_hmac_create(PG_SHA256);
+	if (ctx == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	ok = pg_hmac_init(ctx, (uint8 *) key, keylen) == 0 &&
+		pg_hmac_update(ctx, (const uint8 *) id, strlen(id)) == 0 &&
+		pg_hmac_update(ctx, (const uint8 *) ".", 1) == 0 &&
+		pg_hmac_update(ctx, (const uint8 *) timestamp, strlen(timestamp)) == 0 &&
+		pg_hmac_update(ctx, (const uint8 *) ".", 1) == 0 &&
+		pg_hmac_update(ctx, (const uint8 *) body, bodylen) == 0 &&
+		pg_hmac_final(ctx, mac, sizeof(mac)) == 0;
+	if (!ok)
+		elog(ERROR, "could not compute HMAC-SHA256: %s", pg_hmac_error(ctx));
+	pg_hmac_free(ctx);
+	explicit_bzero(key, keylen);
+
+	signature = palloc(3 + pg_b64_enc_len(sizeof(mac)) + 1);
+	memcpy(signature, "v1,", 3);
+	written = pg_b64_encode((char *) mac, sizeof(mac), signature + 3, pg_b64_enc_len(sizeof(mac)));
+	if (written < 0)
+		elog(ERROR, "could not encode a webhook signature");
+	signature[3 + written] = '\0';
+	return signature;
+}
+
+/* alliance.webhook_signature(secret, id, timestamp, body): for receivers and tests */
+PG_FUNCTION_INFO_V1(webhook_signature_sql);
+Datum
+webhook_signature_sql(PG_FUNCTION_ARGS)
+{
+	text	   *body = PG_GETARG_TEXT_PP(3);
+	char	   *secret = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *signature;
+
+	signature = webhook_signature(secret, text_to_cstring(PG_GETARG_TEXT_PP(1)),
+								  psprintf(INT64_FORMAT, PG_GETARG_INT64(2)),
+								  VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body));
+	if (signature == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid webhook secret"),
+				 errhint("A secret is \"whsec_\" followed by base64.")));
+	PG_RETURN_TEXT_P(cstring_to_text(signature));
+}
+
+/*
+ * The sender: a libcurl multi handle whose sockets and timer feed one
+ * WaitEventSet with the latch and postmaster death, so that a commit, a
+ * response or a timeout wakes the dispatcher, whichever comes first.
+ */
+typedef struct WatchedSocket
+{
+	curl_socket_t fd;
+	int			what;			/* CURL_POLL_IN, _OUT or _INOUT */
+	int			pos;			/* in the wait set, or -1 */
+} WatchedSocket;
+
+struct WebhookSender
+{
+	MemoryContext cxt;
+	CURLM	   *multi;
+	char	   *dbname;
+	WatchedSocket *sockets;
+	int			nsockets;
+	int			maxsockets;
+	WaitEventSet *set;
+	int			set_used;
+	int			set_capacity;
+	bool		rebuild;
+	bool		timer_set;
+	TimestampTz timer_deadline;
+	Delivery   *in_flight;
+	int			n_in_flight;
+	Delivery   *done;
+};
+
+static uint32
+socket_events(int what)
+{
+	return (what & CURL_POLL_IN ? WL_SOCKET_READABLE : 0) |
+		(what & CURL_POLL_OUT ? WL_SOCKET_WRITEABLE : 0);
+}
+
+static int
+on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	WebhookSender *s = (WebhookSender *) userp;
+	int			i;
+
+	for (i = 0; i < s->nsockets; i++)
+		if (s->sockets[i].fd == fd)
+			break;
+
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < s->nsockets)
+		{
+			s->sockets[i] = s->sockets[--s->nsockets];
+			s->rebuild = true;
+		}
+		return 0;
+	}
+	if (i == s->nsockets)
+	{
+		if (s->nsockets == s->maxsockets)
+		{
+			s->maxsockets *= 2;
+			s->sockets = repalloc(s->sockets, s->maxsockets * sizeof(WatchedSocket));
+		}
+		s->sockets[i].fd = fd;
+		s->sockets[i].what = what;
+		s->sockets[i].pos = -1;
+		s->nsockets++;
+		if (!s->rebuild && s->set && s->set_used < s->set_capacity)
+		{
+			s->sockets[i].pos = AddWaitEventToSet(s->set, socket_events(what), fd, NULL, NULL);
+			s->set_used++;
+		}
+		else
+			s->rebuild = true;
+	}
+	else if (s->sockets[i].what != what)
+	{
+		s->sockets[i].what = what;
+		if (!s->rebuild && s->sockets[i].pos >= 0)
+			ModifyWaitEvent(s->set, s->sockets[i].pos, socket_events(what), NULL);
+		else
+			s->rebuild = true;
+	}
+	return 0;
+}
+
+static int
+on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	WebhookSender *s = (WebhookSender *) userp;
+
+	s->timer_set = timeout_ms >= 0;
+	if (s->timer_set)
+		s->timer_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	return 0;
+}
+
+/* The wait set: latch, postmaster death, and the sockets curl watches */
+static void
+rebuild_wait_set(WebhookSender *s)
+{
+	if (s->set)
+		FreeWaitEventSet(s->set);
+	s->set_capacity = 2 + Max(2 * s->nsockets, 2 * alliance_max_in_flight + 8);
+	s->set = CreateWaitEventSet(s->cxt, s->set_capacity);
+	AddWaitEventToSet(s->set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(s->set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	s->set_used = 2;
+	for (int i = 0; i < s->nsockets; i++)
+	{
+		s->sockets[i].pos = AddWaitEventToSet(s->set, socket_events(s->sockets[i].what),
+											  s->sockets[i].fd, NULL, NULL);
+		s->set_used++;
+	}
+	s->rebuild = false;
+}
+
+WebhookSender *
+webhook_sender_create(const char *dbname)
+{
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "alliance webhook sender",
+											  ALLOCSET_DEFAULT_SIZES);
+	WebhookSender *s = MemoryContextAllocZero(cxt, sizeof(WebhookSender));
+
+	s->cxt = cxt;
+	s->dbname = MemoryContextStrdup(cxt, dbname);
+	s->maxsockets = 16;
+	s->sockets = MemoryContextAlloc(cxt, s->maxsockets * sizeof(WatchedSocket));
+	s->multi = curl_multi_init();
+	if (s->multi == NULL ||
+		curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
+		curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s) != CURLM_OK ||
+		curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
+		curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s) != CURLM_OK ||
+		curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long) Max(alliance_max_in_flight, 8)) != CURLM_OK)
+		elog(ERROR, "could not set up libcurl's multi interface");
+	rebuild_wait_set(s);
+	return s;
+}
+
+Delivery *
+webhook_new_delivery(WebhookSender *s, const char *url, const char *body)
+{
+	Delivery   *d = MemoryContextAllocZero(s->cxt, sizeof(Delivery));
+
+	d->url = MemoryContextStrdup(s->cxt, url);
+	d->body = MemoryContextStrdup(s->cxt, body);
+	d->retry_after = -1;
+	return d;
+}
+
+void
+webhook_free_delivery(WebhookSender *s, Delivery *d)
+{
+	pfree(d->url);
+	pfree(d->body);
+	pfree(d);
+}
+
+static size_t
+keep_snippet(char *data, size_t size, size_t nmemb, void *userp)
+{
+	Delivery   *d = (Delivery *) userp;
+	size_t		n = size * nmemb;
+	size_t		room = sizeof(d->snippet) - 1 - d->snippet_len;
+	size_t		take = Min(n, room);
+
+	memcpy(d->snippet + d->snippet_len, data, take);
+	d->snippet_len += take;
+	d->snippet[d->snippet_len] = '\0';
+	return n;
+}
+
+/* Note a Retry-After header: delay-seconds, or an HTTP-date */
+static size_t
+read_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+	Delivery   *d = (Delivery *) userp;
+	size_t		n = size * nmemb;
+	static const char name[] = "retry-after:";
+
+	if (n > sizeof(name) - 1 && pg_strncasecmp(data, name, sizeof(name) - 1) == 0)
+	{
+		const char *value = data + sizeof(name) - 1;
+		size_t		len = n - (sizeof(name) - 1);
+		double		seconds;
+
+		if (retry_after_seconds(value, len, &seconds))
+			d->retry_after = seconds;
+		else
+		{
+			char	   *date = pnstrdup(value, len);
+			time_t		when = curl_getdate(date, NULL);
+
+			if (when != -1)
+				d->retry_after = Max(0, (double) (when - time(NULL)));
+			pfree(date);
+		}
+	}
+	return n;
+}
+
+static void
+finish(WebhookSender *s, Delivery *d)
+{
+	long		ms;
+	int			us;
+
+	TimestampDifference(d->started_at, GetCurrentTimestamp(), &ms, &us);
+	d->duration_ms = ms * 1000.0 + us / 1000.0;
+	d->next = s->done;
+	s->done = d;
+}
+
+static void
+fail_to_start(WebhookSender *s, Delivery *d, const char *why)
+{
+	strlcpy(d->error, why, sizeof(d->error));
+	if (d->easy)
+		curl_easy_cleanup(d->easy);
+	d->easy = NULL;
+	curl_slist_free_all(d->headers);
+	d->headers = NULL;
+	finish(s, d);
+}
+
+/* curl_easy_setopt, or leave with its error */
+#define SETOPT(opt, value) \
+	do { \
+		CURLcode	rc_ = curl_easy_setopt(easy, (opt), (value)); \
+		if (rc_ != CURLE_OK) \
+		{ \
+			fail_to_start(s, d, curl_easy_strerror(rc_)); \
+			return; \
+		} \
+	} while (0)
+
+/* Append a header, or leave with an error */
+#define ADD_HEADER(...) \
+	do { \
+		struct curl_slist *l_ = curl_slist_append(d->headers, psprintf(__VA_ARGS__)); \
+		if (l_ == NULL) \
+		{ \
+			fail_to_start(s, d, "out of memory"); \
+			return; \
+		} \
+		d->headers = l_; \
+	} while (0)
+
+/*
+ * Start a delivery: sign it, set up the request, and hand it to the multi
+ * handle (no I/O happens here).  A delivery that cannot start is done at
+ * once, with its error.
+ */
+void
+webhook_start(WebhookSender *s, Delivery *d, const char *secret)
+{
+	char		id[32];
+	char		timestamp[32];
+	char	   *signature;
+	CURL	   *easy;
+	CURLMcode	mrc;
+
+	d->started_at = GetCurrentTimestamp();
+	d->http_status = 0;
+	d->retry_after = -1;
+	d->error[0] = '\0';
+	d->snippet_len = 0;
+	d->snippet[0] = '\0';
+
+	snprintf(id, sizeof(id), INT64_FORMAT, d->event_id);
+	snprintf(timestamp, sizeof(timestamp), "%lld", (long long) time(NULL));
+	signature = webhook_signature(secret, id, timestamp, d->body, strlen(d->body));
+	if (signature == NULL)
+	{
+		fail_to_start(s, d, "the endpoint's signing secret is not valid; run alliance.set_endpoint() again");
+		return;
+	}
+
+	d->easy = easy = curl_easy_init();
+	if (easy == NULL)
+	{
+		fail_to_start(s, d, "out of memory");
+		return;
+	}
+	ADD_HEADER("Content-Type: %s", d->fhir ? "application/fhir+json" : "application/json");
+	ADD_HEADER("webhook-id: %s", id);
+	ADD_HEADER("webhook-timestamp: %s", timestamp);
+	ADD_HEADER("webhook-signature: %s", signature);
+	ADD_HEADER("alliance-database: %s", s->dbname);
+	ADD_HEADER("User-Agent: alliance/1.0 (PostgreSQL)");
+	ADD_HEADER("Expect:");
+
+	SETOPT(CURLOPT_URL, d->url);
+	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_TIMEOUT_MS, (long) alliance_http_timeout);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) Min(alliance_http_timeout, 10000));
+	SETOPT(CURLOPT_POSTFIELDS, d->body);
+	SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(d->body));
+	SETOPT(CURLOPT_HTTPHEADER, d->headers);
+	SETOPT(CURLOPT_WRITEFUNCTION, keep_snippet);
+	SETOPT(CURLOPT_WRITEDATA, d);
+	SETOPT(CURLOPT_HEADERFUNCTION, read_header);
+	SETOPT(CURLOPT_HEADERDATA, d);
+	SETOPT(CURLOPT_ERRORBUFFER, d->error);
+	SETOPT(CURLOPT_PRIVATE, d);
+
+	mrc = curl_multi_add_handle(s->multi, easy);
+	if (mrc != CURLM_OK)
+	{
+		fail_to_start(s, d, curl_multi_strerror(mrc));
+		return;
+	}
+	d->next = s->in_flight;
+	s->in_flight = d;
+	s->n_in_flight++;
+}
+
+int
+webhook_in_flight(WebhookSender *s)
+{
+	return s->n_in_flight;
+}
+
+Delivery *
+webhook_in_flight_list(WebhookSender *s)
+{
+	return s->in_flight;
+}
+
+/* Move the transfers curl has finished to the done list */
+static void
+collect_finished(WebhookSender *s)
+{
+	CURLMsg    *msg;
+	int			left;
+
+	while ((msg = curl_multi_info_read(s->multi, &left)) != NULL)
+	{
+		Delivery   *d = NULL;
+		Delivery  **link;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &d);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &d->http_status);
+		if (msg->data.result != CURLE_OK)
+		{
+			if (d->error[0] == '\0')
+				strlcpy(d->error, curl_easy_strerror(msg->data.result), sizeof(d->error));
+			d->http_status = 0;
+		}
+		else if (d->http_status < 200 || d->http_status > 299)
+		{
+			/* keep the start of the answer, printable, for last_error */
+			for (int i = 0; i < d->snippet_len; i++)
+				if ((unsigned char) d->snippet[i] < 0x20)
+					d->snippet[i] = ' ';
+			snprintf(d->error, sizeof(d->error), "HTTP %ld%s%s", d->http_status,
+					 d->snippet_len ? ": " : "", d->snippet);
+		}
+
+		for (link = &s->in_flight; *link; link = &(*link)->next)
+			if (*link == d)
+			{
+				*link = d->next;
+				break;
+			}
+		s->n_in_flight--;
+		curl_multi_remove_handle(s->multi, msg->easy_handle);
+		curl_easy_cleanup(msg->easy_handle);
+		curl_slist_free_all(d->headers);
+		d->headers = NULL;
+		d->easy = NULL;
+		finish(s, d);
+	}
+}
+
+/*
+ * Wait for the latch, a socket, curl's timer or timeout_ms, whichever comes
+ * first, and let curl do its I/O.  Finished deliveries go to the done list.
+ */
+void
+webhook_wait(WebhookSender *s, long timeout_ms, uint32 wait_event_info)
+{
+	WaitEvent	events[64];
+	int			n;
+	int			running;
+
+	if (s->timer_set)
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(GetCurrentTimestamp(), s->timer_deadline, &secs, &usecs);
+		timeout_ms = Min(timeout_ms, secs * 1000 + (usecs + 999) / 1000);
+	}
+	if (s->rebuild)
+		rebuild_wait_set(s);
+
+	n = WaitEventSetWait(s->set, Max(timeout_ms, 0), events, lengthof(events), wait_event_info);
+	for (int i = 0; i < n; i++)
+	{
+		if (events[i].events & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			curl_multi_socket_action(s->multi, events[i].fd,
+									 (events[i].events & WL_SOCKET_READABLE ? CURL_CSELECT_IN : 0) |
+									 (events[i].events & WL_SOCKET_WRITEABLE ? CURL_CSELECT_OUT : 0),
+									 &running);
+	}
+	if (s->timer_set && GetCurrentTimestamp() >= s->timer_deadline)
+	{
+		s->timer_set = false;
+		curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	collect_finished(s);
+}
+
+/* The finished deliveries, handed over to the caller */
+Delivery *
+webhook_take_done(WebhookSender *s)
+{
+	Delivery   *done = s->done;
+
+	s->done = NULL;
+	return done;
 }

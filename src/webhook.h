@@ -1,14 +1,59 @@
 /*-------------------------------------------------------------------------
  *
  * webhook.h
- *	  Webhook endpoints: URL rules, signing secrets.
+ *	  Webhooks to the members' own systems: URL rules, signing secrets and
+ *	  signatures, and the sender that runs many deliveries at once.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef ALLIANCE_WEBHOOK_H
 #define ALLIANCE_WEBHOOK_H
 
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+
+#define WEBHOOK_ERROR_SIZE 256
+
+/* One POST of one notification */
+typedef struct Delivery
+{
+	/* what to send, set by the dispatcher */
+	int64		outbox_id;
+	int64		referral_id;
+	int64		event_id;
+	int64		institution_id;
+	int			attempts;		/* attempts made before this one */
+	char	   *url;
+	char	   *body;
+	bool		fhir;
+	/* what happened, set by the sender */
+	TimestampTz started_at;
+	double		duration_ms;
+	long		http_status;	/* 0: no HTTP answer */
+	double		retry_after;	/* seconds the receiver asked for, or -1 */
+	char		error[WEBHOOK_ERROR_SIZE];	/* "" when delivered */
+	/* the sender's */
+	char		snippet[128];	/* start of the response body */
+	int			snippet_len;
+	void	   *easy;
+	struct curl_slist *headers;
+	struct Delivery *next;
+} Delivery;
+
+typedef struct WebhookSender WebhookSender;
+
 extern void webhook_check_url(const char *url);
 extern char *webhook_new_secret(void);
+extern char *webhook_signature(const char *secret, const char *id, const char *timestamp,
+							   const char *body, size_t bodylen);
+
+extern WebhookSender *webhook_sender_create(const char *dbname);
+extern Delivery *webhook_new_delivery(WebhookSender *sender, const char *url, const char *body);
+extern void webhook_free_delivery(WebhookSender *sender, Delivery *d);
+extern void webhook_start(WebhookSender *sender, Delivery *d, const char *secret);
+extern int	webhook_in_flight(WebhookSender *sender);
+extern Delivery *webhook_in_flight_list(WebhookSender *sender);
+extern void webhook_wait(WebhookSender *sender, long timeout_ms, uint32 wait_event_info);
+extern Delivery *webhook_take_done(WebhookSender *sender);
 
 #endif							/* ALLIANCE_WEBHOOK_H */

@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.h
+ *	  The background workers (SPEC §6): a launcher, and one dispatcher per
+ *	  database in alliance.databases, which share a slot in shared memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ALLIANCE_WORKER_H
+#define ALLIANCE_WORKER_H
+
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/guc.h"
+
+#define MAX_DISPATCHERS 32
+#define ERROR_TEXT_SIZE 256
+
+typedef enum DispatcherState
+{
+	DISPATCHER_STARTING,
+	DISPATCHER_WAITING,			/* for CREATE EXTENSION alliance */
+	DISPATCHER_RUNNING
+} DispatcherState;
+
+/* One database's dispatcher; the launcher owns dboid, the dispatcher the rest */
+typedef struct DispatcherSlot
+{
+	Oid			dboid;			/* InvalidOid: slot free */
+	char		dbname[NAMEDATALEN];
+	pid_t		pid;			/* 0: not running */
+	Latch	   *latch;
+	bool		exit_requested; /* DROP DATABASE is waiting for it */
+	DispatcherState state;
+	TimestampTz started_at;
+	int64		queue_depth;
+	double		oldest_pending_seconds;
+	int64		delivered;
+	int64		failed;
+	char		last_error[ERROR_TEXT_SIZE];
+	TimestampTz last_error_at;
+} DispatcherSlot;
+
+typedef struct AllianceShared
+{
+	LWLock	   *lock;			/* protects everything below */
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	DispatcherSlot slots[MAX_DISPATCHERS];
+} AllianceShared;
+
+extern AllianceShared *alliance_shared;
+
+/* settings of the workers */
+extern char *alliance_databases;
+extern char *alliance_retry_schedule;
+extern int	alliance_http_timeout;
+extern int	alliance_max_in_flight;
+extern int	alliance_max_in_flight_per_endpoint;
+extern int	alliance_log_retention;
+extern int	alliance_refresh_interval;
+
+/* launcher.c */
+extern void worker_preload(void);
+extern void worker_wake_at_commit(void);
+extern PGDLLEXPORT void alliance_launcher_main(Datum arg);
+
+/* dispatch.c */
+extern bool retry_schedule_check(char **newval, void **extra, GucSource source);
+extern void retry_schedule_assign(const char *newval, void *extra);
+extern PGDLLEXPORT void alliance_dispatcher_main(Datum arg);
+
+#endif							/* ALLIANCE_WORKER_H */

@@ -1,0 +1,125 @@
+#!/usr/bin/perl
+# A webhook receiver for the tests and the demo: it answers on 127.0.0.1:PORT
+# and appends one JSON line per request to LOG (time, path, webhook headers,
+# body, the status it answered).  What it answers depends on the path:
+#
+#   /ok...          200
+#   /flaky...       500 to the first request of each webhook-id, then 200
+#   /retry-after... 503 with "Retry-After: 3" to the first request of each
+#                   webhook-id, then 200
+#   /fail...        500, always
+#   /gone...        410 Gone
+#   /redirect...    302 to /ok (a sender must not follow it)
+#   /hang...        nothing for 30 s, then 200
+#   anything else   200
+#
+# Usage: receiver.pl PORT LOG
+use strict;
+use warnings;
+
+use Fcntl qw(:flock);
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+
+my ($port, $logfile) = @ARGV;
+die "usage: $0 PORT LOG\n" unless $port && $logfile;
+
+my $server = IO::Socket::INET->new(
+	LocalAddr => '127.0.0.1',
+	LocalPort => $port,
+	Proto => 'tcp',
+	Listen => 128,
+	ReuseAddr => 1) or die "cannot listen on 127.0.0.1:$port: $!\n";
+$SIG{CHLD} = sub { 1 while waitpid(-1, WNOHANG) > 0 };
+$SIG{TERM} = sub { exit 0 };
+my $json = JSON::PP->new->canonical;
+
+# how many requests of this webhook-id to this path came before
+sub earlier_requests
+{
+	my ($path, $id) = @_;
+	open(my $fh, '<', $logfile) or return 0;
+	flock($fh, LOCK_SH);
+	my $n = 0;
+	while (my $line = <$fh>)
+	{
+		my $r = eval { $json->decode($line) } or next;
+		$n++ if $r->{path} eq $path && ($r->{id} // '') eq $id;
+	}
+	close $fh;
+	return $n;
+}
+
+sub handle
+{
+	my ($client) = @_;
+	my $request = <$client>;
+	return unless defined $request;
+	my ($method, $path) = split /\s+/, $request;
+	my %header;
+	while (my $line = <$client>)
+	{
+		$line =~ s/\r?\n$//;
+		last if $line eq '';
+		my ($name, $value) = split /:\s*/, $line, 2;
+		$header{ lc $name } = $value;
+	}
+	my $body = '';
+	read($client, $body, $header{'content-length'} // 0);
+	my $received = time;
+
+	my $id = $header{'webhook-id'} // '';
+	my ($status, $extra) = (200, '');
+	if ($path =~ m{^/flaky})
+	{
+		$status = earlier_requests($path, $id) ? 200 : 500;
+	}
+	elsif ($path =~ m{^/retry-after})
+	{
+		($status, $extra) = earlier_requests($path, $id) ? (200, '') : (503, "Retry-After: 3\r\n");
+	}
+	elsif ($path =~ m{^/fail})     { $status = 500 }
+	elsif ($path =~ m{^/gone})     { $status = 410 }
+	elsif ($path =~ m{^/redirect}) { ($status, $extra) = (302, "Location: /ok\r\n") }
+	elsif ($path =~ m{^/hang})     { sleep 30 }
+
+	open(my $fh, '>>', $logfile) or die "cannot append to $logfile: $!\n";
+	flock($fh, LOCK_EX);
+	print $fh $json->encode(
+		{
+			t => $received,
+			method => $method,
+			path => $path,
+			id => $id,
+			timestamp => $header{'webhook-timestamp'},
+			signature => $header{'webhook-signature'},
+			database => $header{'alliance-database'},
+			content_type => $header{'content-type'},
+			body => $body,
+			status => $status,
+		}) . "\n";
+	close $fh;
+
+	my $reason = { 200 => 'OK', 302 => 'Found', 410 => 'Gone', 500 => 'Internal Server Error',
+		503 => 'Service Unavailable' }->{$status};
+	print $client "HTTP/1.1 $status $reason\r\n${extra}Content-Length: 2\r\nConnection: close\r\n\r\nno"
+	  if $status != 200;
+	print $client "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+	  if $status == 200;
+}
+
+while (1)
+{
+	my $client = $server->accept or next;
+	my $pid = fork;
+	if (defined $pid && $pid == 0)
+	{
+		$server->close;
+		handle($client);
+		$client->close;
+		exit 0;
+	}
+	$client->close;
+}
