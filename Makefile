@@ -14,7 +14,7 @@ DATA = sql/alliance--1.0.sql
 PGFILEDESC = "alliance - regional medical alliance"
 
 # Regression tests, in sql/ and expected/; they share one database and run in this order.
-REGRESS = setup tier icd10 enums referral security routing
+REGRESS = setup tier icd10 enums referral security routing webhook
 
 # TAP tests (PostgreSQL::Test::Cluster) live in test/t, not PGXS's default t/.
 TAP_TESTS = 1
@@ -51,7 +51,8 @@ demo: deps
 demo-stop:
 	test/demo.sh stop "$(PG_CONFIG)"
 
-bench: deps
+bench:
+	test/install-deps.sh "$(PG_CONFIG)" bench
 	$(MAKE) all
 	$(MAKE) install
 	test/bench.sh "$(PG_CONFIG)"
