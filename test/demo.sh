@@ -27,8 +27,17 @@ running() {
 	[ -f "$data/PG_VERSION" ] && as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1
 }
 
+# the demo's webhook receiver (test/receiver.pl), if it runs
+stop_receiver() {
+	if [ -f "$demo/receiver.pid" ]; then
+		kill "$(cat "$demo/receiver.pid")" 2>/dev/null || true
+		rm -f "$demo/receiver.pid"
+	fi
+}
+
 case $action in
 stop)
+	stop_receiver
 	if running; then
 		as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop
 	else
@@ -71,8 +80,15 @@ listen_addresses = ''
 unix_socket_directories = '$sockdir'
 shared_preload_libraries = 'alliance'
 log_line_prefix = '%m [%p] %q%d '
+include_if_exists = 'demo.conf'
 CONF
 fi
+# the demo's alliance settings, rewritten at every start
+cat >"$demo/demo.conf.new" <<CONF
+alliance.databases = '$dbname'
+CONF
+[ "$(id -u)" -eq 0 ] && chown postgres: "$demo/demo.conf.new"
+mv "$demo/demo.conf.new" "$data/demo.conf"
 port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$data/postgresql.conf" | tail -n 1)
 
 # (re)start, so that the server runs the library just installed
@@ -82,18 +98,38 @@ else
 	as_owner "$bindir/pg_ctl" -D "$data" -l "$demo/server.log" -w start >/dev/null
 fi
 
+# a local webhook receiver: each institution's "own system"
+stop_receiver
+rport=18088
+while (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; do
+	rport=$((rport + 1))
+done
+: >"$demo/webhooks.log"
+setsid perl "$top/test/receiver.pl" "$rport" "$demo/webhooks.log" </dev/null >/dev/null 2>&1 &
+echo $! >"$demo/receiver.pid"
+
 psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -U postgres)
 "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" -c "CREATE DATABASE $dbname"
 "${psql[@]}" -d "$dbname" -c "CREATE EXTENSION alliance" \
 	-c "ALTER DATABASE $dbname SET search_path = \"\$user\", public, alliance"
 "${psql[@]}" -d "$dbname" -f "$top/test/sample_alliance.sql" >/dev/null
-"${psql[@]}" -d "$dbname" -P pager=off -f "$top/test/demo.sql"
+"${psql[@]}" -d "$dbname" -P pager=off -v receiver="http://127.0.0.1:$rport" -f "$top/test/demo.sql"
+
+echo
+echo "== The last notifications the receiver got ($demo/webhooks.log) =="
+tail -n 3 "$demo/webhooks.log" | perl -MJSON::PP -ne '
+	my $r = decode_json($_);
+	my $b = decode_json($r->{body});
+	printf "  %s  webhook-id %-4s %-7s %-22s -> %s, signature %.20s...\n",
+		$r->{path}, $r->{id}, $r->{content_type} =~ /fhir/ ? "FHIR" : "native",
+		$b->{type} // "Task $b->{status}", $r->{status}, $r->{signature};'
 
 cat <<MSG
 
 The demo cluster is running (data in $data, log in $demo/server.log).
+The webhook receiver listens on 127.0.0.1:$rport and logs to $demo/webhooks.log.
 Connect with:
     psql -h $sockdir -p $port -U postgres $dbname
-Stop it with:
+Stop both with:
     make demo-stop
 MSG

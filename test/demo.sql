@@ -43,6 +43,12 @@ SELECT id AS ruijin FROM alliance.institution WHERE name = '瑞金医院' \gset
 SELECT id AS wuliqiao FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心' \gset
 SELECT id AS dongnan FROM alliance.institution WHERE name = '卢湾区东南医院' \gset
 
+\echo '== Each institution''s own system receives signed webhooks =='
+SELECT alliance.set_endpoint(:ruijin, :'receiver' || '/ok/ruijin-emr', 'fhir') AS ruijin_secret \gset
+SELECT alliance.set_endpoint(:wuliqiao, :'receiver' || '/ok/wuliqiao-his') AS wuliqiao_secret \gset
+SELECT alliance.set_endpoint(:dongnan, :'receiver' || '/flaky/dongnan-his') AS dongnan_secret \gset
+SELECT i.name, e.url, e.format FROM alliance.endpoint e JOIN alliance.institution i ON i.id = e.institution_id ORDER BY i.id;
+
 \echo '== Tier routing (分级诊疗): who should treat what =='
 SELECT diagnosis, acuity, urgency, alliance.required_tiers(diagnosis, acuity, urgency) AS tiers
 FROM (VALUES ('I10'::alliance.icd10, 'chronic'::alliance.acuity, 'routine'::alliance.urgency),
@@ -104,4 +110,17 @@ SET ROLE dongnan_app;
 SELECT count(*) AS "referrals 东南医院 sees" FROM alliance.referral;
 RESET ROLE;
 SELECT status, count(*) FROM alliance.referral GROUP BY status ORDER BY status;
-SELECT count(*) AS "notifications queued for the webhook worker" FROM alliance.outbox WHERE status = 'pending';
+
+\echo '== The worker delivers every event: waiting for the outbox to empty (东南医院''s receiver fails once per event, so it is retried 5 s later) =='
+DO $$
+BEGIN
+	FOR i IN 1..60 LOOP
+		EXIT WHEN NOT EXISTS (SELECT FROM alliance.outbox WHERE status = 'pending');
+		PERFORM pg_sleep(0.5);
+	END LOOP;
+END
+$$;
+SELECT i.name, o.status, count(*) AS notifications, sum(o.attempts) AS attempts
+FROM alliance.outbox o JOIN alliance.institution i ON i.id = o.institution_id
+GROUP BY i.name, o.status ORDER BY i.name;
+SELECT database, state, delivered, failed, last_error FROM alliance.dispatcher_status;
