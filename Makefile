@@ -14,7 +14,7 @@ DATA = sql/alliance--1.0.sql
 PGFILEDESC = "alliance - regional medical alliance"
 
 # Regression tests, in sql/ and expected/; they share one database and run in this order.
-REGRESS = setup tier icd10 enums referral security routing webhook
+REGRESS = setup tier icd10 enums referral security routing webhook indicators
 
 # TAP tests (PostgreSQL::Test::Cluster) live in test/t, not PGXS's default t/.
 TAP_TESTS = 1

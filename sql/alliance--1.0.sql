@@ -941,11 +941,11 @@ COMMENT ON FUNCTION alliance.route(bigint, alliance.icd10, alliance.acuity, alli
 
 CREATE FUNCTION alliance.routing_data_changed() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'routing_data_changed' LANGUAGE C;
-CREATE FUNCTION alliance.routing_rule_guard() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'routing_rule_guard' LANGUAGE C;
+CREATE FUNCTION alliance.builtin_guard() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'builtin_guard' LANGUAGE C;
 COMMENT ON FUNCTION alliance.routing_data_changed() IS
 	'makes every session drop its cached routing data when the rules, institutions or memberships change';
-COMMENT ON FUNCTION alliance.routing_rule_guard() IS 'refuses to change or remove a built-in routing rule';
+COMMENT ON FUNCTION alliance.builtin_guard() IS 'refuses to change or remove a built-in row (routing rules, indicator targets)';
 CREATE TRIGGER routing_rule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.routing_rule
 	FOR EACH STATEMENT EXECUTE FUNCTION alliance.routing_data_changed();
 CREATE TRIGGER institution_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.institution
@@ -953,13 +953,648 @@ CREATE TRIGGER institution_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE 
 CREATE TRIGGER membership_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.membership
 	FOR EACH STATEMENT EXECUTE FUNCTION alliance.routing_data_changed();
 CREATE TRIGGER routing_rule_builtin BEFORE UPDATE OR DELETE ON alliance.routing_rule
-	FOR EACH ROW EXECUTE FUNCTION alliance.routing_rule_guard();
+	FOR EACH ROW EXECUTE FUNCTION alliance.builtin_guard();
 COMMENT ON TRIGGER routing_rule_changed ON alliance.routing_rule IS 'drops every session''s cached rules at commit';
 COMMENT ON TRIGGER institution_changed ON alliance.institution IS 'drops every session''s cached routing candidates at commit';
 COMMENT ON TRIGGER membership_changed ON alliance.membership IS 'drops every session''s cached routing candidates at commit';
 COMMENT ON TRIGGER routing_rule_builtin ON alliance.routing_rule IS 'built-in rules change only with the extension';
 
 GRANT SELECT ON alliance.routing_rule TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Indicators (SPEC §7)
+------------------------------------------------------------------------------
+
+-- activity: each table is keyed by the institution where it happened
+CREATE SEQUENCE alliance.visit_id_seq;
+CREATE TABLE alliance.visit (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.visit_id_seq'::pg_catalog.regclass),
+	institution_id bigint NOT NULL,
+	patient_ref text NOT NULL,
+	at timestamptz NOT NULL,
+	diagnosis alliance.icd10,
+	first_visit boolean NOT NULL DEFAULT false,
+	CONSTRAINT visit_pkey PRIMARY KEY (institution_id, id),
+	CONSTRAINT visit_institution_fkey FOREIGN KEY (institution_id) REFERENCES alliance.institution (id),
+	CONSTRAINT visit_patient_ref_check CHECK (patient_ref OPERATOR(pg_catalog.<>) '')
+);
+ALTER SEQUENCE alliance.visit_id_seq OWNED BY alliance.visit.id;
+CREATE INDEX visit_at ON alliance.visit (institution_id, at);
+COMMENT ON TABLE alliance.visit IS 'a patient''s visit to an institution (诊疗人次); recorded with alliance.record_visit';
+COMMENT ON COLUMN alliance.visit.first_visit IS 'the first contact of an episode, for 基层首诊率';
+COMMENT ON SEQUENCE alliance.visit_id_seq IS 'ids of alliance.visit';
+COMMENT ON INDEX alliance.visit_at IS 'an institution''s visits by time, for the indicators';
+
+CREATE SEQUENCE alliance.teleconsult_id_seq;
+CREATE TABLE alliance.teleconsult (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.teleconsult_id_seq'::pg_catalog.regclass),
+	requesting_institution bigint NOT NULL,
+	consulting_institution bigint NOT NULL,
+	at timestamptz NOT NULL,
+	kind text NOT NULL DEFAULT 'consult',
+	CONSTRAINT teleconsult_pkey PRIMARY KEY (requesting_institution, id),
+	CONSTRAINT teleconsult_requesting_fkey FOREIGN KEY (requesting_institution) REFERENCES alliance.institution (id),
+	CONSTRAINT teleconsult_consulting_fkey FOREIGN KEY (consulting_institution) REFERENCES alliance.institution (id),
+	CONSTRAINT teleconsult_kind_check CHECK (kind OPERATOR(pg_catalog.<>) '')
+);
+ALTER SEQUENCE alliance.teleconsult_id_seq OWNED BY alliance.teleconsult.id;
+CREATE INDEX teleconsult_at ON alliance.teleconsult (requesting_institution, at);
+COMMENT ON TABLE alliance.teleconsult IS 'a remote consultation (远程会诊, 影像, 心电, 教学) an institution requested; recorded with alliance.record_teleconsult';
+COMMENT ON COLUMN alliance.teleconsult.kind IS 'consult, imaging, ecg, teaching, ... (free text)';
+COMMENT ON SEQUENCE alliance.teleconsult_id_seq IS 'ids of alliance.teleconsult';
+COMMENT ON INDEX alliance.teleconsult_at IS 'an institution''s requests by time, for the indicators';
+
+CREATE SEQUENCE alliance.outreach_id_seq;
+CREATE TABLE alliance.outreach (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.outreach_id_seq'::pg_catalog.regclass),
+	expert_institution bigint NOT NULL,
+	host_institution bigint NOT NULL,
+	start_date date NOT NULL,
+	days integer NOT NULL DEFAULT 1,
+	CONSTRAINT outreach_pkey PRIMARY KEY (host_institution, id),
+	CONSTRAINT outreach_expert_fkey FOREIGN KEY (expert_institution) REFERENCES alliance.institution (id),
+	CONSTRAINT outreach_host_fkey FOREIGN KEY (host_institution) REFERENCES alliance.institution (id),
+	CONSTRAINT outreach_days_check CHECK (days OPERATOR(pg_catalog.>=) 1 AND days OPERATOR(pg_catalog.<=) 366)
+);
+ALTER SEQUENCE alliance.outreach_id_seq OWNED BY alliance.outreach.id;
+CREATE INDEX outreach_start ON alliance.outreach (host_institution, start_date);
+COMMENT ON TABLE alliance.outreach IS 'experts of one institution working at another (专家下沉, 派驻) for some days; recorded with alliance.record_outreach';
+COMMENT ON COLUMN alliance.outreach.days IS 'expert-days from start_date on (1 to 366), counted in the months they fall in';
+COMMENT ON SEQUENCE alliance.outreach_id_seq IS 'ids of alliance.outreach';
+COMMENT ON INDEX alliance.outreach_start IS 'a host''s outreach by start, for the indicators';
+
+CREATE SEQUENCE alliance.result_sharing_id_seq;
+CREATE TABLE alliance.result_sharing (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.result_sharing_id_seq'::pg_catalog.regclass),
+	producing_institution bigint NOT NULL,
+	consuming_institution bigint NOT NULL,
+	at timestamptz NOT NULL,
+	recognized boolean NOT NULL,
+	CONSTRAINT result_sharing_pkey PRIMARY KEY (consuming_institution, id),
+	CONSTRAINT result_sharing_producing_fkey FOREIGN KEY (producing_institution) REFERENCES alliance.institution (id),
+	CONSTRAINT result_sharing_consuming_fkey FOREIGN KEY (consuming_institution) REFERENCES alliance.institution (id)
+);
+ALTER SEQUENCE alliance.result_sharing_id_seq OWNED BY alliance.result_sharing.id;
+CREATE INDEX result_sharing_at ON alliance.result_sharing (consuming_institution, at);
+COMMENT ON TABLE alliance.result_sharing IS 'a test or exam result of one institution presented at another, recognized or not (检查检验结果互认); recorded with alliance.record_result_sharing';
+COMMENT ON SEQUENCE alliance.result_sharing_id_seq IS 'ids of alliance.result_sharing';
+COMMENT ON INDEX alliance.result_sharing_at IS 'an institution''s shared results by time, for the indicators';
+
+-- the month an instant falls in, in alliance.timezone
+CREATE FUNCTION alliance.month_of(at timestamptz) RETURNS date
+	LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+	SELECT pg_catalog.date_trunc('month', at AT TIME ZONE
+		coalesce(NULLIF(pg_catalog.current_setting('alliance.timezone', true), ''), 'Asia/Shanghai'))::date;
+END;
+COMMENT ON FUNCTION alliance.month_of(timestamptz) IS 'the first day of the calendar month an instant falls in, in alliance.timezone';
+
+-- the figures
+CREATE TABLE alliance.indicator (
+	alliance_id bigint NOT NULL,
+	institution_id bigint,
+	month date NOT NULL,
+	indicator text NOT NULL,
+	numerator numeric,
+	denominator numeric,
+	value numeric,
+	refreshed_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE UNIQUE INDEX indicator_key ON alliance.indicator (alliance_id, month, institution_id, indicator) NULLS NOT DISTINCT;
+COMMENT ON TABLE alliance.indicator IS
+	'the alliance''s performance figures: one row per alliance, member (NULL for the whole alliance), calendar month (in alliance.timezone) and indicator; kept fresh by alliance.refresh_indicators';
+COMMENT ON COLUMN alliance.indicator.institution_id IS 'the member, or NULL for the whole alliance';
+COMMENT ON COLUMN alliance.indicator.month IS 'the first day of the month';
+COMMENT ON COLUMN alliance.indicator.value IS 'numerator / denominator (NULL when the denominator is 0); the count itself for a count; the median for response_p50_hours';
+COMMENT ON INDEX alliance.indicator_key IS 'one row per alliance, month, member and indicator';
+
+-- the (alliance, month) keys changed since the last refresh; appended to, never updated
+CREATE SEQUENCE alliance.indicator_dirty_id_seq;
+CREATE TABLE alliance.indicator_dirty (
+	id bigint NOT NULL DEFAULT pg_catalog.nextval('alliance.indicator_dirty_id_seq'::pg_catalog.regclass),
+	alliance_id bigint NOT NULL,
+	month date NOT NULL
+);
+ALTER SEQUENCE alliance.indicator_dirty_id_seq OWNED BY alliance.indicator_dirty.id;
+COMMENT ON TABLE alliance.indicator_dirty IS
+	'the (alliance, month) keys whose figures changed since the last refresh: written by triggers, consumed by alliance.refresh_indicators';
+COMMENT ON SEQUENCE alliance.indicator_dirty_id_seq IS 'ids of alliance.indicator_dirty';
+
+CREATE TABLE alliance.indicator_target (
+	alliance_id bigint,
+	indicator text NOT NULL,
+	target numeric NOT NULL,
+	direction text NOT NULL DEFAULT '>=',
+	builtin boolean NOT NULL DEFAULT false,
+	CONSTRAINT indicator_target_alliance_fkey FOREIGN KEY (alliance_id) REFERENCES alliance.alliance (id),
+	CONSTRAINT indicator_target_direction_check CHECK (direction OPERATOR(pg_catalog.=) ANY (ARRAY['>=', '<=']))
+);
+CREATE UNIQUE INDEX indicator_target_key ON alliance.indicator_target (alliance_id, indicator, builtin) NULLS NOT DISTINCT;
+CREATE TRIGGER indicator_target_builtin BEFORE UPDATE OR DELETE ON alliance.indicator_target
+	FOR EACH ROW EXECUTE FUNCTION alliance.builtin_guard();
+COMMENT ON TRIGGER indicator_target_builtin ON alliance.indicator_target IS 'built-in targets change only with the extension';
+INSERT INTO alliance.indicator_target (alliance_id, indicator, target, direction, builtin) VALUES
+	(NULL, 'primary_visit_share', 0.65, '>=', true),
+	(NULL, 'telemedicine_coverage', 1.0, '>=', true),
+	(NULL, 'resource_sinking_rate', 0.8, '>=', true);
+COMMENT ON TABLE alliance.indicator_target IS
+	'targets of the indicators: an alliance''s own row, else an administrator''s row for every alliance (NULL alliance_id), else the built-in one';
+COMMENT ON COLUMN alliance.indicator_target.direction IS '>= (at least the target) or <= (at most)';
+COMMENT ON COLUMN alliance.indicator_target.builtin IS 'a default that comes with the extension; add your own row to override it';
+COMMENT ON INDEX alliance.indicator_target_key IS 'one target per alliance (or all), indicator and origin';
+
+-- Mark as dirty the (alliance, month) keys a change touches
+CREATE FUNCTION alliance.touch_months(institutions bigint[], months date[]) RETURNS void
+	LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+	INSERT INTO alliance.indicator_dirty (alliance_id, month)
+	SELECT DISTINCT m.alliance_id, c.month
+	  FROM unnest(touch_months.institutions, touch_months.months) AS c(institution_id, month)
+	  JOIN alliance.membership m ON m.institution_id OPERATOR(pg_catalog.=) c.institution_id;
+END;
+COMMENT ON FUNCTION alliance.touch_months(bigint[], date[]) IS
+	'marks the months of the given institutions'' alliances as needing a refresh of the indicators';
+
+CREATE FUNCTION alliance.referral_touched() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	INSERT INTO alliance.indicator_dirty (alliance_id, month)
+	SELECT DISTINCT c.alliance_id, alliance.month_of(c.created_at) FROM changed c
+	UNION
+	-- a return referral closes its parent's loop
+	SELECT p.alliance_id, alliance.month_of(p.created_at)
+	  FROM changed c JOIN alliance.referral p ON p.id OPERATOR(pg_catalog.=) c.parent_id;
+	RETURN NULL;
+END
+$$;
+CREATE FUNCTION alliance.visit_touched() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM alliance.touch_months(array_agg(c.institution_id), array_agg(alliance.month_of(c.at))) FROM changed c;
+	RETURN NULL;
+END
+$$;
+CREATE FUNCTION alliance.teleconsult_touched() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM alliance.touch_months(array_agg(c.requesting_institution), array_agg(alliance.month_of(c.at))) FROM changed c;
+	RETURN NULL;
+END
+$$;
+CREATE FUNCTION alliance.outreach_touched() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM alliance.touch_months(array_agg(c.host_institution), array_agg(m::date))
+	   FROM changed c,
+			generate_series(date_trunc('month', c.start_date), c.start_date + c.days - 1, interval '1 month') AS m;
+	RETURN NULL;
+END
+$$;
+CREATE FUNCTION alliance.result_sharing_touched() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM alliance.touch_months(array_agg(c.consuming_institution), array_agg(alliance.month_of(c.at))) FROM changed c;
+	RETURN NULL;
+END
+$$;
+-- a change of members, or of a member's tier, changes every month of its alliances
+CREATE FUNCTION alliance.membership_touched() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	INSERT INTO alliance.indicator_dirty (alliance_id, month)
+	SELECT DISTINCT i.alliance_id, i.month FROM alliance.indicator i
+	 WHERE i.alliance_id IN (SELECT c.alliance_id FROM changed c)
+	UNION
+	SELECT DISTINCT c.alliance_id, alliance.month_of(now()) FROM changed c;
+	RETURN NULL;
+END
+$$;
+CREATE FUNCTION alliance.institution_tier_touched() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	INSERT INTO alliance.indicator_dirty (alliance_id, month)
+	SELECT DISTINCT i.alliance_id, i.month FROM alliance.indicator i
+	 WHERE i.alliance_id IN (SELECT m.alliance_id FROM alliance.membership m
+							  WHERE m.institution_id OPERATOR(pg_catalog.=) NEW.id);
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION alliance.referral_touched() IS 'marks the month of changed referrals (and of the referrals they return) for the indicator refresh';
+COMMENT ON FUNCTION alliance.visit_touched() IS 'marks the month of changed visits for the indicator refresh';
+COMMENT ON FUNCTION alliance.teleconsult_touched() IS 'marks the month of changed teleconsultations for the indicator refresh';
+COMMENT ON FUNCTION alliance.outreach_touched() IS 'marks the months of changed outreach for the indicator refresh';
+COMMENT ON FUNCTION alliance.result_sharing_touched() IS 'marks the month of changed result sharing for the indicator refresh';
+COMMENT ON FUNCTION alliance.membership_touched() IS 'marks every month of an alliance whose members changed for the indicator refresh';
+COMMENT ON FUNCTION alliance.institution_tier_touched() IS 'marks every month of the alliances of an institution whose tier changed';
+
+CREATE TRIGGER referral_inserted AFTER INSERT ON alliance.referral
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.referral_touched();
+CREATE TRIGGER referral_updated AFTER UPDATE ON alliance.referral
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.referral_touched();
+CREATE TRIGGER referral_deleted AFTER DELETE ON alliance.referral
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.referral_touched();
+COMMENT ON TRIGGER referral_inserted ON alliance.referral IS 'the indicators of its month need a refresh';
+COMMENT ON TRIGGER referral_updated ON alliance.referral IS 'the indicators of its month need a refresh';
+COMMENT ON TRIGGER referral_deleted ON alliance.referral IS 'the indicators of its month need a refresh';
+CREATE TRIGGER visit_inserted AFTER INSERT ON alliance.visit
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.visit_touched();
+CREATE TRIGGER visit_updated_old AFTER UPDATE ON alliance.visit
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.visit_touched();
+CREATE TRIGGER visit_updated_new AFTER UPDATE ON alliance.visit
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.visit_touched();
+CREATE TRIGGER visit_deleted AFTER DELETE ON alliance.visit
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.visit_touched();
+COMMENT ON TRIGGER visit_inserted ON alliance.visit IS 'the indicators of its month need a refresh';
+COMMENT ON TRIGGER visit_updated_old ON alliance.visit IS 'the indicators of its month before the change need a refresh';
+COMMENT ON TRIGGER visit_updated_new ON alliance.visit IS 'the indicators of its month after the change need a refresh';
+COMMENT ON TRIGGER visit_deleted ON alliance.visit IS 'the indicators of its month need a refresh';
+CREATE TRIGGER teleconsult_inserted AFTER INSERT ON alliance.teleconsult
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.teleconsult_touched();
+CREATE TRIGGER teleconsult_updated_old AFTER UPDATE ON alliance.teleconsult
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.teleconsult_touched();
+CREATE TRIGGER teleconsult_updated_new AFTER UPDATE ON alliance.teleconsult
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.teleconsult_touched();
+CREATE TRIGGER teleconsult_deleted AFTER DELETE ON alliance.teleconsult
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.teleconsult_touched();
+COMMENT ON TRIGGER teleconsult_inserted ON alliance.teleconsult IS 'the indicators of its month need a refresh';
+COMMENT ON TRIGGER teleconsult_updated_old ON alliance.teleconsult IS 'the indicators of its month before the change need a refresh';
+COMMENT ON TRIGGER teleconsult_updated_new ON alliance.teleconsult IS 'the indicators of its month after the change need a refresh';
+COMMENT ON TRIGGER teleconsult_deleted ON alliance.teleconsult IS 'the indicators of its month need a refresh';
+CREATE TRIGGER outreach_inserted AFTER INSERT ON alliance.outreach
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.outreach_touched();
+CREATE TRIGGER outreach_updated_old AFTER UPDATE ON alliance.outreach
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.outreach_touched();
+CREATE TRIGGER outreach_updated_new AFTER UPDATE ON alliance.outreach
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.outreach_touched();
+CREATE TRIGGER outreach_deleted AFTER DELETE ON alliance.outreach
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.outreach_touched();
+COMMENT ON TRIGGER outreach_inserted ON alliance.outreach IS 'the indicators of its month need a refresh';
+COMMENT ON TRIGGER outreach_updated_old ON alliance.outreach IS 'the indicators of its month before the change need a refresh';
+COMMENT ON TRIGGER outreach_updated_new ON alliance.outreach IS 'the indicators of its month after the change need a refresh';
+COMMENT ON TRIGGER outreach_deleted ON alliance.outreach IS 'the indicators of its month need a refresh';
+CREATE TRIGGER result_sharing_inserted AFTER INSERT ON alliance.result_sharing
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.result_sharing_touched();
+CREATE TRIGGER result_sharing_updated_old AFTER UPDATE ON alliance.result_sharing
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.result_sharing_touched();
+CREATE TRIGGER result_sharing_updated_new AFTER UPDATE ON alliance.result_sharing
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.result_sharing_touched();
+CREATE TRIGGER result_sharing_deleted AFTER DELETE ON alliance.result_sharing
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.result_sharing_touched();
+COMMENT ON TRIGGER result_sharing_inserted ON alliance.result_sharing IS 'the indicators of its month need a refresh';
+COMMENT ON TRIGGER result_sharing_updated_old ON alliance.result_sharing IS 'the indicators of its month before the change need a refresh';
+COMMENT ON TRIGGER result_sharing_updated_new ON alliance.result_sharing IS 'the indicators of its month after the change need a refresh';
+COMMENT ON TRIGGER result_sharing_deleted ON alliance.result_sharing IS 'the indicators of its month need a refresh';
+CREATE TRIGGER membership_inserted AFTER INSERT ON alliance.membership
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.membership_touched();
+CREATE TRIGGER membership_updated AFTER UPDATE ON alliance.membership
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.membership_touched();
+CREATE TRIGGER membership_deleted AFTER DELETE ON alliance.membership
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.membership_touched();
+CREATE TRIGGER institution_tier_changed AFTER UPDATE OF tier ON alliance.institution
+	FOR EACH ROW WHEN (OLD.tier OPERATOR(alliance.<>) NEW.tier) EXECUTE FUNCTION alliance.institution_tier_touched();
+COMMENT ON TRIGGER membership_inserted ON alliance.membership IS 'the alliance''s indicators need a refresh';
+COMMENT ON TRIGGER membership_updated ON alliance.membership IS 'the alliance''s indicators need a refresh';
+COMMENT ON TRIGGER membership_deleted ON alliance.membership IS 'the alliance''s indicators need a refresh';
+COMMENT ON TRIGGER institution_tier_changed ON alliance.institution IS 'the indicators of the institution''s alliances need a refresh';
+-- The twelve indicators of the given (alliance, month) keys, for the whole
+-- alliance and for each member, from the data as it is now.
+CREATE FUNCTION alliance.compute_indicators(alliance_ids bigint[], months date[])
+	RETURNS SETOF alliance.indicator
+	LANGUAGE sql STABLE
+BEGIN ATOMIC
+WITH k AS (
+	-- each key, with its month as a range of instants in alliance.timezone
+	SELECT u.alliance_id, u.month,
+		   u.month::timestamp AT TIME ZONE z.tz AS t0,
+		   (u.month + interval '1 month')::timestamp AT TIME ZONE z.tz AS t1
+	  FROM unnest(compute_indicators.alliance_ids, compute_indicators.months) AS u(alliance_id, month),
+		   (SELECT coalesce(NULLIF(pg_catalog.current_setting('alliance.timezone', true), ''), 'Asia/Shanghai') AS tz) AS z
+),
+m AS (
+	-- the members, and whether each treats at the primary level (村卫生室, 一级)
+	SELECT k.alliance_id, k.month, k.t0, k.t1, i.id AS institution_id, i.tier,
+		   alliance.level(i.tier) OPERATOR(alliance.<=) 'primary'::alliance.tier AS is_primary
+	  FROM k
+	  JOIN alliance.membership ms ON ms.alliance_id = k.alliance_id
+	  JOIN alliance.institution i ON i.id = ms.institution_id
+),
+r AS (
+	-- the referrals created in the month, with how they were answered
+	SELECT k.alliance_id, k.month, r.from_institution, r.to_institution, r.direction,
+		   a.requested_at, a.due_at, a.answered_at, a.accepted, a.rejected, a.expired,
+		   r.direction = 'upward' AND r.status = 'completed' AS completed_upward,
+		   r.direction = 'upward' AND r.status = 'completed'
+			   AND EXISTS (SELECT FROM alliance.referral c WHERE c.parent_id = r.id) AS closed_loop
+	  FROM k
+	  JOIN alliance.referral r
+		ON r.alliance_id = k.alliance_id AND r.created_at >= k.t0 AND r.created_at < k.t1
+	 CROSS JOIN LATERAL (
+		SELECT min(e.at) FILTER (WHERE e.to_status = 'requested') AS requested_at,
+			   min(e.due_at) FILTER (WHERE e.to_status = 'requested') AS due_at,
+			   min(e.at) FILTER (WHERE e.from_status = 'requested'
+										 AND e.to_status IN ('accepted', 'rejected')) AS answered_at,
+			   coalesce(bool_or(e.to_status = 'accepted'), false) AS accepted,
+			   coalesce(bool_or(e.to_status = 'rejected'), false) AS rejected,
+			   coalesce(bool_or(e.to_status = 'expired'), false) AS expired
+		  FROM alliance.referral_event e
+		 WHERE e.referral_id = r.id) AS a
+),
+sent AS (
+	-- the sending side's figures: counts and shares
+	SELECT r.alliance_id, r.month, r.from_institution AS institution_id,
+		   count(*) FILTER (WHERE r.direction = 'upward') AS up,
+		   count(*) FILTER (WHERE r.direction = 'downward') AS down
+	  FROM r
+	 GROUP BY GROUPING SETS ((r.alliance_id, r.month), (r.alliance_id, r.month, r.from_institution))
+),
+answered AS (
+	-- the answering side's figures: acceptance, response time, SLA, closed loop
+	SELECT r.alliance_id, r.month, r.to_institution AS institution_id,
+		   count(*) FILTER (WHERE r.accepted) AS accepted,
+		   count(*) FILTER (WHERE r.accepted OR r.rejected) AS answered,
+		   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.answered_at - r.requested_at) / 3600)
+			   FILTER (WHERE r.answered_at IS NOT NULL) AS response_p50,
+		   count(*) FILTER (WHERE r.answered_at IS NOT NULL) AS timed,
+		   count(*) FILTER (WHERE r.answered_at <= r.due_at) AS in_time,
+		   count(*) FILTER (WHERE r.answered_at IS NOT NULL OR r.expired) AS sla_known,
+		   count(*) FILTER (WHERE r.closed_loop) AS closed_loops,
+		   count(*) FILTER (WHERE r.completed_upward) AS completed_upward
+	  FROM r
+	 GROUP BY GROUPING SETS ((r.alliance_id, r.month), (r.alliance_id, r.month, r.to_institution))
+),
+act AS (
+	-- each member's activity in the month, where it happened
+	SELECT m.alliance_id, m.month, m.institution_id, m.is_primary, v.visits, v.first_visits,
+		   EXISTS (SELECT FROM alliance.teleconsult t
+					WHERE t.requesting_institution = m.institution_id AND t.at >= m.t0 AND t.at < m.t1) AS teleconsulted,
+		   o.days, o.sunk_days, s.shared, s.recognized
+	  FROM m
+	 CROSS JOIN LATERAL (
+		SELECT count(*) AS visits, count(*) FILTER (WHERE v.first_visit) AS first_visits
+		  FROM alliance.visit v
+		 WHERE v.institution_id = m.institution_id AND v.at >= m.t0 AND v.at < m.t1) AS v
+	 CROSS JOIN LATERAL (
+		-- expert-days in the month from members, and those from a higher tier (资源下沉)
+		SELECT coalesce(sum(d.days), 0) AS days,
+			   coalesce(sum(d.days) FILTER (WHERE alliance.level(ex.tier) OPERATOR(alliance.>) alliance.level(m.tier)), 0) AS sunk_days
+		  FROM alliance.outreach o
+		  JOIN alliance.membership em ON em.alliance_id = m.alliance_id AND em.institution_id = o.expert_institution
+		  JOIN alliance.institution ex ON ex.id = o.expert_institution
+		 CROSS JOIN LATERAL (
+			SELECT least(o.start_date + o.days, (m.month + interval '1 month')::date)
+				   - greatest(o.start_date, m.month) AS days) AS d
+		 WHERE o.host_institution = m.institution_id
+		   AND o.start_date > m.month - 366 AND o.start_date < (m.month + interval '1 month')::date
+		   AND o.start_date + o.days > m.month) AS o
+	 CROSS JOIN LATERAL (
+		-- results of members presented here
+		SELECT count(*) AS shared, count(*) FILTER (WHERE s.recognized) AS recognized
+		  FROM alliance.result_sharing s
+		  JOIN alliance.membership pm ON pm.alliance_id = m.alliance_id AND pm.institution_id = s.producing_institution
+		 WHERE s.consuming_institution = m.institution_id AND s.at >= m.t0 AND s.at < m.t1) AS s
+),
+activity AS (
+	SELECT a.alliance_id, a.month, a.institution_id,
+		   sum(a.visits) AS visits, sum(a.visits) FILTER (WHERE a.is_primary) AS primary_visits,
+		   sum(a.first_visits) AS first_visits, sum(a.first_visits) FILTER (WHERE a.is_primary) AS primary_first_visits,
+		   count(*) FILTER (WHERE a.is_primary) AS primary_members,
+		   count(*) FILTER (WHERE a.is_primary AND a.teleconsulted) AS primary_teleconsulting,
+		   sum(a.days) AS days, sum(a.sunk_days) AS sunk_days,
+		   sum(a.shared) AS shared, sum(a.recognized) AS recognized
+	  FROM act a
+	 GROUP BY GROUPING SETS ((a.alliance_id, a.month), (a.alliance_id, a.month, a.institution_id))
+),
+scope AS (
+	-- a row for the whole alliance (NULL), and one per member
+	SELECT k.alliance_id, k.month, NULL::bigint AS institution_id FROM k
+	UNION ALL
+	SELECT m.alliance_id, m.month, m.institution_id FROM m
+)
+SELECT s.alliance_id, s.institution_id, s.month, f.indicator, f.numerator, f.denominator,
+	   CASE WHEN f.indicator IN ('upward_referrals', 'downward_referrals') THEN f.numerator
+			WHEN f.indicator = 'response_p50_hours' THEN ans.response_p50::numeric
+			WHEN f.denominator = 0 THEN NULL
+			ELSE f.numerator / f.denominator END,
+	   pg_catalog.now()
+  FROM scope s
+  LEFT JOIN sent se ON se.alliance_id = s.alliance_id AND se.month = s.month
+					AND se.institution_id IS NOT DISTINCT FROM s.institution_id
+  LEFT JOIN answered ans ON ans.alliance_id = s.alliance_id AND ans.month = s.month
+						 AND ans.institution_id IS NOT DISTINCT FROM s.institution_id
+  LEFT JOIN activity act ON act.alliance_id = s.alliance_id AND act.month = s.month
+						 AND act.institution_id IS NOT DISTINCT FROM s.institution_id
+ CROSS JOIN LATERAL (VALUES
+	('upward_referrals', coalesce(se.up, 0)::numeric, NULL::numeric),
+	('downward_referrals', coalesce(se.down, 0), NULL),
+	('downward_share', coalesce(se.down, 0), coalesce(se.up, 0) + coalesce(se.down, 0)),
+	('acceptance_rate', coalesce(ans.accepted, 0), coalesce(ans.answered, 0)),
+	('response_p50_hours', NULL, coalesce(ans.timed, 0)),
+	('sla_met_rate', coalesce(ans.in_time, 0), coalesce(ans.sla_known, 0)),
+	('closed_loop_rate', coalesce(ans.closed_loops, 0), coalesce(ans.completed_upward, 0)),
+	('primary_first_visit_rate', coalesce(act.primary_first_visits, 0), coalesce(act.first_visits, 0)),
+	('primary_visit_share', coalesce(act.primary_visits, 0), coalesce(act.visits, 0)),
+	('telemedicine_coverage', coalesce(act.primary_teleconsulting, 0), coalesce(act.primary_members, 0)),
+	('resource_sinking_rate', coalesce(act.sunk_days, 0), coalesce(act.days, 0)),
+	('result_recognition_rate', coalesce(act.recognized, 0), coalesce(act.shared, 0))
+ ) AS f(indicator, numerator, denominator);
+END;
+COMMENT ON FUNCTION alliance.compute_indicators(bigint[], date[]) IS
+	'the twelve indicators of the given (alliance, month) keys, for the whole alliance and each member, computed from the data';
+
+-- The first and last month of an alliance's data, referrals and activity
+CREATE FUNCTION alliance.data_months(alliance_id bigint, OUT first_month date, OUT last_month date)
+	LANGUAGE sql STABLE
+BEGIN ATOMIC
+	SELECT least(min(x.first_month), alliance.month_of(a.created_at)), greatest(max(x.last_month), alliance.month_of(pg_catalog.now()))
+	  FROM alliance.alliance a
+	  LEFT JOIN LATERAL (
+		SELECT alliance.month_of(min(r.created_at)), alliance.month_of(max(r.created_at))
+		  FROM alliance.referral r WHERE r.alliance_id = a.id
+		UNION ALL
+		SELECT least(alliance.month_of((SELECT min(v.at) FROM alliance.visit v WHERE v.institution_id = ms.institution_id)),
+					 alliance.month_of((SELECT min(t.at) FROM alliance.teleconsult t WHERE t.requesting_institution = ms.institution_id)),
+					 (SELECT pg_catalog.date_trunc('month', min(o.start_date))::date FROM alliance.outreach o WHERE o.host_institution = ms.institution_id),
+					 alliance.month_of((SELECT min(s.at) FROM alliance.result_sharing s WHERE s.consuming_institution = ms.institution_id))),
+			   greatest(alliance.month_of((SELECT max(v.at) FROM alliance.visit v WHERE v.institution_id = ms.institution_id)),
+						alliance.month_of((SELECT max(t.at) FROM alliance.teleconsult t WHERE t.requesting_institution = ms.institution_id)),
+						(SELECT pg_catalog.date_trunc('month', max(o.start_date + o.days - 1))::date FROM alliance.outreach o WHERE o.host_institution = ms.institution_id),
+						alliance.month_of((SELECT max(s.at) FROM alliance.result_sharing s WHERE s.consuming_institution = ms.institution_id)))
+		  FROM alliance.membership ms WHERE ms.alliance_id = a.id
+	  ) AS x(first_month, last_month) ON true
+	 WHERE a.id = data_months.alliance_id
+	 GROUP BY a.created_at;
+END;
+COMMENT ON FUNCTION alliance.data_months(bigint) IS
+	'the first and last month of an alliance''s figures: from its creation or first data to this month or its last data';
+
+CREATE FUNCTION alliance.refresh_indicators() RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	taken bigint[];
+	alliances bigint[];
+	months date[];
+BEGIN
+	-- one refresh at a time
+	PERFORM pg_advisory_xact_lock(hashtext('alliance.refresh_indicators'));
+	-- the keys touched so far; later ones wait for the next refresh
+	SELECT array_agg(d.id) INTO taken FROM alliance.indicator_dirty d;
+	WITH dirty AS (
+		SELECT DISTINCT d.alliance_id, d.month FROM alliance.indicator_dirty d
+		 WHERE d.id IN (SELECT unnest(taken))),
+	span AS (
+		-- every alliance has figures from its creation or first data to this month
+		SELECT a.id AS alliance_id, m::date AS month
+		  FROM alliance.alliance a
+		 CROSS JOIN LATERAL generate_series(
+			least(alliance.month_of(a.created_at),
+				  (SELECT min(i.month) FROM alliance.indicator i WHERE i.alliance_id = a.id),
+				  (SELECT min(d.month) FROM dirty d WHERE d.alliance_id = a.id)),
+			alliance.month_of(now()), interval '1 month') AS m),
+	missing AS (
+		SELECT s.alliance_id, s.month FROM span s
+		 WHERE NOT EXISTS (SELECT FROM alliance.indicator i
+							WHERE i.alliance_id = s.alliance_id AND i.month = s.month)),
+	keys AS (SELECT * FROM dirty UNION SELECT * FROM missing)
+	SELECT array_agg(k.alliance_id), array_agg(k.month) INTO alliances, months FROM keys k;
+
+	IF alliances IS NOT NULL THEN
+		DELETE FROM alliance.indicator i
+		 USING unnest(alliances, months) AS k(alliance_id, month)
+		 WHERE i.alliance_id = k.alliance_id AND i.month = k.month;
+		INSERT INTO alliance.indicator SELECT * FROM alliance.compute_indicators(alliances, months);
+	END IF;
+	DELETE FROM alliance.indicator_dirty d WHERE d.id IN (SELECT unnest(taken));
+END
+$$;
+COMMENT ON FUNCTION alliance.refresh_indicators() IS
+	'recomputes the indicators of the (alliance, month) keys changed since the last refresh, and of months without figures; readers are not blocked';
+
+CREATE FUNCTION alliance.rebuild_indicators() RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	taken bigint[];
+	alliances bigint[];
+	months date[];
+BEGIN
+	PERFORM pg_advisory_xact_lock(hashtext('alliance.refresh_indicators'));
+	SELECT array_agg(d.id) INTO taken FROM alliance.indicator_dirty d;
+	SELECT array_agg(a.id), array_agg(m::date) INTO alliances, months
+	  FROM alliance.alliance a
+	 CROSS JOIN LATERAL alliance.data_months(a.id) AS dm
+	 CROSS JOIN LATERAL generate_series(dm.first_month, dm.last_month, interval '1 month') AS m;
+	DELETE FROM alliance.indicator;
+	IF alliances IS NOT NULL THEN
+		INSERT INTO alliance.indicator SELECT * FROM alliance.compute_indicators(alliances, months);
+	END IF;
+	DELETE FROM alliance.indicator_dirty d WHERE d.id IN (SELECT unnest(taken));
+END
+$$;
+COMMENT ON FUNCTION alliance.rebuild_indicators() IS
+	'recomputes every indicator of every month from scratch (after a change of alliance.timezone, or to check the refresh); readers are not blocked';
+
+CREATE VIEW alliance.scorecard AS
+SELECT a.id AS alliance_id, a.name AS alliance, i.month, i.indicator, i.numerator, i.denominator, i.value,
+	   t.target, t.direction,
+	   CASE WHEN i.value IS NULL OR t.target IS NULL THEN NULL
+			WHEN t.direction = '>=' THEN i.value >= t.target
+			ELSE i.value <= t.target END AS met
+  FROM alliance.alliance a
+ CROSS JOIN LATERAL (SELECT max(x.month) AS month FROM alliance.indicator x WHERE x.alliance_id = a.id) AS latest
+  JOIN alliance.indicator i
+	ON i.alliance_id = a.id AND i.month = latest.month AND i.institution_id IS NULL
+  LEFT JOIN LATERAL (
+	SELECT it.target, it.direction FROM alliance.indicator_target it
+	 WHERE it.indicator = i.indicator AND (it.alliance_id = a.id OR it.alliance_id IS NULL)
+	 ORDER BY it.alliance_id NULLS LAST, it.builtin
+	 LIMIT 1) AS t ON true;
+COMMENT ON VIEW alliance.scorecard IS
+	'each alliance''s figures for its latest month, with their targets and whether they are met';
+
+CREATE FUNCTION alliance.referral_flow_dot(alliance_id bigint, from_date date DEFAULT NULL, to_date date DEFAULT NULL)
+	RETURNS text
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	tz text := coalesce(nullif(current_setting('alliance.timezone', true), ''), 'Asia/Shanghai');
+	dot text;
+BEGIN
+	WITH flow AS (
+		SELECT r.from_institution, r.to_institution, r.direction, count(*) AS n
+		  FROM alliance.referral r
+		 WHERE r.alliance_id = referral_flow_dot.alliance_id
+		   AND (from_date IS NULL OR r.created_at >= from_date::timestamp AT TIME ZONE tz)
+		   AND (to_date IS NULL OR r.created_at < (to_date + 1)::timestamp AT TIME ZONE tz)
+		 GROUP BY 1, 2, 3),
+	node AS (
+		SELECT i.id, i.name, i.tier, alliance.level(i.tier) AS level
+		  FROM alliance.institution i
+		 WHERE i.id IN (SELECT m.institution_id FROM alliance.membership m
+						 WHERE m.alliance_id = referral_flow_dot.alliance_id
+						UNION SELECT from_institution FROM flow UNION SELECT to_institution FROM flow)),
+	rank AS (
+		-- one rank per level, kept in order by invisible edges between levels
+		SELECT format('  { rank=same; %s }', string_agg(format('i%s', n.id), '; ' ORDER BY n.id)) AS line,
+			   n.level, min(n.id) AS first,
+			   lag(min(n.id)) OVER (ORDER BY n.level) AS below
+		  FROM node n GROUP BY n.level)
+	SELECT concat_ws(E'\n',
+		'digraph referral_flows {',
+		'  rankdir=BT;',
+		format('  label="%s";', replace(replace(coalesce((SELECT a.name FROM alliance.alliance a
+														 WHERE a.id = referral_flow_dot.alliance_id), '?'),
+												'\', '\\'), '"', '\"')),
+		'  node [shape=box, style="rounded,filled", fontname="Noto Sans CJK SC"];',
+		(SELECT string_agg(format('  i%s [label="%s\n%s", fillcolor="%s"];', n.id,
+								  replace(replace(n.name, '\', '\\'), '"', '\"'), n.tier,
+								  CASE n.level::text WHEN 'village' THEN '#e8f5e9' WHEN 'primary' THEN '#c8e6c9'
+													 WHEN 'secondary' THEN '#bbdefb' ELSE '#ffcdd2' END),
+						   E'\n' ORDER BY n.id) FROM node n),
+		(SELECT string_agg(r.line, E'\n' ORDER BY r.level) FROM rank r),
+		(SELECT string_agg(format('  i%s -> i%s [style=invis];', r.below, r.first), E'\n' ORDER BY r.level)
+		   FROM rank r WHERE r.below IS NOT NULL),
+		-- upward flows rank the picture; the others follow it
+		(SELECT string_agg(format('  i%s -> i%s [label="%s", penwidth=%s, color="%s"%s];',
+								  f.from_institution, f.to_institution, f.n,
+								  round(1 + 5.0 * f.n / (SELECT max(n) FROM flow), 1),
+								  CASE f.direction WHEN 'upward' THEN '#d62728' WHEN 'downward' THEN '#2ca02c' ELSE '#7f7f7f' END,
+								  CASE WHEN f.direction = 'upward' THEN '' ELSE ', constraint=false' END),
+						   E'\n' ORDER BY f.from_institution, f.to_institution, f.direction) FROM flow f),
+		'}') INTO dot;
+	RETURN dot;
+END
+$$;
+COMMENT ON FUNCTION alliance.referral_flow_dot(bigint, date, date) IS
+	'a Graphviz DOT picture of the referral flows between an alliance''s members: ranked by tier, edge width by count, upward red, downward green';
+
+CREATE FUNCTION alliance.record_visit(institution_id bigint, patient_ref text, at timestamptz,
+									  diagnosis alliance.icd10 DEFAULT NULL, first_visit boolean DEFAULT false)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'record_visit' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.record_teleconsult(requesting_institution bigint, consulting_institution bigint,
+										   at timestamptz, kind text DEFAULT 'consult')
+	RETURNS bigint AS 'MODULE_PATHNAME', 'record_teleconsult' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.record_outreach(expert_institution bigint, host_institution bigint, start_date date,
+										 days integer DEFAULT 1)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'record_outreach' LANGUAGE C VOLATILE;
+CREATE FUNCTION alliance.record_result_sharing(producing_institution bigint, consuming_institution bigint,
+											   at timestamptz, recognized boolean)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'record_result_sharing' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION alliance.record_visit(bigint, text, timestamptz, alliance.icd10, boolean) IS
+	'records a visit (诊疗人次) at an institution; first_visit marks the first contact of an episode (admin, or a role acting for it)';
+COMMENT ON FUNCTION alliance.record_teleconsult(bigint, bigint, timestamptz, text) IS
+	'records a teleconsultation an institution requested from another (admin, or a role acting for the requester)';
+COMMENT ON FUNCTION alliance.record_outreach(bigint, bigint, date, integer) IS
+	'records experts of one institution working at another for some days (admin, or a role acting for either)';
+COMMENT ON FUNCTION alliance.record_result_sharing(bigint, bigint, timestamptz, boolean) IS
+	'records whether an institution recognized another''s test result (admin, or a role acting for the consumer)';
 
 ------------------------------------------------------------------------------
 -- Privileges and row-level security (SPEC §8)
@@ -972,11 +1607,17 @@ GRANT SELECT ON alliance.alliance, alliance.institution, alliance.membership, al
 GRANT SELECT (institution_id, url, format, active, created_at, updated_at) ON alliance.endpoint TO PUBLIC;
 GRANT SELECT ON alliance.referral, alliance.referral_event, alliance.outbox, alliance.delivery_log TO PUBLIC;
 GRANT SELECT ON alliance.dispatcher_status TO PUBLIC;
+GRANT SELECT ON alliance.visit, alliance.teleconsult, alliance.outreach, alliance.result_sharing TO PUBLIC;
+GRANT SELECT ON alliance.indicator, alliance.indicator_target, alliance.scorecard TO PUBLIC;
 
 ALTER TABLE alliance.referral ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alliance.referral_event ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alliance.outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alliance.delivery_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE alliance.visit ENABLE ROW LEVEL SECURITY;
+ALTER TABLE alliance.teleconsult ENABLE ROW LEVEL SECURITY;
+ALTER TABLE alliance.outreach ENABLE ROW LEVEL SECURITY;
+ALTER TABLE alliance.result_sharing ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY referral_parties ON alliance.referral FOR SELECT USING (
 	(SELECT alliance.acts_for_all())
@@ -995,6 +1636,25 @@ CREATE POLICY delivery_log_own ON alliance.delivery_log FOR SELECT USING (
 	(SELECT alliance.acts_for_all())
 	OR institution_id OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[]));
 COMMENT ON POLICY delivery_log_own ON alliance.delivery_log IS 'a role sees the delivery attempts to the institutions it acts for';
+CREATE POLICY visit_own ON alliance.visit FOR SELECT USING (
+	(SELECT alliance.acts_for_all())
+	OR institution_id OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[]));
+CREATE POLICY teleconsult_parties ON alliance.teleconsult FOR SELECT USING (
+	(SELECT alliance.acts_for_all())
+	OR requesting_institution OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[])
+	OR consulting_institution OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[]));
+CREATE POLICY outreach_parties ON alliance.outreach FOR SELECT USING (
+	(SELECT alliance.acts_for_all())
+	OR expert_institution OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[])
+	OR host_institution OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[]));
+CREATE POLICY result_sharing_parties ON alliance.result_sharing FOR SELECT USING (
+	(SELECT alliance.acts_for_all())
+	OR producing_institution OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[])
+	OR consuming_institution OPERATOR(pg_catalog.=) ANY ((SELECT alliance.acting_institutions())::bigint[]));
+COMMENT ON POLICY visit_own ON alliance.visit IS 'a role sees the visits at the institutions it acts for';
+COMMENT ON POLICY teleconsult_parties ON alliance.teleconsult IS 'a role sees the teleconsultations its institutions requested or gave';
+COMMENT ON POLICY outreach_parties ON alliance.outreach IS 'a role sees the outreach its institutions sent or hosted';
+COMMENT ON POLICY result_sharing_parties ON alliance.result_sharing IS 'a role sees the results its institutions produced or were shown';
 
 -- pg_dump keeps the data (the extension's objects come from CREATE EXTENSION)
 SELECT pg_catalog.pg_extension_config_dump('alliance.alliance', '');
@@ -1011,6 +1671,16 @@ SELECT pg_catalog.pg_extension_config_dump('alliance.referral_event_id_seq', '')
 SELECT pg_catalog.pg_extension_config_dump('alliance.outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('alliance.outbox_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('alliance.delivery_log', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.visit', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.visit_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.teleconsult', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.teleconsult_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.outreach', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.outreach_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.result_sharing', '');
+SELECT pg_catalog.pg_extension_config_dump('alliance.result_sharing_id_seq', '');
+-- the indicators are derived: after a restore, the next refresh computes them
+SELECT pg_catalog.pg_extension_config_dump('alliance.indicator_target', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('alliance.delivery_log_id_seq', '');
 -- the built-in rules come back with CREATE EXTENSION
 SELECT pg_catalog.pg_extension_config_dump('alliance.routing_rule', 'WHERE NOT builtin');

@@ -99,11 +99,13 @@ JOIN pg_language l ON l.oid = p.prolang
 WHERE l.lanname NOT IN ('c', 'internal')
   AND p.prosqlbody IS NULL
   AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search_path=%');
-SELECT count(*) AS security_definer_functions
+-- the SECURITY DEFINER functions, and their pinned search_path
+SELECT p.oid::regprocedure AS security_definer, p.proconfig
 FROM pg_proc p
 JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'alliance'
-WHERE p.prosecdef;
+WHERE p.prosecdef
+ORDER BY 1::text;
 
 SET client_min_messages = warning;
 DROP SCHEMA regress_evil CASCADE;

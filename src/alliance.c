@@ -30,6 +30,7 @@ int			alliance_sla_urgent = 4 * 60 * 60;
 int			alliance_sla_routine = 48 * 60 * 60;
 int			alliance_no_show_grace = 24 * 60 * 60;
 char	   *alliance_http_hosts = NULL;
+char	   *alliance_timezone = NULL;
 char	   *alliance_databases = NULL;
 char	   *alliance_retry_schedule = NULL;
 int			alliance_http_timeout = 10000;
@@ -133,6 +134,15 @@ _PG_init(void)
 							   PGC_SUSET,
 							   GUC_LIST_INPUT,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("alliance.timezone",
+							   "Sets the time zone of the indicators' calendar months.",
+							   "After a change, run alliance.rebuild_indicators().",
+							   &alliance_timezone,
+							   "Asia/Shanghai",
+							   PGC_SIGHUP,
+							   0,
+							   timezone_check, NULL, NULL);
 
 	/* the notification workers; a reload (SIGHUP) applies a change */
 	DefineCustomStringVariable("alliance.databases",

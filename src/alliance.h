@@ -9,6 +9,8 @@
 #ifndef ALLIANCE_H
 #define ALLIANCE_H
 
+#include "utils/guc.h"
+
 /*
  * SQLSTATEs of the referral functions (SPEC §4).  Applications act on these,
  * so they never change meaning.
@@ -41,6 +43,10 @@ extern int	alliance_no_show_grace;
 
 /* hosts to which a webhook may be plain http */
 extern char *alliance_http_hosts;
+
+/* the time zone of the indicators' calendar months */
+extern char *alliance_timezone;
+extern bool timezone_check(char **newval, void **extra, GucSource source);
 
 #endif							/* ALLIANCE_H */
 

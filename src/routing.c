@@ -776,12 +776,13 @@ routing_data_changed(PG_FUNCTION_ARGS)
 }
 
 /*
- * Row trigger on routing_rule: built-in rules are the extension's; they
- * change only with the extension (CREATE or ALTER EXTENSION).
+ * Row trigger on the tables with defaults (routing_rule, indicator_target):
+ * built-in rows are the extension's, and change only with it (CREATE or
+ * ALTER EXTENSION); an administrator's own row overrides one.
  */
-PG_FUNCTION_INFO_V1(routing_rule_guard);
+PG_FUNCTION_INFO_V1(builtin_guard);
 Datum
-routing_rule_guard(PG_FUNCTION_ARGS)
+builtin_guard(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	HeapTuple	old;
@@ -789,15 +790,16 @@ routing_rule_guard(PG_FUNCTION_ARGS)
 	Datum		builtin;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "routing_rule_guard: not called as a trigger");
+		elog(ERROR, "builtin_guard: not called as a trigger");
 	old = trigdata->tg_trigtuple;
 	builtin = heap_getattr(old, SPI_fnumber(trigdata->tg_relation->rd_att, "builtin"),
 						   trigdata->tg_relation->rd_att, &isnull);
 	if (!creating_extension && !isnull && DatumGetBool(builtin))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("built-in routing rules cannot be changed or removed"),
+				 errmsg("built-in rows of %s cannot be changed or removed",
+						RelationGetRelationName(trigdata->tg_relation)),
 				 errdetail("They come with the extension, and a restored dump brings them back as they were."),
-				 errhint("Add your own rule with alliance.add_routing_rule(): at the same pattern, acuity and urgency it takes precedence over the built-in one.")));
+				 errhint("Add a row of your own: it takes precedence over the built-in one.")));
 	return PointerGetDatum(TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? old : trigdata->tg_newtuple);
 }

@@ -27,6 +27,11 @@ $node->safe_psql(
 	SELECT alliance.set_capacity($mid, 12, false);
 	SELECT alliance.add_routing_rule('F20', 'secondary', 'tertiary', specialty => 'psychiatry');
 	SELECT alliance.add_routing_rule('I10', 'village', 'primary', 'chronic');
+	SELECT alliance.record_visit($down, 'V-1', now(), 'I10', true), alliance.record_visit($up, 'V-2', now());
+	SELECT alliance.record_teleconsult($down, $up, now(), 'ecg');
+	SELECT alliance.record_outreach($up, $down, current_date, 5);
+	SELECT alliance.record_result_sharing($up, $down, now(), true);
+	INSERT INTO alliance.indicator_target (alliance_id, indicator, target) VALUES (1, 'sla_met_rate', 0.9);
 	CREATE FUNCTION pg_temp.walk(target alliance.referral_status, urgency alliance.urgency DEFAULT 'routine')
 	RETURNS bigint LANGUAGE plpgsql AS \$\$
 	DECLARE
@@ -58,6 +63,7 @@ $node->safe_psql(
 	SELECT pg_temp.walk('requested', 'emergency');
 	-- a closed loop
 	SELECT alliance.complete(pg_temp.walk('arrived'), 'stable', true);
+	SELECT alliance.refresh_indicators();
 });
 is( $node->safe_psql(
 		'postgres', 'SELECT count(DISTINCT status) FROM alliance.referral'),
@@ -66,7 +72,8 @@ is( $node->safe_psql(
 
 # a fingerprint of every table the extension keeps data in
 my @tables = qw(alliance institution membership endpoint role_map routing_rule
-  referral referral_event outbox);
+  referral referral_event outbox delivery_log visit teleconsult outreach
+  result_sharing indicator_target);
 sub fingerprint
 {
 	my ($db) = @_;
@@ -79,7 +86,8 @@ sub fingerprint
 	}
 	$print{sequences} = $node->safe_psql($db,
 		"SELECT string_agg(sequencename || '=' || coalesce(last_value, 0), ' ' ORDER BY sequencename)
-		   FROM pg_sequences WHERE schemaname = 'alliance'");
+		   FROM pg_sequences WHERE schemaname = 'alliance'
+			AND sequencename <> 'indicator_dirty_id_seq'");
 	return \%print;
 }
 my $before = fingerprint('postgres');
@@ -101,6 +109,17 @@ foreach my $table (@tables, 'sequences')
 	is($after->{$table}, $before->{$table}, "$table identical after restore");
 }
 
+# the indicators are derived: the first refresh computes them again
+$node->safe_psql('restored', 'SELECT alliance.refresh_indicators()');
+is( $node->safe_psql(
+		'restored',
+		"SELECT md5(string_agg(row(alliance_id, institution_id, month, indicator, numerator, denominator, value)::text, '|' ORDER BY 1))
+		   FROM alliance.indicator"),
+	$node->safe_psql(
+		'postgres',
+		"SELECT md5(string_agg(row(alliance_id, institution_id, month, indicator, numerator, denominator, value)::text, '|' ORDER BY 1))
+		   FROM alliance.indicator"),
+	'the indicators come back by refresh');
 # the restored database goes on: new ids follow, the gate and security hold
 my $max = $node->safe_psql('restored', 'SELECT max(id) FROM alliance.referral');
 my $new = $node->safe_psql('restored',

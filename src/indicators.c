@@ -1,0 +1,195 @@
+/*-------------------------------------------------------------------------
+ *
+ * indicators.c
+ *	  The activity the indicators count (SPEC §7): visits, teleconsultations,
+ *	  outreach, result sharing -- recorded by a role acting for the
+ *	  institution concerned -- and the alliance.timezone setting whose
+ *	  calendar months the indicators use.
+ *
+ * The indicators themselves are SQL (compute_indicators, refresh_indicators
+ * in the extension script): triggers note which (alliance, month) keys a
+ * change touches, and a refresh recomputes those keys alone.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "access.h"
+#include "alliance.h"
+#include "exec.h"
+#include "parse.h"
+
+static Stmt insert_visit = {
+	"INSERT INTO alliance.visit (institution_id, patient_ref, at, diagnosis, first_visit)"
+	" VALUES ($1, $2, $3, $4::alliance.icd10, $5) RETURNING id",
+	5, {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, BOOLOID}
+};
+
+static Stmt insert_teleconsult = {
+	"INSERT INTO alliance.teleconsult (requesting_institution, consulting_institution, at, kind)"
+	" VALUES ($1, $2, $3, $4) RETURNING id",
+	4, {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID}
+};
+
+static Stmt insert_outreach = {
+	"INSERT INTO alliance.outreach (expert_institution, host_institution, start_date, days)"
+	" VALUES ($1, $2, $3, $4) RETURNING id",
+	4, {INT8OID, INT8OID, DATEOID, INT4OID}
+};
+
+static Stmt insert_result_sharing = {
+	"INSERT INTO alliance.result_sharing (producing_institution, consuming_institution, at, recognized)"
+	" VALUES ($1, $2, $3, $4) RETURNING id",
+	4, {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID}
+};
+
+/* Raise 22023 when two institutions that must differ are the same */
+static void
+require_two(int64 a, int64 b, const char *what)
+{
+	if (a == b)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s needs two different institutions", what)));
+}
+
+/* Insert an activity row as the extension's owner; returns its id */
+static int64
+record(Stmt *stmt, Datum *values, const char *nulls)
+{
+	StmtScope	scope;
+	Datum		id;
+
+	stmt_begin(&scope, true);
+	stmt_run(stmt, values, nulls, 0);
+	if (!stmt_get(1, &id))
+		elog(ERROR, "activity was not recorded");
+	stmt_end(&scope);
+	return DatumGetInt64(id);
+}
+
+/*
+ * alliance.record_visit(institution_id, patient_ref, at, diagnosis,
+ *						 first_visit) → bigint
+ */
+PG_FUNCTION_INFO_V1(record_visit);
+Datum
+record_visit(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	char		code[ICD10_OUTPUT_SIZE];
+
+	arg_require(fcinfo, 0, "institution_id");
+	arg_require(fcinfo, 1, "patient_ref");
+	arg_require(fcinfo, 2, "at");
+	arg_require(fcinfo, 4, "first_visit");
+	caller_identify(&caller);
+	caller_require_institution(&caller, PG_GETARG_INT64(0), "record a visit");
+
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = PG_GETARG_DATUM(1);
+	values[2] = PG_GETARG_DATUM(2);
+	if (PG_ARGISNULL(3))
+		nulls[3] = 'n';
+	else
+	{
+		icd10_format(DatumGetInt64(PG_GETARG_DATUM(3)), code);
+		values[3] = CStringGetTextDatum(code);
+	}
+	values[4] = PG_GETARG_DATUM(4);
+	PG_RETURN_INT64(record(&insert_visit, values, nulls));
+}
+
+/*
+ * alliance.record_teleconsult(requesting_institution, consulting_institution,
+ *							   at, kind) → bigint
+ */
+PG_FUNCTION_INFO_V1(record_teleconsult);
+Datum
+record_teleconsult(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	Datum		values[4];
+
+	arg_require(fcinfo, 0, "requesting_institution");
+	arg_require(fcinfo, 1, "consulting_institution");
+	arg_require(fcinfo, 2, "at");
+	arg_require(fcinfo, 3, "kind");
+	require_two(PG_GETARG_INT64(0), PG_GETARG_INT64(1), "a teleconsultation");
+	caller_identify(&caller);
+	caller_require_institution(&caller, PG_GETARG_INT64(0), "record a teleconsultation");
+
+	for (int i = 0; i < 4; i++)
+		values[i] = PG_GETARG_DATUM(i);
+	PG_RETURN_INT64(record(&insert_teleconsult, values, NULL));
+}
+
+/*
+ * alliance.record_outreach(expert_institution, host_institution, start_date,
+ *							days) → bigint: either side may record it.
+ */
+PG_FUNCTION_INFO_V1(record_outreach);
+Datum
+record_outreach(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	Datum		values[4];
+
+	arg_require(fcinfo, 0, "expert_institution");
+	arg_require(fcinfo, 1, "host_institution");
+	arg_require(fcinfo, 2, "start_date");
+	arg_require(fcinfo, 3, "days");
+	require_two(PG_GETARG_INT64(0), PG_GETARG_INT64(1), "outreach");
+	caller_identify(&caller);
+	if (!caller_acts_for(&caller, PG_GETARG_INT64(0)))
+		caller_require_institution(&caller, PG_GETARG_INT64(1), "record outreach");
+
+	for (int i = 0; i < 4; i++)
+		values[i] = PG_GETARG_DATUM(i);
+	PG_RETURN_INT64(record(&insert_outreach, values, NULL));
+}
+
+/*
+ * alliance.record_result_sharing(producing_institution, consuming_institution,
+ *								  at, recognized) → bigint: the consuming side
+ * says whether it recognized the result.
+ */
+PG_FUNCTION_INFO_V1(record_result_sharing);
+Datum
+record_result_sharing(PG_FUNCTION_ARGS)
+{
+	Caller		caller;
+	Datum		values[4];
+
+	arg_require(fcinfo, 0, "producing_institution");
+	arg_require(fcinfo, 1, "consuming_institution");
+	arg_require(fcinfo, 2, "at");
+	arg_require(fcinfo, 3, "recognized");
+	require_two(PG_GETARG_INT64(0), PG_GETARG_INT64(1), "result sharing");
+	caller_identify(&caller);
+	caller_require_institution(&caller, PG_GETARG_INT64(1), "record result sharing");
+
+	for (int i = 0; i < 4; i++)
+		values[i] = PG_GETARG_DATUM(i);
+	PG_RETURN_INT64(record(&insert_result_sharing, values, NULL));
+}
+
+/* check hook of alliance.timezone: a time zone PostgreSQL knows */
+bool
+timezone_check(char **newval, void **extra, GucSource source)
+{
+	if (pg_tzset(*newval) == NULL)
+	{
+		GUC_check_errdetail("\"%s\" is not a time zone PostgreSQL knows, such as Asia/Shanghai.", *newval);
+		return false;
+	}
+	return true;
+}
