@@ -1,0 +1,116 @@
+# The indicators: a reader's SELECT on alliance.indicator proceeds while a
+# refresh runs, and after rounds of random changes the refreshed figures equal
+# a from-scratch computation.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+
+use lib "$ENV{TESTDIR}/test/t";
+use AllianceNode;
+
+# no dispatcher here: nothing but this test changes the data
+my $node = AllianceNode::start('indicators', "alliance.databases = ''\n");
+$node->safe_psql('postgres', slurp_file("$ENV{TESTDIR}/test/generate.sql"));
+my $built = $node->safe_psql('postgres',
+	"SELECT generator.network(alliances => 4, members => 20, referrals => 20000, visits => 100000, months => 8, seed => 0.7)");
+note "generated $built";
+$node->safe_psql('postgres', 'SELECT alliance.rebuild_indicators()');
+my $figures = "SELECT md5(string_agg(row(alliance_id, institution_id, month, indicator, numerator, denominator, value)::text, '|'
+	ORDER BY alliance_id, month, institution_id NULLS FIRST, indicator)) FROM alliance.indicator";
+my $before = $node->safe_psql('postgres', $figures);
+
+# 1. A refresh holds its changes in an open transaction: readers go on, and
+#    see the figures as they were, until it commits.
+$node->safe_psql('postgres',
+	"SELECT alliance.record_visit(institution_id, 'NEW', now() - interval '20 days', first_visit => true)
+	   FROM alliance.membership WHERE role = 'lead'");
+my $refresher = $node->background_psql('postgres');
+$refresher->query_safe('BEGIN');
+$refresher->query_safe('SELECT alliance.refresh_indicators()');
+my $t0 = time;
+my ($rc, $out, $err) = $node->psql('postgres', "SET statement_timeout = 2000; $figures");
+is($rc, 0, 'a reader is not blocked by a refresh that has not committed') or diag($err);
+cmp_ok(time - $t0, '<', 2, 'and answers at once');
+is($node->safe_psql('postgres', $figures), $before, 'it reads the figures as they were');
+$refresher->query_safe('COMMIT');
+isnt($node->safe_psql('postgres', $figures), $before, 'after the commit it reads the new figures');
+
+# 2. A reader while a long refresh is working
+$node->safe_psql('postgres', 'UPDATE alliance.visit SET first_visit = NOT first_visit WHERE id % 3 = 0');
+$refresher->query_until(qr/started/, "\\echo started\nSELECT alliance.rebuild_indicators();\n");
+$node->poll_query_until('postgres',
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'SELECT alliance.rebuild_indicators()%' AND state = 'active'")
+  or die 'the rebuild did not start';
+my $reads = 0;
+for (1 .. 20)
+{
+	($rc, $out, $err) = $node->psql('postgres',
+		"SET statement_timeout = 1000; SELECT count(*) FROM alliance.indicator WHERE value IS NOT NULL");
+	$reads++ if $rc == 0;
+}
+is($reads, 20, 'twenty reads during a rebuild, none blocked');
+$refresher->quit;
+
+# 3. Rounds of random changes, each followed by a refresh: the figures equal
+#    those computed from scratch over every month of every alliance.
+my $scratch = "SELECT md5(string_agg(row(f.alliance_id, f.institution_id, f.month, f.indicator, f.numerator, f.denominator, f.value)::text, '|'
+	ORDER BY f.alliance_id, f.month, f.institution_id NULLS FIRST, f.indicator))
+  FROM (SELECT array_agg(a.id) AS a, array_agg(m::date) AS m FROM alliance.alliance a
+		 CROSS JOIN LATERAL alliance.data_months(a.id) AS dm
+		 CROSS JOIN LATERAL generate_series(dm.first_month, dm.last_month, interval '1 month') AS m) AS k,
+	   alliance.compute_indicators(k.a, k.m) AS f";
+my @changes = (
+	# activity, in past months
+	"SELECT count(alliance.record_visit(i.id, 'R' || g, now() - random() * interval '200 days', first_visit => random() < 0.5))
+	   FROM alliance.institution i, generate_series(1, 3) AS g WHERE random() < 0.1",
+	"SELECT count(alliance.record_teleconsult(m.institution_id, l.institution_id, now() - random() * interval '200 days'))
+	   FROM alliance.membership m JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
+	  WHERE m.role = 'member' AND random() < 0.05",
+	"SELECT count(alliance.record_outreach(l.institution_id, m.institution_id, (now() - random() * interval '200 days')::date, 1 + (random() * 40)::int))
+	   FROM alliance.membership m JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
+	  WHERE m.role = 'member' AND random() < 0.05",
+	"SELECT count(alliance.record_result_sharing(l.institution_id, m.institution_id, now() - random() * interval '200 days', random() < 0.8))
+	   FROM alliance.membership m JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
+	  WHERE m.role = 'member' AND random() < 0.05",
+	"DELETE FROM alliance.visit WHERE id IN (SELECT id FROM alliance.visit ORDER BY random() LIMIT 50)",
+	"UPDATE alliance.visit SET at = at - interval '33 days' WHERE id IN (SELECT id FROM alliance.visit ORDER BY random() LIMIT 50)",
+	# one visit two months back: only its old and new months are touched
+	"UPDATE alliance.visit SET at = at - interval '62 days'
+	  WHERE id = (SELECT max(id) FROM alliance.visit WHERE at > now() - interval '20 days')",
+	# referrals through the gate, now
+	"SELECT count(alliance.refer(m.alliance_id, 'NEW-' || m.institution_id, m.institution_id, 'I10', to_institution => l.institution_id))
+	   FROM alliance.membership m JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
+	  WHERE m.role = 'member' AND random() < 0.1",
+	"SELECT count(alliance.accept(r.id)) FROM alliance.referral r WHERE r.status = 'requested' AND random() < 0.5",
+	"SELECT count(alliance.complete(r.id, 'done', r.direction = 'upward')) FROM alliance.referral r
+	  WHERE r.status = 'arrived' AND random() < 0.3
+		AND r.from_institution IN (SELECT institution_id FROM alliance.membership WHERE alliance_id = r.alliance_id)
+		AND r.to_institution IN (SELECT institution_id FROM alliance.membership WHERE alliance_id = r.alliance_id)",
+	# the network itself
+	"DELETE FROM alliance.membership WHERE (alliance_id, institution_id) IN
+	   (SELECT alliance_id, institution_id FROM alliance.membership WHERE role = 'member' ORDER BY random() LIMIT 2)",
+	"UPDATE alliance.institution SET tier = level(tier) + 1
+	  WHERE id IN (SELECT id FROM alliance.institution WHERE tier < 'tertiary' ORDER BY random() LIMIT 2)");
+$node->safe_psql('postgres', "SELECT setseed(0.3)");
+for my $round (1 .. 4)
+{
+	my @picked = grep { rand() < 0.6 } @changes;
+	$node->safe_psql('postgres',
+		"SET search_path = public, alliance; SET alliance.routing_policy = off; $_")
+	  foreach @picked;
+	my $dirty = $node->safe_psql('postgres',
+		"SELECT count(DISTINCT (alliance_id, month)) || ' of ' || (SELECT count(DISTINCT (alliance_id, month)) FROM alliance.indicator)
+		   FROM alliance.indicator_dirty");
+	$node->safe_psql('postgres', 'SELECT alliance.refresh_indicators()');
+	is($node->safe_psql('postgres', $figures), $node->safe_psql('postgres', $scratch),
+		"round $round: " . scalar(@picked) . " kinds of change touching $dirty keys; refreshed figures equal a computation from scratch");
+}
+is($node->safe_psql('postgres', 'SELECT count(*) FROM alliance.indicator_dirty'), '0',
+	'nothing is left to refresh');
+
+$node->stop;
+done_testing();
