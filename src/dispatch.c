@@ -27,6 +27,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "common/pg_prng.h"
 #include "fmgr.h"
@@ -164,9 +165,10 @@ static Stmt disable_gone = {
 	"   UPDATE alliance.endpoint SET active = false, updated_at = now()"
 	"    WHERE institution_id = ANY ($1) AND active RETURNING institution_id)"
 	" UPDATE alliance.outbox o"
-	"    SET status = 'dead', lease_until = NULL,"
+	"    SET status = 'dead',"
 	"        last_error = 'not sent: the endpoint was disabled when the receiver answered 410 Gone'"
-	"  WHERE o.institution_id IN (SELECT institution_id FROM gone) AND o.status = 'pending'",
+	"  WHERE o.institution_id IN (SELECT institution_id FROM gone) AND o.status = 'pending'"
+	"    AND (o.lease_until IS NULL OR o.lease_until <= now())",
 	1, {INT8ARRAYOID}
 };
 
@@ -307,22 +309,23 @@ in_transaction(void (*fn) (void *), void *arg, const char *what)
 	return ok;
 }
 
-/* Seconds before the next try of a failed delivery, or -1 to give up */
+/*
+ * Seconds before the next try of a failed delivery, or -1 to give up: the
+ * schedule's next step with jitter, or longer if the receiver asked for it
+ * with Retry-After (honoured up to a day).
+ */
+#define RETRY_AFTER_MAX_SECONDS (24 * 60 * 60)
+
 static double
 retry_delay(const Delivery *d)
 {
 	int			next = d->attempts + 1;
 	double		delay;
-	double		longest = 0;
 
 	if (d->http_status == 410 || next >= schedule.n)
 		return -1;
 	delay = schedule.seconds[next] * (0.9 + 0.2 * pg_prng_double(&pg_global_prng_state));
-	for (int i = 0; i < schedule.n; i++)
-		longest = Max(longest, schedule.seconds[i]);
-	if (d->retry_after > delay)
-		delay = Min(d->retry_after, Max(longest, delay));
-	return delay;
+	return Max(delay, Min(d->retry_after, RETRY_AFTER_MAX_SECONDS));
 }
 
 static bool
@@ -721,6 +724,14 @@ alliance_dispatcher_main(Datum arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("alliance dispatcher");
+
+	/* the database's name now (a rename keeps its OID) */
+	StartTransactionCommand();
+	strlcpy(dbname, get_database_name(MyDatabaseId), NAMEDATALEN);
+	CommitTransactionCommand();
+	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
+	strlcpy(slot->dbname, dbname, NAMEDATALEN);
+	LWLockRelease(alliance_shared->lock);
 	/*
 	 * Losing the last commits in a crash only means sending again what was
 	 * marked delivered, or expiring again: the at-least-once promise holds.

@@ -367,17 +367,15 @@ launcher_reconcile(bool report)
 		}
 		if (slotno < 0)
 		{
-			DispatcherSlot *slot;
-
 			if (free_slot < 0)
 				continue;
 			slotno = free_slot;
-			slot = &alliance_shared->slots[slotno];
-			memset(slot, 0, sizeof(DispatcherSlot));
-			slot->dboid = wanted[w];
-			strlcpy(slot->dbname, wanted_name[w], NAMEDATALEN);
+			memset(&alliance_shared->slots[slotno], 0, sizeof(DispatcherSlot));
+			alliance_shared->slots[slotno].dboid = wanted[w];
 			launcher_slots[slotno].restart_at = 0;
 		}
+		/* the name, which a rename changes under the same OID */
+		strlcpy(alliance_shared->slots[slotno].dbname, wanted_name[w], NAMEDATALEN);
 		if (launcher_slots[slotno].handle == NULL)
 		{
 			if (now >= launcher_slots[slotno].restart_at)

@@ -13,6 +13,10 @@
 #   /hang...        nothing for 30 s, then 200
 #   anything else   200
 #
+# It also appends one line {t, path, id} to LOG.arrived the moment a request
+# has been read, before answering it: a test sees a /hang request in flight.
+# SIGTERM stops the receiver and the requests it is still answering.
+#
 # Usage: receiver.pl PORT LOG
 use strict;
 use warnings;
@@ -20,7 +24,7 @@ use warnings;
 use Fcntl qw(:flock);
 use IO::Socket::INET;
 use JSON::PP;
-use POSIX qw(:sys_wait_h);
+use POSIX qw(:sys_wait_h :signal_h);
 use Time::HiRes qw(time sleep);
 
 my ($port, $logfile) = @ARGV;
@@ -32,9 +36,26 @@ my $server = IO::Socket::INET->new(
 	Proto => 'tcp',
 	Listen => 128,
 	ReuseAddr => 1) or die "cannot listen on 127.0.0.1:$port: $!\n";
-$SIG{CHLD} = sub { 1 while waitpid(-1, WNOHANG) > 0 };
-$SIG{TERM} = sub { exit 0 };
+# the children answering requests, stopped with the receiver
+my %children;
+$SIG{CHLD} = sub {
+	while ((my $pid = waitpid(-1, WNOHANG)) > 0) { delete $children{$pid} }
+};
+$SIG{TERM} = sub {
+	kill 'TERM', keys %children;
+	exit 0;
+};
 my $json = JSON::PP->new->canonical;
+
+# append one JSON line to a file, under an exclusive lock
+sub append_line
+{
+	my ($file, $record) = @_;
+	open(my $fh, '>>', $file) or die "cannot append to $file: $!\n";
+	flock($fh, LOCK_EX);
+	print $fh $json->encode($record) . "\n";
+	close $fh;
+}
 
 # how many requests of this webhook-id to this path came before
 sub earlier_requests
@@ -71,6 +92,7 @@ sub handle
 	my $received = time;
 
 	my $id = $header{'webhook-id'} // '';
+	append_line("$logfile.arrived", { t => $received, path => $path, id => $id });
 	my ($status, $extra) = (200, '');
 	if ($path =~ m{^/flaky})
 	{
@@ -85,9 +107,8 @@ sub handle
 	elsif ($path =~ m{^/redirect}) { ($status, $extra) = (302, "Location: /ok\r\n") }
 	elsif ($path =~ m{^/hang})     { sleep 30 }
 
-	open(my $fh, '>>', $logfile) or die "cannot append to $logfile: $!\n";
-	flock($fh, LOCK_EX);
-	print $fh $json->encode(
+	append_line(
+		$logfile,
 		{
 			t => $received,
 			method => $method,
@@ -99,8 +120,7 @@ sub handle
 			content_type => $header{'content-type'},
 			body => $body,
 			status => $status,
-		}) . "\n";
-	close $fh;
+		});
 
 	my $reason = { 200 => 'OK', 302 => 'Found', 410 => 'Gone', 500 => 'Internal Server Error',
 		503 => 'Service Unavailable' }->{$status};
@@ -113,13 +133,21 @@ sub handle
 while (1)
 {
 	my $client = $server->accept or next;
+	# no SIGCHLD between fork and noting the child
+	my $chld = POSIX::SigSet->new(SIGCHLD);
+	sigprocmask(SIG_BLOCK, $chld);
 	my $pid = fork;
 	if (defined $pid && $pid == 0)
 	{
+		$SIG{TERM} = 'DEFAULT';
+		$SIG{CHLD} = 'DEFAULT';
+		sigprocmask(SIG_UNBLOCK, $chld);
 		$server->close;
 		handle($client);
 		$client->close;
 		exit 0;
 	}
+	$children{$pid} = 1 if $pid;
+	sigprocmask(SIG_UNBLOCK, $chld);
 	$client->close;
 }
