@@ -145,6 +145,25 @@ arg_enum_label(Datum value)
 	return DatumGetCString(DirectFunctionCall1(enum_out, value));
 }
 
+/*
+ * Argument n, a patient's reference, as a C string: 22004 when NULL, 22023
+ * when empty.
+ */
+char *
+arg_patient_ref(FunctionCallInfo fcinfo, int n)
+{
+	char	   *ref;
+
+	arg_require(fcinfo, n, "patient_ref");
+	ref = text_to_cstring(PG_GETARG_TEXT_PP(n));
+	if (ref[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("patient_ref must not be empty"),
+				 errhint("Pass the member's own opaque identifier of the patient.")));
+	return ref;
+}
+
 /* Text argument n as a C string, or NULL */
 char *
 arg_text(FunctionCallInfo fcinfo, int n)

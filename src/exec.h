@@ -47,5 +47,6 @@ extern bool stmt_get(int col, Datum *value);
 extern void arg_require(FunctionCallInfo fcinfo, int n, const char *name);
 extern char *arg_enum_label(Datum value);
 extern char *arg_text(FunctionCallInfo fcinfo, int n);
+extern char *arg_patient_ref(FunctionCallInfo fcinfo, int n);
 
 #endif							/* ALLIANCE_EXEC_H */

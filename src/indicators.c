@@ -24,6 +24,7 @@
 #include "alliance.h"
 #include "exec.h"
 #include "parse.h"
+#include "registry.h"
 
 static Stmt insert_visit = {
 	"INSERT INTO alliance.visit (institution_id, patient_ref, at, diagnosis, first_visit)"
@@ -59,14 +60,19 @@ require_two(int64 a, int64 b, const char *what)
 				 errmsg("%s needs two different institutions", what)));
 }
 
-/* Insert an activity row as the extension's owner; returns its id */
+/*
+ * Insert an activity row as the extension's owner; returns its id.  Its first
+ * ninstitutions values are institutions, which must exist (42704).
+ */
 static int64
-record(Stmt *stmt, Datum *values, const char *nulls)
+record(Stmt *stmt, Datum *values, const char *nulls, int ninstitutions)
 {
 	StmtScope	scope;
 	Datum		id;
 
 	stmt_begin(&scope, true);
+	for (int i = 0; i < ninstitutions; i++)
+		registry_require_institution(DatumGetInt64(values[i]));
 	stmt_run(stmt, values, nulls, 0);
 	if (!stmt_get(1, &id))
 		elog(ERROR, "activity was not recorded");
@@ -88,14 +94,13 @@ record_visit(PG_FUNCTION_ARGS)
 	char		code[ICD10_OUTPUT_SIZE];
 
 	arg_require(fcinfo, 0, "institution_id");
-	arg_require(fcinfo, 1, "patient_ref");
 	arg_require(fcinfo, 2, "at");
 	arg_require(fcinfo, 4, "first_visit");
+	values[1] = CStringGetTextDatum(arg_patient_ref(fcinfo, 1));
 	caller_identify(&caller);
 	caller_require_institution(&caller, PG_GETARG_INT64(0), "record a visit");
 
 	values[0] = PG_GETARG_DATUM(0);
-	values[1] = PG_GETARG_DATUM(1);
 	values[2] = PG_GETARG_DATUM(2);
 	if (PG_ARGISNULL(3))
 		nulls[3] = 'n';
@@ -105,7 +110,7 @@ record_visit(PG_FUNCTION_ARGS)
 		values[3] = CStringGetTextDatum(code);
 	}
 	values[4] = PG_GETARG_DATUM(4);
-	PG_RETURN_INT64(record(&insert_visit, values, nulls));
+	PG_RETURN_INT64(record(&insert_visit, values, nulls, 1));
 }
 
 /*
@@ -129,7 +134,7 @@ record_teleconsult(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < 4; i++)
 		values[i] = PG_GETARG_DATUM(i);
-	PG_RETURN_INT64(record(&insert_teleconsult, values, NULL));
+	PG_RETURN_INT64(record(&insert_teleconsult, values, NULL, 2));
 }
 
 /*
@@ -154,7 +159,7 @@ record_outreach(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < 4; i++)
 		values[i] = PG_GETARG_DATUM(i);
-	PG_RETURN_INT64(record(&insert_outreach, values, NULL));
+	PG_RETURN_INT64(record(&insert_outreach, values, NULL, 2));
 }
 
 /*
@@ -179,7 +184,7 @@ record_result_sharing(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < 4; i++)
 		values[i] = PG_GETARG_DATUM(i);
-	PG_RETURN_INT64(record(&insert_result_sharing, values, NULL));
+	PG_RETURN_INT64(record(&insert_result_sharing, values, NULL, 2));
 }
 
 /* check hook of alliance.timezone: a time zone PostgreSQL knows */

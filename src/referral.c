@@ -505,19 +505,13 @@ refer(PG_FUNCTION_ARGS)
 	int64		id;
 
 	arg_require(fcinfo, 0, "alliance_id");
-	arg_require(fcinfo, 1, "patient_ref");
 	arg_require(fcinfo, 2, "from_institution");
 	arg_require(fcinfo, 3, "diagnosis");
 	arg_require(fcinfo, 4, "acuity");
 	arg_require(fcinfo, 5, "urgency");
 	arg_require(fcinfo, 8, "submit");
-	patient_ref = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	patient_ref = arg_patient_ref(fcinfo, 1);
 	diagnosis = DatumGetInt64(PG_GETARG_DATUM(3));
-	if (patient_ref[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("patient_ref must not be empty"),
-				 errhint("Pass the member's own opaque identifier of the patient.")));
 
 	acuity = arg_enum_label(PG_GETARG_DATUM(4));
 	urgency = arg_enum_label(PG_GETARG_DATUM(5));

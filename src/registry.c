@@ -20,6 +20,7 @@
 #include "access.h"
 #include "exec.h"
 #include "parse.h"
+#include "registry.h"
 #include "webhook.h"
 
 static Stmt insert_alliance = {
@@ -90,6 +91,12 @@ require_row(Stmt *exists, const char *what, int64 id)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("%s " INT64_FORMAT " does not exist", what, id)));
+}
+
+void
+registry_require_institution(int64 institution_id)
+{
+	require_row(&institution_exists, "institution", institution_id);
 }
 
 /* Run a statement returning one bigint */

@@ -114,6 +114,14 @@ psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -U postgr
 	-c "ALTER DATABASE $dbname SET search_path = \"\$user\", public, alliance"
 "${psql[@]}" -d "$dbname" -f "$top/test/sample_alliance.sql" >/dev/null
 "${psql[@]}" -d "$dbname" -P pager=off -v receiver="http://127.0.0.1:$rport" -f "$top/test/demo.sql"
+# the referral flows as a Graphviz picture (alliance.referral_flow_dot), drawn when dot is there
+echo
+"${psql[@]}" -d "$dbname" -At -c "SELECT alliance.referral_flow_dot(1)" >"$demo/referral_flows.dot"
+if command -v dot >/dev/null; then
+	dot -Tpng "$demo/referral_flows.dot" -o "$demo/referral_flows.png" && echo "== Rendered $demo/referral_flows.png =="
+else
+	echo "== Wrote $demo/referral_flows.dot (DOT); install graphviz to render it =="
+fi
 
 echo
 echo "== The last notifications the receiver got ($demo/webhooks.log) =="

@@ -124,3 +124,22 @@ SELECT i.name, o.status, count(*) AS notifications, sum(o.attempts) AS attempts
 FROM alliance.outbox o JOIN alliance.institution i ON i.id = o.institution_id
 GROUP BY i.name, o.status ORDER BY i.name;
 SELECT database, state, delivered, failed, last_error FROM alliance.dispatcher_status;
+
+\echo
+\echo '== Activity: visits, teleconsultations, outreach, shared results (this month and last) =='
+SELECT count(alliance.record_visit(i.id, format('PAT-%s-%s', i.id, n), now() - (n % 40) * interval '1 day',
+								   'I10', n % 5 = 0))
+FROM alliance.institution i, generate_series(1, CASE WHEN i.tier <= 'primary' THEN 60 ELSE 30 END) AS n;
+SELECT count(alliance.record_teleconsult(i.id, :ruijin, now() - interval '3 days', 'ecg'))
+FROM alliance.institution i WHERE i.tier <= 'primary' AND i.id % 2 = 0;
+SELECT alliance.record_outreach(:ruijin, :wuliqiao, current_date - 5, 4) > 0 AS ruijin_to_wuliqiao,
+	   alliance.record_outreach(:ruijin, :dongnan, current_date - 2, 2) > 0 AS ruijin_to_dongnan,
+	   alliance.record_outreach(:dongnan, :ruijin, current_date - 1, 1) > 0 AS dongnan_to_ruijin;
+SELECT count(alliance.record_result_sharing(:ruijin, i.id, now() - interval '1 day', i.id <> :dongnan))
+FROM alliance.institution i WHERE i.id <> :ruijin;
+
+\echo '== The scorecard (alliance.refresh_indicators(); the worker refreshes every alliance.refresh_interval) =='
+SELECT alliance.refresh_indicators();
+SELECT indicator, numerator, denominator, round(value, 3) AS value, target, direction, met
+FROM alliance.scorecard WHERE alliance_id = 1
+ORDER BY array_position('{upward_referrals,downward_referrals,downward_share,acceptance_rate,response_p50_hours,sla_met_rate,closed_loop_rate,primary_first_visit_rate,primary_visit_share,telemedicine_coverage,resource_sinking_rate,result_recognition_rate}'::text[], indicator);

@@ -1,0 +1,14 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.h
+ *	  What other parts of the extension ask of the registry (registry.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ALLIANCE_REGISTRY_H
+#define ALLIANCE_REGISTRY_H
+
+/* 42704 unless the institution exists; inside a statement scope (exec.h) */
+extern void registry_require_institution(int64 institution_id);
+
+#endif							/* ALLIANCE_REGISTRY_H */
