@@ -211,7 +211,8 @@ FROM (VALUES
 	(format('SELECT alliance.record_outreach(%s, %s, current_date, 0)', :t, :p1)),
 	(format('SELECT alliance.record_outreach(%s, %s, current_date, 400)', :t, :p1)),
 	(format('SELECT alliance.record_result_sharing(%s, %s, now(), NULL)', :t, :p1)),
-	(format('SELECT alliance.record_visit(%s, %L, now())', 999999, 'x'))
+	(format('SELECT alliance.record_visit(%s, %L, now())', 999999, 'x')),
+	(format('SELECT alliance.record_teleconsult(%s, %s, now())', :p1, 999999))
 ) AS v(call);
 SELECT map_role('regress_primary', :p1);
 SET ROLE regress_primary;
