@@ -649,7 +649,7 @@ CREATE TABLE alliance.outbox (
 	CONSTRAINT outbox_institution_fkey FOREIGN KEY (institution_id) REFERENCES alliance.institution (id)
 );
 ALTER SEQUENCE alliance.outbox_id_seq OWNED BY alliance.outbox.id;
-CREATE INDEX outbox_pending ON alliance.outbox (next_attempt_at)
+CREATE INDEX outbox_pending ON alliance.outbox (next_attempt_at, id)
 	WHERE status OPERATOR(pg_catalog.=) 'pending'::alliance.outbox_status;
 CREATE INDEX outbox_dead ON alliance.outbox (id)
 	WHERE status OPERATOR(pg_catalog.=) 'dead'::alliance.outbox_status;

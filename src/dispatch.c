@@ -87,6 +87,7 @@ typedef struct Claimed
 
 typedef struct Turn
 {
+	MemoryContext cxt;			/* lives until the turn's requests are started */
 	bool		extension;
 	int			nclaimed;
 	Claimed    *claimed;
@@ -104,8 +105,13 @@ static Stmt claim_due = {
 	"      AND (o.lease_until IS NULL OR o.lease_until <= now())"
 	"      AND o.institution_id <> ALL ($5::bigint[])"
 	"      AND EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = o.institution_id AND e.active)"
+	/* in order: not while an earlier one of its referral to its receiver is pending */
+	"      AND NOT EXISTS (SELECT FROM alliance.outbox p"
+	"                       WHERE p.referral_id = o.referral_id AND p.institution_id = o.institution_id"
+	"                         AND p.status = 'pending' AND p.id < o.id)"
 	"    ORDER BY o.next_attempt_at, o.id"
 	"    LIMIT $1 * 8),"
+	/* then at most $4 in flight per endpoint */
 	" candidate AS ("
 	"   SELECT d.referral_id, d.id, d.next_attempt_at"
 	"     FROM (SELECT due.*, row_number() OVER (PARTITION BY due.institution_id"
@@ -113,9 +119,6 @@ static Stmt claim_due = {
 	"             FROM due) d"
 	"     LEFT JOIN busy b ON b.institution_id = d.institution_id"
 	"    WHERE d.n <= $4 - coalesce(b.used, 0)"
-	"      AND NOT EXISTS (SELECT FROM alliance.outbox p"
-	"                       WHERE p.referral_id = d.referral_id AND p.institution_id = d.institution_id"
-	"                         AND p.status = 'pending' AND p.id < d.id)"
 	"    ORDER BY d.next_attempt_at, d.id"
 	"    LIMIT $1),"
 	" locked AS ("
@@ -179,9 +182,10 @@ static Stmt release_leases = {
 
 static Stmt next_due = {
 	"SELECT extract(epoch FROM least("
-	"   (SELECT min(o.next_attempt_at) FROM alliance.outbox o"
+	"   (SELECT o.next_attempt_at FROM alliance.outbox o"
 	"     WHERE o.status = 'pending' AND o.lease_until IS NULL"
-	"       AND EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = o.institution_id AND e.active)),"
+	"       AND EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = o.institution_id AND e.active)"
+	"     ORDER BY o.next_attempt_at LIMIT 1),"
 	"   (SELECT min(r.due_at) FROM alliance.referral r WHERE r.status = 'requested'),"
 	"   (SELECT min(r.scheduled_at) FROM alliance.referral r WHERE r.status = 'scheduled')"
 	"       + make_interval(secs => $1)) - now())::float8",
@@ -504,7 +508,6 @@ static void
 deliver_step(void *arg)
 {
 	Turn	   *turn = (Turn *) arg;
-	MemoryContext keep = CurrentMemoryContext;
 	StmtScope	scope;
 	Datum		grace = Float8GetDatum((double) alliance_no_show_grace);
 	Datum		due;
@@ -522,7 +525,7 @@ deliver_step(void *arg)
 		leases_released = true;
 	}
 	record_finished();
-	claim(turn, keep);
+	claim(turn, turn->cxt);
 	stmt_run(&next_due, &grace, NULL, 1);
 	turn->has_next_due = stmt_get(1, &due);
 	if (turn->has_next_due)
@@ -631,6 +634,9 @@ dispatcher_turn(void)
 	TimestampTz now;
 	long		timeout;
 
+	/* what is claimed must outlive the transaction that claims it */
+	turn.cxt = keep;
+
 	in_transaction(deliver_step, &turn, "delivering notifications");
 	MemoryContextSwitchTo(keep);
 
@@ -737,6 +743,15 @@ alliance_dispatcher_main(Datum arg)
 	 * marked delivered, or expiring again: the at-least-once promise holds.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * Its statements are planned for the queue as it is (a generic plan
+	 * guesses a LIMIT $1 reads a tenth of a million-row queue), and never
+	 * JIT-compiled: they read little, and LLVM would add 50 MB to the
+	 * process.
+	 */
+	SetConfigOption("plan_cache_mode", "force_custom_plan", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		ereport(FATAL, (errmsg("could not initialize libcurl")));

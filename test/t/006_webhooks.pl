@@ -13,7 +13,9 @@
 # - a 410 disables the endpoint: no more notifications are queued for it;
 # - a receiver that hangs does not hold up another institution's deliveries;
 # - FHIR bodies are valid FHIR R4 Task resources whose status follows the
-#   mapping of SPEC §4, for every referral status.
+#   mapping of SPEC §4, for every referral status;
+# - a burst of 800 notifications: each delivered at its first try, signed
+#   with its endpoint's secret.
 use strict;
 use warnings;
 
@@ -853,4 +855,38 @@ is( $return_task && $return_task->{basedOn}[0]{reference},
 	'FHIR: the return referral is basedOn the referral it closes');
 
 quiesce('after the FHIR Tasks');
+
+###########################################################################
+note 'a burst: every notification delivered at its first try, correctly signed';
+
+# What a turn claims must outlive the transaction that claimed it: the
+# dispatcher once kept it in that transaction's memory, and under load some
+# first tries went out with a garbled secret.  400 referrals in one
+# transaction are 800 notifications, claimed in turns of up to
+# alliance.max_in_flight while the worker's other chores run.
+my $burst_a = set_endpoint($dapuqiao, '/ok/burst-a');
+my $burst_b = set_endpoint($fenyuan, '/ok/burst-b');
+my $burst_after = sql("SELECT coalesce(max(id), 0) FROM alliance.referral_event");
+sql(
+	"SELECT count(alliance.refer(1, 'P-burst-' || g, $dapuqiao, 'I10', 'chronic', 'routine',
+	                             to_institution => $fenyuan))
+	   FROM generate_series(1, 400) AS g");
+ok( wait_for_sql(
+		"SELECT count(*) = 800 AND bool_and(status = 'delivered') FROM alliance.outbox
+		  WHERE event_id > $burst_after"),
+	'burst: the 800 notifications are delivered');
+is( sql(
+		"SELECT count(*) || ' attempts, ' || count(*) FILTER (WHERE error IS NOT NULL) || ' failed'
+		   FROM alliance.delivery_log WHERE event_id > $burst_after"),
+	'800 attempts, 0 failed',
+	'burst: one attempt each, none failed');
+my @burst = (requests(path => '/ok/burst-a'), requests(path => '/ok/burst-b'));
+is(scalar @burst, 800, 'burst: the receiver answered 800 requests');
+is( scalar(grep {
+			!signature_ok($_->{path} eq '/ok/burst-a' ? $burst_a : $burst_b, $_)
+		} @burst),
+	0,
+	'burst: every signature verifies with its endpoint\'s secret');
+
+quiesce('after the burst');
 done_testing();
