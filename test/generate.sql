@@ -10,7 +10,9 @@
 -- members of the next alliance; referrals whose receiver follows the routing
 -- rules (alliance.required_tiers), with the status mix of a working network
 -- and the events that lead to each status (answers after hours, expiries
--- past the SLA, closed loops for half of the completed upward referrals);
+-- past the SLA, closed loops for half of the completed upward referrals --
+-- these return referrals come on top of the `referrals` asked for, about a
+-- quarter more);
 -- visits (1 in 5 a first visit, most at the primary level), teleconsultations,
 -- outreach and result sharing -- spread over the last `months` months.
 -- The indicators are then stale: run alliance.rebuild_indicators().

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages alliance needs to build and test, if any is missing.
-# Usage: test/install-deps.sh [pg_config]
+# Usage: test/install-deps.sh [pg_config [bench]]
+# With "bench" (make bench), also what only the benchmarks use: nginx, the
+# loopback webhook receiver of the dispatch benchmark, and curl, its baseline
+# client.  `make test` does not pass it and does not need them.
 # Needs root (or sudo) only when something is missing; a second run is a no-op.
 set -euo pipefail
 
@@ -14,6 +17,12 @@ packages=(
 	libcurl4-openssl-dev             # webhooks
 	libipc-run-perl                  # PostgreSQL::Test::Cluster (TAP tests)
 )
+if [ "${2:-}" = bench ]; then
+	packages+=(
+		nginx                        # the dispatch benchmark's webhook receiver (run by bench.sh, not as a service)
+		curl                         # its baseline: the same POSTs from curl --parallel
+	)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
