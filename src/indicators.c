@@ -114,27 +114,43 @@ record_visit(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The activity between two institutions: four arguments, none NULL, the first
+ * two different institutions; the caller must act for the one at position
+ * side, or for either when side is -1.
+ */
+static Datum
+record_between(FunctionCallInfo fcinfo, Stmt *stmt, const char *const names[4],
+			   const char *what, int side, const char *action)
+{
+	Caller		caller;
+	Datum		values[4];
+
+	for (int i = 0; i < 4; i++)
+		arg_require(fcinfo, i, names[i]);
+	require_two(PG_GETARG_INT64(0), PG_GETARG_INT64(1), what);
+	caller_identify(&caller);
+	if (side >= 0)
+		caller_require_institution(&caller, PG_GETARG_INT64(side), action);
+	else if (!caller_acts_for(&caller, PG_GETARG_INT64(0)))
+		caller_require_institution(&caller, PG_GETARG_INT64(1), action);
+
+	for (int i = 0; i < 4; i++)
+		values[i] = PG_GETARG_DATUM(i);
+	PG_RETURN_INT64(record(stmt, values, NULL, 2));
+}
+
+/*
  * alliance.record_teleconsult(requesting_institution, consulting_institution,
- *							   at, kind) → bigint
+ *							   at, kind) → bigint: the requesting side records it.
  */
 PG_FUNCTION_INFO_V1(record_teleconsult);
 Datum
 record_teleconsult(PG_FUNCTION_ARGS)
 {
-	Caller		caller;
-	Datum		values[4];
+	static const char *const names[4] = {"requesting_institution", "consulting_institution", "at", "kind"};
 
-	arg_require(fcinfo, 0, "requesting_institution");
-	arg_require(fcinfo, 1, "consulting_institution");
-	arg_require(fcinfo, 2, "at");
-	arg_require(fcinfo, 3, "kind");
-	require_two(PG_GETARG_INT64(0), PG_GETARG_INT64(1), "a teleconsultation");
-	caller_identify(&caller);
-	caller_require_institution(&caller, PG_GETARG_INT64(0), "record a teleconsultation");
-
-	for (int i = 0; i < 4; i++)
-		values[i] = PG_GETARG_DATUM(i);
-	PG_RETURN_INT64(record(&insert_teleconsult, values, NULL, 2));
+	return record_between(fcinfo, &insert_teleconsult, names, "a teleconsultation", 0,
+						  "record a teleconsultation");
 }
 
 /*
@@ -145,21 +161,9 @@ PG_FUNCTION_INFO_V1(record_outreach);
 Datum
 record_outreach(PG_FUNCTION_ARGS)
 {
-	Caller		caller;
-	Datum		values[4];
+	static const char *const names[4] = {"expert_institution", "host_institution", "start_date", "days"};
 
-	arg_require(fcinfo, 0, "expert_institution");
-	arg_require(fcinfo, 1, "host_institution");
-	arg_require(fcinfo, 2, "start_date");
-	arg_require(fcinfo, 3, "days");
-	require_two(PG_GETARG_INT64(0), PG_GETARG_INT64(1), "outreach");
-	caller_identify(&caller);
-	if (!caller_acts_for(&caller, PG_GETARG_INT64(0)))
-		caller_require_institution(&caller, PG_GETARG_INT64(1), "record outreach");
-
-	for (int i = 0; i < 4; i++)
-		values[i] = PG_GETARG_DATUM(i);
-	PG_RETURN_INT64(record(&insert_outreach, values, NULL, 2));
+	return record_between(fcinfo, &insert_outreach, names, "outreach", -1, "record outreach");
 }
 
 /*
@@ -171,20 +175,10 @@ PG_FUNCTION_INFO_V1(record_result_sharing);
 Datum
 record_result_sharing(PG_FUNCTION_ARGS)
 {
-	Caller		caller;
-	Datum		values[4];
+	static const char *const names[4] = {"producing_institution", "consuming_institution", "at", "recognized"};
 
-	arg_require(fcinfo, 0, "producing_institution");
-	arg_require(fcinfo, 1, "consuming_institution");
-	arg_require(fcinfo, 2, "at");
-	arg_require(fcinfo, 3, "recognized");
-	require_two(PG_GETARG_INT64(0), PG_GETARG_INT64(1), "result sharing");
-	caller_identify(&caller);
-	caller_require_institution(&caller, PG_GETARG_INT64(1), "record result sharing");
-
-	for (int i = 0; i < 4; i++)
-		values[i] = PG_GETARG_DATUM(i);
-	PG_RETURN_INT64(record(&insert_result_sharing, values, NULL, 2));
+	return record_between(fcinfo, &insert_result_sharing, names, "result sharing", 1,
+						  "record result sharing");
 }
 
 /* check hook of alliance.timezone: a time zone PostgreSQL knows */

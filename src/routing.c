@@ -567,17 +567,23 @@ describe_rule(const Rule *r)
 					min, max, r->specialty ? ", specialty " : "", r->specialty ? r->specialty : "");
 }
 
+/* The rule for the (diagnosis, acuity, urgency) arguments, or NULL */
+static const Rule *
+rule_of_args(FunctionCallInfo fcinfo)
+{
+	refresh_caches(false);
+	return matching_rule(DatumGetInt64(PG_GETARG_DATUM(0)),
+						 label_index(acuity_names, lengthof(acuity_names), arg_enum_label(PG_GETARG_DATUM(1))),
+						 label_index(urgency_names, lengthof(urgency_names), arg_enum_label(PG_GETARG_DATUM(2))));
+}
+
 /* alliance.required_tiers(diagnosis, acuity, urgency) → tier_range */
 PG_FUNCTION_INFO_V1(required_tiers);
 Datum
 required_tiers(PG_FUNCTION_ARGS)
 {
-	const Rule *r;
+	const Rule *r = rule_of_args(fcinfo);
 
-	refresh_caches(false);
-	r = matching_rule(DatumGetInt64(PG_GETARG_DATUM(0)),
-					  label_index(acuity_names, lengthof(acuity_names), arg_enum_label(PG_GETARG_DATUM(1))),
-					  label_index(urgency_names, lengthof(urgency_names), arg_enum_label(PG_GETARG_DATUM(2))));
 	if (r == NULL)
 		PG_RETURN_NULL();
 	return rule_range(r, get_fn_expr_rettype(fcinfo->flinfo));
@@ -588,12 +594,8 @@ PG_FUNCTION_INFO_V1(matching_rule_id);
 Datum
 matching_rule_id(PG_FUNCTION_ARGS)
 {
-	const Rule *r;
+	const Rule *r = rule_of_args(fcinfo);
 
-	refresh_caches(false);
-	r = matching_rule(DatumGetInt64(PG_GETARG_DATUM(0)),
-					  label_index(acuity_names, lengthof(acuity_names), arg_enum_label(PG_GETARG_DATUM(1))),
-					  label_index(urgency_names, lengthof(urgency_names), arg_enum_label(PG_GETARG_DATUM(2))));
 	if (r == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(r->id);
