@@ -767,14 +767,7 @@ alliance_dispatcher_main(Datum arg)
 		Delivery   *done;
 
 		/* SIGTERM: stop between batches (in-flight rows keep their lease) */
-		if (ProcDiePending)
-			proc_exit(1);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		(void) worker_check_signals();
 		LWLockAcquire(alliance_shared->lock, LW_SHARED);
 		leave = slot->exit_requested;
 		LWLockRelease(alliance_shared->lock);

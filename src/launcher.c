@@ -403,6 +403,23 @@ launcher_reconcile(bool report)
 	return sleep_ms;
 }
 
+/*
+ * The top of a worker's loop: leave at SIGTERM, serve other interrupts, and
+ * reload the configuration at SIGHUP; whether it reloaded.
+ */
+bool
+worker_check_signals(void)
+{
+	if (ProcDiePending)
+		proc_exit(1);
+	CHECK_FOR_INTERRUPTS();
+	if (!ConfigReloadPending)
+		return false;
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	return true;
+}
+
 void
 alliance_launcher_main(Datum arg)
 {
@@ -424,15 +441,8 @@ alliance_launcher_main(Datum arg)
 		long		sleep_ms;
 
 		/* SIGTERM: leave quietly; the postmaster starts the launcher again */
-		if (ProcDiePending)
-			proc_exit(1);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
+		if (worker_check_signals())
 			report = true;
-		}
 		sleep_ms = launcher_reconcile(report);
 		report = false;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

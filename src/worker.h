@@ -64,6 +64,7 @@ extern int	alliance_refresh_interval;
 /* launcher.c */
 extern void worker_preload(void);
 extern void worker_wake_at_commit(void);
+extern bool worker_check_signals(void);
 extern PGDLLEXPORT void alliance_launcher_main(Datum arg);
 
 /* dispatch.c */
