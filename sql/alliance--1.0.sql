@@ -1040,12 +1040,18 @@ COMMENT ON TABLE alliance.result_sharing IS 'a test or exam result of one instit
 COMMENT ON SEQUENCE alliance.result_sharing_id_seq IS 'ids of alliance.result_sharing';
 COMMENT ON INDEX alliance.result_sharing_at IS 'an institution''s shared results by time, for the indicators';
 
+-- alliance.timezone, read by the library: calling it loads the library, whose
+-- setting then refuses a value a session set before (a placeholder anyone
+-- may set), so that no session can move the indicators' months
+CREATE FUNCTION alliance.indicator_timezone() RETURNS text
+	AS 'MODULE_PATHNAME', 'indicator_timezone' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION alliance.indicator_timezone() IS 'the time zone of the indicators'' calendar months: alliance.timezone';
+
 -- the month an instant falls in, in alliance.timezone
 CREATE FUNCTION alliance.month_of(at timestamptz) RETURNS date
 	LANGUAGE sql STABLE PARALLEL SAFE
 BEGIN ATOMIC
-	SELECT pg_catalog.date_trunc('month', at AT TIME ZONE
-		coalesce(NULLIF(pg_catalog.current_setting('alliance.timezone', true), ''), 'Asia/Shanghai'))::date;
+	SELECT pg_catalog.date_trunc('month', at AT TIME ZONE alliance.indicator_timezone())::date;
 END;
 COMMENT ON FUNCTION alliance.month_of(timestamptz) IS 'the first day of the calendar month an instant falls in, in alliance.timezone';
 
@@ -1162,16 +1168,14 @@ BEGIN
 	RETURN NULL;
 END
 $$;
--- a change of members, or of a member's tier, changes every month of its alliances
+-- a change of members, or of a member's tier, changes every month of its
+-- alliances: those of their data as it is now (a new member's past included),
+-- and those that have figures
 CREATE FUNCTION alliance.membership_touched() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	INSERT INTO alliance.indicator_dirty (alliance_id, month)
-	SELECT DISTINCT i.alliance_id, i.month FROM alliance.indicator i
-	 WHERE i.alliance_id IN (SELECT c.alliance_id FROM changed c)
-	UNION
-	SELECT DISTINCT c.alliance_id, alliance.month_of(now()) FROM changed c;
+	PERFORM alliance.touch_alliances(ARRAY(SELECT DISTINCT c.alliance_id FROM changed c));
 	RETURN NULL;
 END
 $$;
@@ -1179,10 +1183,8 @@ CREATE FUNCTION alliance.institution_tier_touched() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	INSERT INTO alliance.indicator_dirty (alliance_id, month)
-	SELECT DISTINCT i.alliance_id, i.month FROM alliance.indicator i
-	 WHERE i.alliance_id IN (SELECT m.alliance_id FROM alliance.membership m
-							  WHERE m.institution_id OPERATOR(pg_catalog.=) NEW.id);
+	PERFORM alliance.touch_alliances(ARRAY(SELECT m.alliance_id FROM alliance.membership m
+											WHERE m.institution_id OPERATOR(pg_catalog.=) NEW.id));
 	RETURN NULL;
 END
 $$;
@@ -1275,7 +1277,7 @@ WITH k AS (
 		   u.month::timestamp AT TIME ZONE z.tz AS t0,
 		   (u.month + interval '1 month')::timestamp AT TIME ZONE z.tz AS t1
 	  FROM unnest(compute_indicators.alliance_ids, compute_indicators.months) AS u(alliance_id, month),
-		   (SELECT coalesce(NULLIF(pg_catalog.current_setting('alliance.timezone', true), ''), 'Asia/Shanghai') AS tz) AS z
+		   (SELECT alliance.indicator_timezone() AS tz) AS z
 ),
 m AS (
 	-- the members, and whether each treats at the primary level (村卫生室, 一级)
@@ -1443,6 +1445,22 @@ END;
 COMMENT ON FUNCTION alliance.data_months(bigint) IS
 	'the first and last month of an alliance''s figures: from its creation or first data to this month or its last data';
 
+CREATE FUNCTION alliance.touch_alliances(alliance_ids bigint[]) RETURNS void
+	LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+	INSERT INTO alliance.indicator_dirty (alliance_id, month)
+	SELECT a.id, m::date
+	  FROM alliance.alliance a
+	 CROSS JOIN LATERAL alliance.data_months(a.id) AS dm
+	 CROSS JOIN LATERAL pg_catalog.generate_series(dm.first_month, dm.last_month, interval '1 month') AS m
+	 WHERE a.id OPERATOR(pg_catalog.=) ANY (touch_alliances.alliance_ids)
+	UNION
+	SELECT DISTINCT i.alliance_id, i.month FROM alliance.indicator i
+	 WHERE i.alliance_id OPERATOR(pg_catalog.=) ANY (touch_alliances.alliance_ids);
+END;
+COMMENT ON FUNCTION alliance.touch_alliances(bigint[]) IS
+	'marks every month of the given alliances (of their data, and with figures) as needing a refresh of the indicators';
+
 CREATE FUNCTION alliance.refresh_indicators() RETURNS void
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	-- a refresh reads little: compiling its plans would cost more than running them
@@ -1450,6 +1468,9 @@ CREATE FUNCTION alliance.refresh_indicators() RETURNS void
 	AS $$
 DECLARE
 	taken bigint[];
+	span_alliances bigint[];
+	span_first date[];
+	span_last date[];
 	alliances bigint[];
 	months date[];
 BEGIN
@@ -1457,34 +1478,52 @@ BEGIN
 	PERFORM pg_advisory_xact_lock(hashtext('alliance.refresh_indicators'));
 	-- the keys touched so far; later ones wait for the next refresh
 	SELECT array_agg(d.id) INTO taken FROM alliance.indicator_dirty d;
+
+	-- Each alliance's months, as alliance.data_months() says: from its
+	-- creation or first data to this month or its last data.  Only a change
+	-- can move the bounds of the data, so they are read again only for the
+	-- alliances changed, or without figures yet; the others keep theirs, up
+	-- to this month.
 	WITH dirty AS (
-		SELECT DISTINCT d.alliance_id, d.month FROM alliance.indicator_dirty d
-		 WHERE d.id IN (SELECT unnest(taken))),
-	span AS (
-		-- every alliance has figures from its creation or first data to this month
-		SELECT a.id AS alliance_id, m::date AS month
-		  FROM alliance.alliance a
-		 CROSS JOIN LATERAL generate_series(
-			least(alliance.month_of(a.created_at),
-				  (SELECT min(i.month) FROM alliance.indicator i WHERE i.alliance_id = a.id),
-				  (SELECT min(d.month) FROM dirty d WHERE d.alliance_id = a.id)),
-			alliance.month_of(now()), interval '1 month') AS m),
-	missing AS (
-		-- one index probe per month of the span (LIMIT keeps it a probe)
+		SELECT DISTINCT d.alliance_id FROM alliance.indicator_dirty d WHERE d.id = ANY (taken))
+	SELECT array_agg(a.id), array_agg(coalesce(dm.first_month, have.first_month)),
+		   array_agg(greatest(coalesce(dm.last_month, have.last_month), alliance.month_of(now())))
+	  INTO span_alliances, span_first, span_last
+	  FROM alliance.alliance a
+	 CROSS JOIN LATERAL (SELECT min(i.month) AS first_month, max(i.month) AS last_month
+						   FROM alliance.indicator i WHERE i.alliance_id = a.id) AS have
+	  LEFT JOIN LATERAL (SELECT x.first_month, x.last_month FROM alliance.data_months(a.id) AS x
+						  WHERE have.first_month IS NULL OR a.id IN (SELECT dirty.alliance_id FROM dirty)) AS dm
+		ON true;
+
+	-- what to compute: the touched keys within the span, and the months of
+	-- the span without figures (one index probe each)
+	WITH span AS (
+		SELECT s.alliance_id, m::date AS month
+		  FROM unnest(span_alliances, span_first, span_last) AS s(alliance_id, first_month, last_month)
+		 CROSS JOIN LATERAL generate_series(s.first_month, s.last_month, interval '1 month') AS m),
+	keys AS (
+		SELECT s.alliance_id, s.month FROM span s
+		 WHERE (s.alliance_id, s.month) IN (SELECT d.alliance_id, d.month FROM alliance.indicator_dirty d
+											 WHERE d.id = ANY (taken))
+		UNION
 		SELECT s.alliance_id, s.month FROM span s
 		  LEFT JOIN LATERAL (SELECT true AS found FROM alliance.indicator i
 							  WHERE i.alliance_id = s.alliance_id AND i.month = s.month LIMIT 1) AS f ON true
-		 WHERE f.found IS NULL),
-	keys AS (SELECT * FROM dirty UNION SELECT * FROM missing)
+		 WHERE f.found IS NULL)
 	SELECT array_agg(k.alliance_id), array_agg(k.month) INTO alliances, months FROM keys k;
 
+	-- figures outside the span (data removed at its edges) go
+	DELETE FROM alliance.indicator i
+	 USING unnest(span_alliances, span_first, span_last) AS s(alliance_id, first_month, last_month)
+	 WHERE i.alliance_id = s.alliance_id AND (i.month < s.first_month OR i.month > s.last_month);
 	IF alliances IS NOT NULL THEN
 		DELETE FROM alliance.indicator i
 		 USING unnest(alliances, months) AS k(alliance_id, month)
 		 WHERE i.alliance_id = k.alliance_id AND i.month = k.month;
 		INSERT INTO alliance.indicator SELECT * FROM alliance.compute_indicators(alliances, months);
 	END IF;
-	DELETE FROM alliance.indicator_dirty d WHERE d.id IN (SELECT unnest(taken));
+	DELETE FROM alliance.indicator_dirty d WHERE d.id = ANY (taken);
 END
 $$;
 COMMENT ON FUNCTION alliance.refresh_indicators() IS
@@ -1523,7 +1562,8 @@ SELECT a.id AS alliance_id, a.name AS alliance, i.month, i.indicator, i.numerato
 			WHEN t.direction = '>=' THEN i.value >= t.target
 			ELSE i.value <= t.target END AS met
   FROM alliance.alliance a
- CROSS JOIN LATERAL (SELECT max(x.month) AS month FROM alliance.indicator x WHERE x.alliance_id = a.id) AS latest
+ CROSS JOIN LATERAL (SELECT max(x.month) AS month FROM alliance.indicator x
+					 WHERE x.alliance_id = a.id AND x.month <= alliance.month_of(pg_catalog.now())) AS latest
   JOIN alliance.indicator i
 	ON i.alliance_id = a.id AND i.month = latest.month AND i.institution_id IS NULL
   LEFT JOIN LATERAL (
@@ -1532,14 +1572,14 @@ SELECT a.id AS alliance_id, a.name AS alliance, i.month, i.indicator, i.numerato
 	 ORDER BY it.alliance_id NULLS LAST, it.builtin
 	 LIMIT 1) AS t ON true;
 COMMENT ON VIEW alliance.scorecard IS
-	'each alliance''s figures for its latest month, with their targets and whether they are met';
+	'each alliance''s figures for its latest month up to this one, with their targets and whether they are met';
 
 CREATE FUNCTION alliance.referral_flow_dot(alliance_id bigint, from_date date DEFAULT NULL, to_date date DEFAULT NULL)
 	RETURNS text
 	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	tz text := coalesce(nullif(current_setting('alliance.timezone', true), ''), 'Asia/Shanghai');
+	tz text := alliance.indicator_timezone();
 	dot text;
 BEGIN
 	WITH flow AS (
@@ -1624,6 +1664,9 @@ GRANT SELECT ON alliance.referral, alliance.referral_event, alliance.outbox, all
 GRANT SELECT ON alliance.dispatcher_status TO PUBLIC;
 GRANT SELECT ON alliance.visit, alliance.teleconsult, alliance.outreach, alliance.result_sharing TO PUBLIC;
 GRANT SELECT ON alliance.indicator, alliance.indicator_target, alliance.scorecard TO PUBLIC;
+-- the computation reads through row-level security: for the refresh (as the
+-- owner) and the owner's checks only
+REVOKE EXECUTE ON FUNCTION alliance.compute_indicators(bigint[], date[]) FROM PUBLIC;
 
 ALTER TABLE alliance.referral ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alliance.referral_event ENABLE ROW LEVEL SECURITY;

@@ -197,6 +197,22 @@ SELECT alliance, month = month_of(now()) AS this_month, indicator, target, direc
 FROM scorecard WHERE alliance_id IN (:a, :b) AND target IS NOT NULL ORDER BY alliance_id, indicator;
 SELECT sqlstate_of('DELETE FROM alliance.indicator_target WHERE builtin') AS remove_builtin_target;
 
+-- activity after this month (outreach going on, a visit booked) has figures,
+-- every month up to it, with no gap; the scorecard stays on this month; when
+-- the data go, so do the months after this one
+SELECT record_outreach(:t, :p2, current_date, 60) > 0 AS outreach,
+	   record_visit(:v, 'VIS-FUTURE', now() + interval '100 days') > 0 AS visit;
+SELECT refresh_indicators();
+SELECT max(month) > month_of(now()) + 60 AS figures_ahead,
+	   count(DISTINCT month) = 1 + extract(year FROM age(max(month), min(month))) * 12
+								 + extract(month FROM age(max(month), min(month))) AS no_gap
+FROM indicator WHERE alliance_id = :a;
+SELECT DISTINCT month = month_of(now()) AS scorecard_on_this_month FROM scorecard WHERE alliance_id = :a;
+DELETE FROM outreach WHERE start_date = current_date AND host_institution = :p2;
+DELETE FROM visit WHERE patient_ref = 'VIS-FUTURE';
+SELECT refresh_indicators();
+SELECT max(month) = month_of(now()) AS back_to_this_month FROM indicator WHERE alliance_id = :a;
+
 -- the flows between A's members, for Graphviz
 SELECT referral_flow_dot(:a, '2026-01-01', '2026-01-31');
 SELECT referral_flow_dot(:a, '2026-03-01') ~ '->' AS march_has_flows;
@@ -208,6 +224,7 @@ FROM (VALUES
 	(format('SELECT alliance.record_visit(%s, %L, now())', :p1, '')),
 	(format('SELECT alliance.record_visit(%s, %L, NULL)', :p1, 'x')),
 	(format('SELECT alliance.record_teleconsult(%s, %s, now())', :p1, :p1)),
+	(format('SELECT alliance.record_teleconsult(%s, %s, now(), %L)', :p1, :t, '')),
 	(format('SELECT alliance.record_outreach(%s, %s, current_date, 0)', :t, :p1)),
 	(format('SELECT alliance.record_outreach(%s, %s, current_date, 400)', :t, :p1)),
 	(format('SELECT alliance.record_result_sharing(%s, %s, now(), NULL)', :t, :p1)),
@@ -230,6 +247,10 @@ FROM (VALUES
 SELECT count(*) FILTER (WHERE institution_id = :p1) = count(*) AS only_own_visits FROM visit;
 SELECT count(*) > 0 AS reads_indicators FROM indicator WHERE alliance_id = :a;
 SELECT sqlstate_of('SELECT alliance.rebuild_indicators()') AS rebuild_needs_owner;
+SELECT sqlstate_of(format('SELECT count(*) FROM alliance.compute_indicators(ARRAY[%s::bigint], ARRAY[%L::date])',
+						  :a, '2026-01-01')) AS compute_needs_owner;
+-- nor can it move the months
+SELECT sqlstate_of('SET alliance.timezone = ''UTC''') AS set_timezone;
 RESET ROLE;
 SELECT rebuild_indicators();
 SELECT count(*) AS left_dirty FROM indicator_dirty;

@@ -149,6 +149,11 @@ record_teleconsult(PG_FUNCTION_ARGS)
 {
 	static const char *const names[4] = {"requesting_institution", "consulting_institution", "at", "kind"};
 
+	if (!PG_ARGISNULL(3) && VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(3)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kind must not be empty"),
+				 errhint("Say what was consulted on: consult, imaging, ecg, teaching, ...")));
 	return record_between(fcinfo, &insert_teleconsult, names, "a teleconsultation", 0,
 						  "record a teleconsultation");
 }
@@ -179,6 +184,18 @@ record_result_sharing(PG_FUNCTION_ARGS)
 
 	return record_between(fcinfo, &insert_result_sharing, names, "result sharing", 1,
 						  "record result sharing");
+}
+
+/*
+ * alliance.indicator_timezone() → text: alliance.timezone as the library
+ * holds it.  Being here, it loads the library first, which turns a value a
+ * session set before (a placeholder) back to the server's.
+ */
+PG_FUNCTION_INFO_V1(indicator_timezone);
+Datum
+indicator_timezone(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(alliance_timezone));
 }
 
 /* check hook of alliance.timezone: a time zone PostgreSQL knows */

@@ -105,14 +105,18 @@ echo
 echo "tier routing: $(q "SELECT count(*) FROM alliance.routing_rule") rules," \
 	"$(q "SELECT count(*) FROM alliance.institution") institutions, one backend (one core):"
 # the C functions and the plain-SQL baseline must give the same answers
-q "SELECT count(*) FILTER (WHERE c IS NOT DISTINCT FROM s) || ' of ' || count(*)
-	 FROM (SELECT alliance.required_tiers(code, acuity, urgency) AS c,
-				  bench.required_tiers_sql(code, acuity, urgency) AS s
-			 FROM bench.question WHERE id <= 5000) AS x" | sed 's/^/  required_tiers agree with plain SQL on /'
-q "SELECT count(*) FILTER (WHERE c IS NOT DISTINCT FROM s) || ' of ' || count(*)
-	 FROM (SELECT ARRAY(SELECT institution_id FROM alliance.route(sender, code, acuity, urgency)) AS c,
-				  ARRAY(SELECT institution_id FROM bench.route_sql(sender, code, acuity, urgency)) AS s
-			 FROM bench.question WHERE id <= 300) AS x" | sed 's/^/  route agrees with plain SQL on /'
+agree() {
+	local what=$1 query=$2 n m
+	read -r n m < <(q "SELECT count(*) FILTER (WHERE c IS NOT DISTINCT FROM s), count(*) FROM ($query) AS x" | tr '|' ' ')
+	echo "  $what plain SQL on $n of $m"
+	[ "$n" -eq "$m" ] || { echo "bench: $what plain SQL on $n of $m only" >&2; exit 1; }
+}
+agree "required_tiers agree with" "SELECT alliance.required_tiers(code, acuity, urgency) AS c,
+		   bench.required_tiers_sql(code, acuity, urgency) AS s
+	  FROM bench.question WHERE id <= 5000"
+agree "route agrees with" "SELECT ARRAY(SELECT institution_id FROM alliance.route(sender, code, acuity, urgency)) AS c,
+		   ARRAY(SELECT institution_id FROM bench.route_sql(sender, code, acuity, urgency)) AS s
+	  FROM bench.question WHERE id <= 300"
 
 # decisions per second: the best of three timings of n questions
 rate() {

@@ -15,5 +15,5 @@ SELECT (SELECT ms.institution_id FROM alliance.membership ms
 							WHERE o.institution_id = ms.institution_id AND o.alliance_id <> ms.alliance_id)
 		 ORDER BY ms.institution_id LIMIT 1),
 	   'BENCH-TOUCH', (p.month + interval '14 days')::timestamp
-		   AT TIME ZONE coalesce(current_setting('alliance.timezone', true), 'Asia/Shanghai'), true
+		   AT TIME ZONE alliance.indicator_timezone(), true
   FROM picked p;

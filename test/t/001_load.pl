@@ -1,6 +1,7 @@
 # The library loads from shared_preload_libraries and on demand; the extension
 # can be created, dropped and created again; nothing is logged at WARNING or
-# above while doing so.
+# above while doing so (but what the test provokes); a session cannot set
+# alliance.timezone before the library loads.
 use strict;
 use warnings;
 
@@ -63,9 +64,17 @@ is( $node->safe_psql(
 is($node->safe_psql('postgres', "SELECT 'tertiary-B'::alliance.tier::text"),
 	'tertiary-B', 'existing extension works without preload');
 
+# alliance.timezone is the server's: a session that sets it before the library
+# loads (a placeholder anyone may set) does not move the indicators' months
+($rc, $stdout, $stderr) = $node->psql('lazy',
+	"SET alliance.timezone = 'UTC'; SELECT alliance.month_of('2026-01-31 20:00+00')");
+is($stdout, '2026-02-01',
+	'a placeholder alliance.timezone set before the load is not used: 20:00 UTC is February in Shanghai');
+like($stderr, qr/parameter "alliance.timezone" cannot be changed now/, 'the load refuses it');
+
 my $log = slurp_file($node->logfile, $log_offset);
-# the reserved-prefix check above is the one expected error
-my @problems = grep { !/no_such_setting/ }
+# the reserved-prefix check and the refused time zone above are the expected ones
+my @problems = grep { !/no_such_setting|"alliance.timezone" cannot be changed now/ }
   ($log =~ /^.*\b(?:WARNING|ERROR|FATAL|PANIC):.*$/mg);
 is(scalar(@problems), 0, 'nothing logged at WARNING or above')
   or diag(join("\n", @problems));

@@ -94,13 +94,29 @@ my @changes = (
 	"DELETE FROM alliance.membership WHERE (alliance_id, institution_id) IN
 	   (SELECT alliance_id, institution_id FROM alliance.membership WHERE role = 'member' ORDER BY random() LIMIT 2)",
 	"UPDATE alliance.institution SET tier = level(tier) + 1
-	  WHERE id IN (SELECT id FROM alliance.institution WHERE tier < 'tertiary' ORDER BY random() LIMIT 2)");
-$node->safe_psql('postgres', "SELECT setseed(0.3)");
-for my $round (1 .. 4)
+	  WHERE id IN (SELECT id FROM alliance.institution WHERE tier < 'tertiary' ORDER BY random() LIMIT 2)",
+	# a new member brings its past; data before an alliance's creation, and
+	# after this month, widen its months; removed again, they narrow them
+	"SELECT alliance.add_member(a.id, i.id)
+	   FROM alliance.alliance a, alliance.institution i
+	  WHERE NOT EXISTS (SELECT FROM alliance.membership m WHERE m.alliance_id = a.id AND m.institution_id = i.id)
+	  ORDER BY random() LIMIT 1",
+	"SELECT count(alliance.record_visit(m.institution_id, 'OLD', a.created_at - interval '70 days', first_visit => true))
+	   FROM alliance.alliance a JOIN alliance.membership m ON m.alliance_id = a.id AND m.role = 'lead'
+	  WHERE random() < 0.5",
+	"SELECT count(alliance.record_outreach(l.institution_id, m.institution_id, current_date + 10, 60))
+	   FROM alliance.membership m JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
+	  WHERE m.role = 'member' AND random() < 0.02",
+	"DELETE FROM alliance.outreach WHERE start_date > current_date AND random() < 0.7",
+	"DELETE FROM alliance.visit WHERE patient_ref = 'OLD' AND random() < 0.7");
+# reproducible: Perl's choices and each statement's random() from one seed
+srand(20261122);
+for my $round (1 .. 5)
 {
 	my @picked = grep { rand() < 0.6 } @changes;
 	$node->safe_psql('postgres',
-		"SET search_path = public, alliance; SET alliance.routing_policy = off; $_")
+		"SET search_path = public, alliance; SET alliance.routing_policy = off; SELECT setseed("
+		  . rand() . "); $_")
 	  foreach @picked;
 	my $dirty = $node->safe_psql('postgres',
 		"SELECT count(DISTINCT (alliance_id, month)) || ' of ' || (SELECT count(DISTINCT (alliance_id, month)) FROM alliance.indicator)
