@@ -1134,19 +1134,14 @@ BEGIN
 	RETURN NULL;
 END
 $$;
-CREATE FUNCTION alliance.visit_touched() RETURNS trigger
+-- visits, teleconsultations and result sharing: the month of "at" at the
+-- institution the trigger's argument names
+CREATE FUNCTION alliance.activity_touched() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	PERFORM alliance.touch_months(array_agg(c.institution_id), array_agg(alliance.month_of(c.at))) FROM changed c;
-	RETURN NULL;
-END
-$$;
-CREATE FUNCTION alliance.teleconsult_touched() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	PERFORM alliance.touch_months(array_agg(c.requesting_institution), array_agg(alliance.month_of(c.at))) FROM changed c;
+	EXECUTE format('SELECT alliance.touch_months(array_agg(c.%I), array_agg(alliance.month_of(c.at))) FROM changed c',
+				   TG_ARGV[0]);
 	RETURN NULL;
 END
 $$;
@@ -1157,14 +1152,6 @@ BEGIN
 	PERFORM alliance.touch_months(array_agg(c.host_institution), array_agg(m::date))
 	   FROM changed c,
 			generate_series(date_trunc('month', c.start_date), c.start_date + c.days - 1, interval '1 month') AS m;
-	RETURN NULL;
-END
-$$;
-CREATE FUNCTION alliance.result_sharing_touched() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	PERFORM alliance.touch_months(array_agg(c.consuming_institution), array_agg(alliance.month_of(c.at))) FROM changed c;
 	RETURN NULL;
 END
 $$;
@@ -1189,10 +1176,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION alliance.referral_touched() IS 'marks the month of changed referrals (and of the referrals they return) for the indicator refresh';
-COMMENT ON FUNCTION alliance.visit_touched() IS 'marks the month of changed visits for the indicator refresh';
-COMMENT ON FUNCTION alliance.teleconsult_touched() IS 'marks the month of changed teleconsultations for the indicator refresh';
+COMMENT ON FUNCTION alliance.activity_touched() IS 'marks the month of changed visits, teleconsultations or result sharing (at the institution its argument names) for the indicator refresh';
 COMMENT ON FUNCTION alliance.outreach_touched() IS 'marks the months of changed outreach for the indicator refresh';
-COMMENT ON FUNCTION alliance.result_sharing_touched() IS 'marks the month of changed result sharing for the indicator refresh';
 COMMENT ON FUNCTION alliance.membership_touched() IS 'marks every month of an alliance whose members changed for the indicator refresh';
 COMMENT ON FUNCTION alliance.institution_tier_touched() IS 'marks every month of the alliances of an institution whose tier changed';
 
@@ -1206,25 +1191,25 @@ COMMENT ON TRIGGER referral_inserted ON alliance.referral IS 'the indicators of 
 COMMENT ON TRIGGER referral_updated ON alliance.referral IS 'the indicators of its month need a refresh';
 COMMENT ON TRIGGER referral_deleted ON alliance.referral IS 'the indicators of its month need a refresh';
 CREATE TRIGGER visit_inserted AFTER INSERT ON alliance.visit
-	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.visit_touched();
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('institution_id');
 CREATE TRIGGER visit_updated_old AFTER UPDATE ON alliance.visit
-	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.visit_touched();
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('institution_id');
 CREATE TRIGGER visit_updated_new AFTER UPDATE ON alliance.visit
-	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.visit_touched();
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('institution_id');
 CREATE TRIGGER visit_deleted AFTER DELETE ON alliance.visit
-	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.visit_touched();
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('institution_id');
 COMMENT ON TRIGGER visit_inserted ON alliance.visit IS 'the indicators of its month need a refresh';
 COMMENT ON TRIGGER visit_updated_old ON alliance.visit IS 'the indicators of its month before the change need a refresh';
 COMMENT ON TRIGGER visit_updated_new ON alliance.visit IS 'the indicators of its month after the change need a refresh';
 COMMENT ON TRIGGER visit_deleted ON alliance.visit IS 'the indicators of its month need a refresh';
 CREATE TRIGGER teleconsult_inserted AFTER INSERT ON alliance.teleconsult
-	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.teleconsult_touched();
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('requesting_institution');
 CREATE TRIGGER teleconsult_updated_old AFTER UPDATE ON alliance.teleconsult
-	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.teleconsult_touched();
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('requesting_institution');
 CREATE TRIGGER teleconsult_updated_new AFTER UPDATE ON alliance.teleconsult
-	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.teleconsult_touched();
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('requesting_institution');
 CREATE TRIGGER teleconsult_deleted AFTER DELETE ON alliance.teleconsult
-	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.teleconsult_touched();
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('requesting_institution');
 COMMENT ON TRIGGER teleconsult_inserted ON alliance.teleconsult IS 'the indicators of its month need a refresh';
 COMMENT ON TRIGGER teleconsult_updated_old ON alliance.teleconsult IS 'the indicators of its month before the change need a refresh';
 COMMENT ON TRIGGER teleconsult_updated_new ON alliance.teleconsult IS 'the indicators of its month after the change need a refresh';
@@ -1242,13 +1227,13 @@ COMMENT ON TRIGGER outreach_updated_old ON alliance.outreach IS 'the indicators 
 COMMENT ON TRIGGER outreach_updated_new ON alliance.outreach IS 'the indicators of its month after the change need a refresh';
 COMMENT ON TRIGGER outreach_deleted ON alliance.outreach IS 'the indicators of its month need a refresh';
 CREATE TRIGGER result_sharing_inserted AFTER INSERT ON alliance.result_sharing
-	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.result_sharing_touched();
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('consuming_institution');
 CREATE TRIGGER result_sharing_updated_old AFTER UPDATE ON alliance.result_sharing
-	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.result_sharing_touched();
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('consuming_institution');
 CREATE TRIGGER result_sharing_updated_new AFTER UPDATE ON alliance.result_sharing
-	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.result_sharing_touched();
+	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('consuming_institution');
 CREATE TRIGGER result_sharing_deleted AFTER DELETE ON alliance.result_sharing
-	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.result_sharing_touched();
+	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.activity_touched('consuming_institution');
 COMMENT ON TRIGGER result_sharing_inserted ON alliance.result_sharing IS 'the indicators of its month need a refresh';
 COMMENT ON TRIGGER result_sharing_updated_old ON alliance.result_sharing IS 'the indicators of its month before the change need a refresh';
 COMMENT ON TRIGGER result_sharing_updated_new ON alliance.result_sharing IS 'the indicators of its month after the change need a refresh';
