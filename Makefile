@@ -2,6 +2,9 @@
 #   make test   install what is missing, build, install, run every regression and TAP test
 #   make demo   the same set-up, then a private cluster with the sample alliance
 #   make bench  the same set-up, then the benchmarks against plain-SQL baselines
+#   make fuzz   libFuzzer on every parser (FUZZ_SECONDS per target, default 120)
+#   make valgrind  the regression suite against a server run under valgrind
+#   make soak   a fault-injecting referral workload (SOAK_SECONDS, default 600)
 #
 # The PostgreSQL development files may not be installed yet when `make test`
 # or `make demo` start, so PGXS is included only when it exists; those targets
@@ -10,11 +13,11 @@
 EXTENSION = alliance
 MODULE_big = alliance
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA = sql/alliance--1.0.sql
+DATA = sql/alliance--1.0.sql sql/alliance--1.0--1.1.sql
 PGFILEDESC = "alliance - regional medical alliance"
 
 # Regression tests, in sql/ and expected/; they share one database and run in this order.
-REGRESS = setup tier icd10 enums referral security routing webhook indicators
+REGRESS = setup tier icd10 enums referral security routing webhook indicators upgrade
 
 # TAP tests (PostgreSQL::Test::Cluster) live in test/t, not PGXS's default t/.
 TAP_TESTS = 1
@@ -33,7 +36,7 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
 
-.PHONY: deps test demo demo-stop bench
+.PHONY: deps test demo demo-stop bench fuzz valgrind soak
 
 deps:
 	test/install-deps.sh "$(PG_CONFIG)"
@@ -56,6 +59,24 @@ bench:
 	$(MAKE) all
 	$(MAKE) install
 	test/bench.sh "$(PG_CONFIG)"
+
+FUZZ_SECONDS ?= 120
+fuzz:
+	test/install-deps.sh "$(PG_CONFIG)" fuzz
+	test/fuzz.sh "$(PG_CONFIG)" $(FUZZ_SECONDS)
+
+valgrind:
+	test/install-deps.sh "$(PG_CONFIG)" valgrind
+	$(MAKE) all
+	$(MAKE) install
+	test/valgrind.sh "$(PG_CONFIG)" $(REGRESS)
+
+SOAK_SECONDS ?= 600
+soak:
+	test/install-deps.sh "$(PG_CONFIG)" soak
+	$(MAKE) all
+	$(MAKE) install
+	test/soak.sh "$(PG_CONFIG)" $(SOAK_SECONDS)
 
 # every object depends on the project's headers (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard src/*.h)

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages alliance needs to build and test, if any is missing.
-# Usage: test/install-deps.sh [pg_config [bench]]
-# With "bench" (make bench), also what only the benchmarks use: nginx, the
-# loopback webhook receiver of the dispatch benchmark, and curl, its baseline
-# client.  `make test` does not pass it and does not need them.
+# Usage: test/install-deps.sh [pg_config [bench|fuzz|valgrind|soak]]
+# The second argument adds what only that make target uses (see the list
+# below); `make test` passes none and needs none of them.
 # Needs root (or sudo) only when something is missing; a second run is a no-op.
 set -euo pipefail
 
@@ -17,12 +16,31 @@ packages=(
 	libcurl4-openssl-dev             # webhooks
 	libipc-run-perl                  # PostgreSQL::Test::Cluster (TAP tests)
 )
-if [ "${2:-}" = bench ]; then
-	packages+=(
-		nginx                        # the dispatch benchmark's webhook receiver (run by bench.sh, not as a service)
-		curl                         # its baseline: the same POSTs from curl --parallel
-	)
-fi
+case "${2:-}" in
+	bench)
+		packages+=(
+			nginx                    # the dispatch benchmark's webhook receiver (run by bench.sh, not as a service)
+			curl                     # its baseline: the same POSTs from curl --parallel
+		)
+		;;
+	fuzz)
+		packages+=(
+			clang                    # libFuzzer's compiler driver
+			libclang-rt-14-dev       # libFuzzer and the sanitizer runtimes
+		)
+		;;
+	valgrind)
+		packages+=(valgrind)
+		;;
+	soak)
+		packages+=("postgresql-client-$major")   # pgbench
+		;;
+	"") ;;
+	*)
+		echo "install-deps: unknown package set \"$2\"" >&2
+		exit 2
+		;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
