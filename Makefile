@@ -1,5 +1,6 @@
 # alliance — PGXS build, plus the two commands of the README:
-#   make test   install what is missing, build, install, run every regression and TAP test
+#   make test   install what is missing, build, install, replay the fuzz corpora, run every
+#               regression and TAP test
 #   make demo   the same set-up, then a private cluster with the sample alliance
 #   make bench  the same set-up, then the benchmarks against plain-SQL baselines
 #   make fuzz   libFuzzer on every parser (FUZZ_SECONDS per target, default 120)
@@ -44,6 +45,7 @@ deps:
 test: deps
 	$(MAKE) all
 	$(MAKE) install
+	test/fuzz.sh "$(PG_CONFIG)" replay
 	test/run-tests.sh "$(PG_CONFIG)" $(REGRESS)
 
 demo: deps

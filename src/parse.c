@@ -217,6 +217,63 @@ tier_format(Tier tier, bool chinese, char *buf)
 }
 
 /*
+ * The first tier above every tier of t's level when t is level-only (a bound
+ * naming a level stands for the whole level), else the next tier; -1 when
+ * there is none.
+ */
+static int
+tier_after(Tier t)
+{
+	int			next = (TIER_GRADE(t) == TIER_GRADE_NONE) ?
+		TIER_MAKE(TIER_LEVEL(t) + 1, TIER_GRADE_NONE) : t + 1;
+
+	return next > TIER_MAX ? -1 : next;
+}
+
+/*
+ * Bring the bounds of a non-empty tier range to the canonical [) form of a
+ * discrete range, where an inclusive level-only upper bound and an exclusive
+ * level-only lower bound take in, or leave out, the whole level:
+ * '[primary,secondary]' becomes '[primary,tertiary)' and so contains
+ * secondary-A; an upper bound past tertiary-A becomes unbounded.  Returns
+ * false when the range turns out empty (the bounds are then meaningless).
+ * Finite bounds must hold valid tiers.
+ */
+bool
+tier_range_canonicalize(TierBound *lower, TierBound *upper)
+{
+	if (lower->infinite)
+		lower->inclusive = false;
+	else if (!lower->inclusive)
+	{
+		int			next = tier_after(lower->value);
+
+		if (next < 0)
+			return false;
+		lower->value = (Tier) next;
+		lower->inclusive = true;
+	}
+	if (upper->infinite)
+		upper->inclusive = false;
+	else if (upper->inclusive)
+	{
+		int			next = tier_after(upper->value);
+
+		if (next < 0)
+		{
+			upper->infinite = true;
+			upper->value = 0;
+		}
+		else
+			upper->value = (Tier) next;
+		upper->inclusive = false;
+	}
+
+	/* "(primary,primary-C]" names no tier once the levels are taken whole */
+	return lower->infinite || upper->infinite || lower->value < upper->value;
+}
+
+/*
  * ICD-10 codes.  Weight of each symbol position: ICD10_RADIX ** (10 - i).
  */
 static const int64 icd10_weight[ICD10_SYMBOLS] = {

@@ -43,6 +43,19 @@ extern void tier_format(Tier tier, bool chinese, char *buf);
 extern char tier_grade_letter(Tier tier);
 
 /*
+ * A bound of an alliance.tier_range, as PostgreSQL's RangeBound holds it: an
+ * infinite bound has no value and is never inclusive.
+ */
+typedef struct TierBound
+{
+	Tier		value;			/* unused when infinite */
+	bool		infinite;
+	bool		inclusive;
+} TierBound;
+
+extern bool tier_range_canonicalize(TierBound *lower, TierBound *upper);
+
+/*
  * alliance.icd10: up to 11 symbols (3 of category, 8 of extension) packed as
  * a base-38 number, most significant first; an absent symbol is 0, so a code
  * sorts before every longer code it is a prefix of, and integer order is the
@@ -70,6 +83,22 @@ extern int	icd10_chapter_of(Icd10 code);
 
 /* webhook hosts allowed plain http (alliance.http_hosts) */
 extern bool host_in_list(const char *list, const char *host, size_t hostlen);
+
+/*
+ * Webhook URLs (src/webhook_url.c, which parses with libcurl's URL API but
+ * otherwise is as plain as this file).  *host, set for WEBHOOK_URL_PLAIN_HTTP
+ * only, is the caller's to curl_free().
+ */
+typedef enum WebhookUrlVerdict
+{
+	WEBHOOK_URL_ALLOWED,
+	WEBHOOK_URL_REFUSED,		/* *problem says why */
+	WEBHOOK_URL_PLAIN_HTTP,		/* http to *host, which is not in the list */
+	WEBHOOK_URL_NO_MEMORY
+} WebhookUrlVerdict;
+
+extern WebhookUrlVerdict webhook_url_verdict(const char *url, const char *http_hosts,
+											 const char **problem, char **host);
 
 /* durations: alliance.retry_schedule, Retry-After */
 extern bool duration_list_parse(const char *str, size_t len, double *seconds, int max, int *n);

@@ -164,25 +164,8 @@ tier_subdiff(PG_FUNCTION_ARGS)
 }
 
 /*
- * The first tier above every tier of t's level when t is level-only (a bound
- * naming a level stands for the whole level), else the next tier; -1 when
- * there is none.
- */
-static int
-tier_after(Tier t)
-{
-	int			next = (TIER_GRADE(t) == TIER_GRADE_NONE) ?
-		TIER_MAKE(TIER_LEVEL(t) + 1, TIER_GRADE_NONE) : t + 1;
-
-	return next > TIER_MAX ? -1 : next;
-}
-
-/*
- * Canonical function of alliance.tier_range: the [) form of a discrete range,
- * where an inclusive level-only upper bound and an exclusive level-only lower
- * bound take in, or leave out, the whole level.  '[primary,secondary]'
- * becomes '[primary,tertiary)' and so contains secondary-A; an upper bound
- * past tertiary-A becomes unbounded.
+ * Canonical function of alliance.tier_range: the [) form, level-only bounds
+ * taken as whole levels (tier_range_canonicalize).
  */
 PG_FUNCTION_INFO_V1(tier_range_canonical);
 Datum
@@ -193,39 +176,29 @@ tier_range_canonical(PG_FUNCTION_ARGS)
 	RangeBound	lower;
 	RangeBound	upper;
 	bool		empty;
+	TierBound	lo;
+	TierBound	hi;
 
 	typcache = range_get_typcache(fcinfo, RangeTypeGetOid(range));
 	range_deserialize(typcache, range, &lower, &upper, &empty);
 	if (empty)
 		PG_RETURN_RANGE_P(range);
 
-	if (!lower.infinite && !lower.inclusive)
-	{
-		int			next = tier_after(DatumGetTier(lower.val));
+	lo.infinite = lower.infinite;
+	lo.inclusive = lower.inclusive;
+	lo.value = lower.infinite ? 0 : DatumGetTier(lower.val);
+	hi.infinite = upper.infinite;
+	hi.inclusive = upper.inclusive;
+	hi.value = upper.infinite ? 0 : DatumGetTier(upper.val);
 
-		if (next < 0)
-			PG_RETURN_RANGE_P(serialize_range(typcache, &lower, &upper, true));
-		lower.val = TierGetDatum(next);
-		lower.inclusive = true;
-	}
-	if (!upper.infinite && upper.inclusive)
-	{
-		int			next = tier_after(DatumGetTier(upper.val));
+	empty = !tier_range_canonicalize(&lo, &hi);
 
-		if (next < 0)
-		{
-			upper.infinite = true;
-			upper.val = (Datum) 0;
-		}
-		else
-			upper.val = TierGetDatum(next);
-		upper.inclusive = false;
-	}
-
-	/* "(primary,primary-C]" names no tier once the levels are taken whole */
-	if (!lower.infinite && !upper.infinite &&
-		DatumGetTier(lower.val) >= DatumGetTier(upper.val))
-		empty = true;
+	lower.infinite = lo.infinite;
+	lower.inclusive = lo.inclusive;
+	lower.val = lo.infinite ? (Datum) 0 : TierGetDatum(lo.value);
+	upper.infinite = hi.infinite;
+	upper.inclusive = hi.inclusive;
+	upper.val = hi.infinite ? (Datum) 0 : TierGetDatum(hi.value);
 
 	PG_RETURN_RANGE_P(serialize_range(typcache, &lower, &upper, empty));
 }

@@ -33,47 +33,42 @@
  * Refuse, with 22023, a URL that may not receive webhooks: it must parse
  * (libcurl's parser, the one that will send), be https, or http to a host in
  * alliance.http_hosts, and carry no credentials (the URL is readable by every
- * role; receivers check the signature instead).
+ * role; receivers check the signature instead).  The rules are
+ * webhook_url_verdict's (webhook_url.c).
  */
 void
 webhook_check_url(const char *url)
 {
-	CURLU	   *handle = curl_url();
-	CURLUcode	rc;
-	char	   *scheme = NULL;
-	char	   *host = NULL;
-	char	   *user = NULL;
-	const char *problem = NULL;
-	char	   *detail = NULL;
+	const char *hosts = alliance_http_hosts ? alliance_http_hosts : "";
+	const char *problem;
+	char	   *host;
 
-	if (handle == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	switch (webhook_url_verdict(url, hosts, &problem, &host))
+	{
+		case WEBHOOK_URL_ALLOWED:
+			break;
+		case WEBHOOK_URL_NO_MEMORY:
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			break;
+		case WEBHOOK_URL_REFUSED:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("webhook URL \"%s\" is not allowed", url),
+					 errdetail("The URL is refused: %s.", problem)));
+			break;
+		case WEBHOOK_URL_PLAIN_HTTP:
+			{
+				char	   *detail = psprintf("Plain http is allowed only to the hosts in alliance.http_hosts (%s), not to \"%s\"; use https.",
+											  hosts, host);
 
-	rc = curl_url_set(handle, CURLUPART_URL, url, 0);
-	if (rc != CURLUE_OK)
-		problem = curl_url_strerror(rc);
-	else if (curl_url_get(handle, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-			 (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0))
-		problem = "the scheme must be https (or http to a host in alliance.http_hosts)";
-	else if (curl_url_get(handle, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0')
-		problem = "the URL has no host";
-	else if (curl_url_get(handle, CURLUPART_USER, &user, 0) == CURLUE_OK)
-		problem = "credentials in the URL are not allowed: every role can read it, and receivers check the signature instead";
-	else if (strcmp(scheme, "http") == 0 &&
-			 !host_in_list(alliance_http_hosts ? alliance_http_hosts : "", host, strlen(host)))
-		detail = psprintf("Plain http is allowed only to the hosts in alliance.http_hosts (%s), not to \"%s\"; use https.",
-						  alliance_http_hosts ? alliance_http_hosts : "", host);
-
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(user);
-	curl_url_cleanup(handle);
-
-	if (problem != NULL || detail != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webhook URL \"%s\" is not allowed", url),
-				 detail ? errdetail_internal("%s", detail) : errdetail("The URL is refused: %s.", problem)));
+				curl_free(host);
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("webhook URL \"%s\" is not allowed", url),
+						 errdetail_internal("%s", detail)));
+			}
+			break;
+	}
 }
 
 /* A new signing secret: "whsec_" and the base64 of random bytes */
