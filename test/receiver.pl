@@ -27,6 +27,10 @@ use JSON::PP;
 use POSIX qw(:sys_wait_h :signal_h);
 use Time::HiRes qw(time sleep);
 
+use FindBin;
+use lib $FindBin::RealBin;
+use HttpRequest qw(read_request);
+
 my ($port, $logfile) = @ARGV;
 die "usage: $0 PORT LOG\n" unless $port && $logfile;
 
@@ -76,19 +80,8 @@ sub earlier_requests
 sub handle
 {
 	my ($client) = @_;
-	my $request = <$client>;
-	return unless defined $request;
-	my ($method, $path) = split /\s+/, $request;
-	my %header;
-	while (my $line = <$client>)
-	{
-		$line =~ s/\r?\n$//;
-		last if $line eq '';
-		my ($name, $value) = split /:\s*/, $line, 2;
-		$header{ lc $name } = $value;
-	}
-	my $body = '';
-	read($client, $body, $header{'content-length'} // 0);
+	my ($method, $path, $h, $body) = read_request($client) or return;
+	my %header = %$h;
 	my $received = time;
 
 	my $id = $header{'webhook-id'} // '';
