@@ -14,7 +14,7 @@ set -euo pipefail
 as_postgres_or_continue "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$@"
 
 pg_config=$1
-bindir=$("$pg_config" --bindir)
+pg_paths "$pg_config"
 top=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${BENCH_SECONDS:-15}
 clients=${BENCH_CLIENTS:-4}

@@ -24,3 +24,11 @@ as_postgres_or_continue() {
 	fi
 	exit $rc
 }
+
+# Where the PostgreSQL of pg_config $1 keeps its programs and pg_regress:
+# sets bindir, pgxs_src and pg_regress.
+pg_paths() {
+	bindir=$("$1" --bindir)
+	pgxs_src=$(dirname "$("$1" --pgxs)")/..
+	pg_regress=$pgxs_src/test/regress/pg_regress
+}

@@ -13,9 +13,7 @@ as_postgres_or_continue "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$@"
 
 pg_config=$1
 shift
-bindir=$("$pg_config" --bindir)
-pgxs_src=$(dirname "$("$pg_config" --pgxs)")/..
-pg_regress=$pgxs_src/test/regress/pg_regress
+pg_paths "$pg_config"
 
 cd "$(dirname "$0")/.."
 rm -rf tmp_check results regression.diffs regression.out

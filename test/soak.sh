@@ -26,7 +26,7 @@ as_postgres_or_continue "$0" "$@"
 
 pg_config=${1:-pg_config}
 seconds=${2:-600}
-bindir=$("$pg_config" --bindir)
+pg_paths "$pg_config"
 export PATH="$bindir:$PATH"
 seed=${SOAK_SEED:-$((RANDOM * 32768 + RANDOM))}
 rate=${SOAK_RATE:-40}

@@ -20,9 +20,7 @@ as_postgres_or_continue "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$@"
 
 pg_config=$1
 shift
-bindir=$("$pg_config" --bindir)
-pgxs_src=$(dirname "$("$pg_config" --pgxs)")/..
-pg_regress=$pgxs_src/test/regress/pg_regress
+pg_paths "$pg_config"
 patience=${VALGRIND_PATIENCE:-900}
 # A process in which valgrind found an error exits with status 1: a backend
 # so ending is no crash to the postmaster (any other status would be, and
