@@ -93,12 +93,16 @@ UPDATE result_sharing SET at = '2026-03-03 10:00+08'
 
 -- the refresh computes every touched month, and every month up to this one
 SELECT count(DISTINCT (alliance_id, month)) > 0 AS touched FROM indicator_dirty;
+-- (in one transaction: now() is the same for the refresh and the check, even
+-- across a month boundary)
+BEGIN;
 SELECT refresh_indicators();
 SELECT count(*) AS left_dirty FROM indicator_dirty;
 SELECT min(month), max(month) = month_of(now()) AS to_this_month,
 	   count(DISTINCT month) = (SELECT count(*) FROM generate_series('2026-01-01'::date, month_of(now()), '1 month')) AS every_month,
 	   count(*) FILTER (WHERE institution_id IS NULL) / count(DISTINCT month) AS alliance_rows_a_month
 FROM indicator WHERE alliance_id = :a;
+COMMIT;
 
 -- Alliance A, whole alliance, by hand:
 --                            January                        February                 March
@@ -167,10 +171,15 @@ FROM indicator WHERE alliance_id = :b AND institution_id IS NULL
 					'resource_sinking_rate', 'result_recognition_rate', 'upward_referrals')
 GROUP BY indicator ORDER BY indicator;
 
--- the same figures, computed from scratch
-SELECT count(*) AS rows, count(*) FILTER (WHERE f.value IS NOT DISTINCT FROM i.value
-										 AND f.numerator IS NOT DISTINCT FROM i.numerator
-										 AND f.denominator IS NOT DISTINCT FROM i.denominator) AS same
+-- the same figures, computed from scratch: every row of every alliance and
+-- month (their number grows with the calendar, so it is shown for the months
+-- of this test's data: January to March 2026, A's 5 members and B's 2, each
+-- with its whole-alliance row, 12 indicators: 3 * (6 + 3) * 12 = 324)
+SELECT count(*) FILTER (WHERE i.alliance_id IN (:a, :b) AND i.month <= '2026-03-01') AS "rows Jan-Mar",
+	   count(*) FILTER (WHERE f.value IS NOT DISTINCT FROM i.value
+						  AND f.numerator IS NOT DISTINCT FROM i.numerator
+						  AND f.denominator IS NOT DISTINCT FROM i.denominator) = count(*) AS all_same,
+	   count(*) > 0 AS some
 FROM indicator i
 JOIN compute_indicators(ARRAY(SELECT alliance_id FROM indicator WHERE institution_id IS NULL AND indicator = 'upward_referrals' ORDER BY 1, month),
 						ARRAY(SELECT month FROM indicator WHERE institution_id IS NULL AND indicator = 'upward_referrals' ORDER BY alliance_id, 1)) AS f

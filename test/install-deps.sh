@@ -15,6 +15,7 @@ packages=(
 	"postgresql-server-dev-$major"   # PGXS, server headers, pg_regress
 	libcurl4-openssl-dev             # webhooks
 	libipc-run-perl                  # PostgreSQL::Test::Cluster (TAP tests)
+	faketime                         # libfaketime: the regression suite again with the clock moved
 )
 case "${2:-}" in
 	bench)

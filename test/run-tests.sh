@@ -19,17 +19,52 @@ cd "$(dirname "$0")/.."
 rm -rf tmp_check results regression.diffs regression.out
 mkdir -p tmp_check
 
-echo "=== regression tests (pg_regress) ==="
+# pg_regress on a fresh temporary instance; $1 names the run (and its output
+# directory), the rest are environment settings for pg_regress and the server
+# it starts (a moved clock).  Prints the differences if it fails.
+run_regress() {
+	local name=$1 out=tmp_check/$1
+	shift
+	mkdir -p "$out"
+	env "$@" "$pg_regress" --temp-instance="$out/instance" --temp-config=test/regress.conf \
+		--inputdir=. --outputdir="$out" --bindir="$bindir" --dbname=contrib_regression \
+		"${regress_tests[@]}" && return 0
+	[ -f "$out/regression.diffs" ] && { echo "--- $out/regression.diffs ---"; cat "$out/regression.diffs"; }
+	return 1
+}
+
+# FAKETIME settings that move the server's clock (libfaketime) so that it
+# reads $1 (a date(1) time) when pg_regress starts.
+moved_clock() {
+	local target
+	target=$(date -u -d "$1" +%s) || return 1
+	echo "LD_PRELOAD=$faketime_lib FAKETIME=+$((target - $(date -u +%s)))"
+}
+
 regress_rc=0
-[ -n "${SKIP_REGRESS:-}" ] && set --
-if [ $# -gt 0 ]; then
-	"$pg_regress" --temp-instance=tmp_check/regress --temp-config=test/regress.conf \
-		--inputdir=. --outputdir=. --bindir="$bindir" --dbname=contrib_regression \
-		"$@" || regress_rc=$?
-fi
-if [ $regress_rc -ne 0 ] && [ -f regression.diffs ]; then
-	echo "--- regression.diffs ---"
-	cat regression.diffs
+regress_tests=("$@")
+[ -n "${SKIP_REGRESS:-}" ] && regress_tests=()
+if [ ${#regress_tests[@]} -gt 0 ]; then
+	echo "=== regression tests (pg_regress), today ==="
+	run_regress regress || regress_rc=1
+
+	# The suite must not depend on the calendar: again more than a year
+	# ahead, in the afternoon; and in the first seconds of a month in
+	# Asia/Shanghai (the indicators' zone), while UTC and the session's
+	# zone are still in the month before.
+	faketime_lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)
+	if [ -z "$faketime_lib" ]; then
+		echo "=== libfaketime is missing (Debian package faketime): the moved-clock runs cannot be made ==="
+		regress_rc=1
+	else
+		ahead="$(date -u -d '+400 days' +%Y-%m-15) 07:41:00 UTC"
+		boundary="$(date -u -d "$(date -u +%Y-%m-01) +15 months" +%Y-%m-01) 00:00:00 +0800"
+		for when in "$ahead" "$boundary"; do
+			echo "=== regression tests (pg_regress), the server's clock at $(date -u -d "$when" '+%Y-%m-%d %H:%M:%S UTC') ==="
+			# shellcheck disable=SC2046
+			run_regress "regress-$(date -u -d "$when" +%Y%m%d%H%M)" $(moved_clock "$when") || regress_rc=1
+		done
+	fi
 fi
 
 echo "=== TAP tests (prove) ==="
