@@ -15,6 +15,8 @@ EXTENSION = alliance
 MODULE_big = alliance
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA = sql/alliance--1.0.sql sql/alliance--1.0--1.1.sql
+# 1.2's upgrade script is assembled from one piece per concept, in name order
+DATA_built = sql/alliance--1.1--1.2.sql
 PGFILEDESC = "alliance - regional medical alliance"
 
 # Regression tests, in sql/ and expected/; they share one database and run in this order.
@@ -79,6 +81,9 @@ soak:
 	$(MAKE) all
 	$(MAKE) install
 	test/soak.sh "$(PG_CONFIG)" $(SOAK_SECONDS)
+
+sql/alliance--1.1--1.2.sql: $(sort $(wildcard sql/1.2/*.sql))
+	cat $^ > $@
 
 # every object depends on the project's headers (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard src/*.h)

@@ -19,7 +19,7 @@ is( $node->safe_psql(
 		'postgres',
 		"CREATE EXTENSION alliance;
 		 SELECT extversion FROM pg_extension WHERE extname = 'alliance'"),
-	'1.1',
+	'1.2',
 	'CREATE EXTENSION with the library preloaded');
 is($node->safe_psql('postgres', "SELECT '三级甲等'::alliance.tier::text"),
 	'tertiary-A', 'the types work');
