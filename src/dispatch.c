@@ -2,18 +2,23 @@
  *
  * dispatch.c
  *	  The dispatcher of one database (SPEC §6): it delivers the outbox as
- *	  signed webhooks, retries on alliance.retry_schedule, expires overdue
- *	  referrals and no-shows through the gate, prunes the delivery log and
- *	  refreshes the indicators.  Also alliance.redeliver().
+ *	  signed webhooks and retries on alliance.retry_schedule (the setting
+ *	  is parsed here).  The chores worker (chores.c) does everything else.
  *
  * A turn of the loop records what finished and claims what is due in one
- * short transaction, then starts the claimed requests with no transaction
- * open, and waits -- on its latch, which a committing backend sets, on
- * libcurl's sockets and timer, and on the next deadline -- whichever comes
- * first.  Claimed rows carry a lease (lease_until) instead of a lock, so
- * nothing stays locked while HTTP is in flight; a dispatcher that starts
- * releases the leases of its dead predecessor, so a crash loses nothing and
- * at worst sends a notification twice, with the same webhook-id.
+ * short transaction, then -- only once that transaction has committed --
+ * starts the claimed requests with no transaction open, and waits: on its
+ * latch, which a committing backend sets, on libcurl's sockets and timer,
+ * and on the next deadline, whichever comes first.  Claimed rows carry a
+ * lease (lease_until) instead of a lock, so nothing stays locked while HTTP
+ * is in flight; a dispatcher that starts releases the leases of its dead
+ * predecessor, so a crash loses nothing and at worst sends a notification
+ * twice, with the same webhook-id.
+ *
+ * What finished is kept until a commit has recorded it: a turn that fails
+ * records it at the next.  Rows another session holds locked are skipped,
+ * never waited for, and recorded later.  A notification whose payload
+ * cannot be built is marked dead with the error; the others go on.
  *
  * Order: a notification is not claimed while an earlier one of the same
  * referral to the same institution is still pending, so each receiver sees a
@@ -43,22 +48,20 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "access.h"
 #include "alliance.h"
 #include "exec.h"
 #include "parse.h"
-#include "referral.h"
 #include "webhook.h"
 #include "worker.h"
 
+
 #define MAX_SCHEDULE		64
-#define EXPIRY_BATCH		500
-#define PRUNE_BATCH			10000
-#define STATS_EVERY_MS		5000
-#define PRUNE_EVERY_MS		60000
-#define SLA_CHECK_EVERY_MS	1000
+#define MAX_GONE			256
 #define LONGEST_SLEEP_MS	60000
+#define FAILED_TURN_SLEEP_MS 1000
 #define NO_EXTENSION_SLEEP_MS 10000
+/* how long a statement of the dispatcher waits for a lock another session holds */
+#define DISPATCH_LOCK_TIMEOUT "1s"
 
 typedef struct RetrySchedule
 {
@@ -71,18 +74,33 @@ static RetrySchedule schedule = {10, {0, 5, 300, 1800, 7200, 18000, 36000, 50400
 
 static DispatcherSlot *slot;
 static WebhookSender *sender;
-static Delivery *finished;		/* done, to be recorded */
-static bool leases_released = false;
-static TimestampTz next_sla_check = 0;
-static TimestampTz next_stats = 0;
-static TimestampTz next_prune = 0;
-static TimestampTz next_refresh = 0;
 
-/* A turn's claimed deliveries, started once its transaction committed */
+/*
+ * Attempts that finished and are not recorded yet.  A turn moves those it
+ * records to "recording", which its commit frees and its abort gives back.
+ */
+static Delivery *finished;
+static Delivery *recording;
+
+/* Institutions whose receiver answered 410 Gone, whose endpoint is still to disable */
+static int64 gone[MAX_GONE];
+static int	ngone = 0;
+static int	ngone_done = 0;		/* of those, disabled by this turn */
+
+static bool leases_released = false;
+
+/* A notification claimed by a turn, started once its transaction committed */
 typedef struct Claimed
 {
-	Delivery   *d;
+	int64		outbox_id;
+	int64		referral_id;
+	int64		event_id;
+	int64		institution_id;
+	int			attempts;
+	bool		fhir;
+	char	   *url;
 	char	   *secret;
+	char	   *body;
 } Claimed;
 
 typedef struct Turn
@@ -92,55 +110,90 @@ typedef struct Turn
 	int			nclaimed;
 	Claimed    *claimed;
 	bool		has_next_due;
-	double		next_due_seconds;	/* until the next retry or deadline */
-	bool		expiry_backlog;
+	double		next_due_seconds;	/* until the next retry */
+	int64		delivered;		/* recorded by the turn, for the slot's figures */
+	int64		failed;
+	const char *last_error;
 } Turn;
 
+/*
+ * What is due, within the limits: $1 free slots, $2/$3 requests in flight
+ * per institution, $4 at most per endpoint, $5 institutions at that limit,
+ * $6 the lease in seconds.  CLAIM_RETURNING says what comes back: with the
+ * payload, or without it when payloads are built one at a time.
+ */
+#define CLAIM_DUE(returning) \
+	"WITH busy (institution_id, used) AS (SELECT * FROM unnest($2::bigint[], $3::int[]))," \
+	" due AS (" \
+	"   SELECT o.referral_id, o.id, o.institution_id, o.next_attempt_at" \
+	"     FROM alliance.outbox o" \
+	"    WHERE o.status = 'pending' AND o.next_attempt_at <= now()" \
+	"      AND (o.lease_until IS NULL OR o.lease_until <= now())" \
+	"      AND o.institution_id <> ALL ($5::bigint[])" \
+	"      AND EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = o.institution_id AND e.active)" \
+	"      AND NOT EXISTS (SELECT FROM alliance.outbox p" \
+	"                       WHERE p.referral_id = o.referral_id AND p.institution_id = o.institution_id" \
+	"                         AND p.status = 'pending' AND p.id < o.id)" \
+	"    ORDER BY o.next_attempt_at, o.id" \
+	"    LIMIT $1 * 8)," \
+	" candidate AS (" \
+	"   SELECT d.referral_id, d.id, d.next_attempt_at" \
+	"     FROM (SELECT due.*, row_number() OVER (PARTITION BY due.institution_id" \
+	"                                            ORDER BY due.next_attempt_at, due.id) AS n" \
+	"             FROM due) d" \
+	"     LEFT JOIN busy b ON b.institution_id = d.institution_id" \
+	"    WHERE d.n <= $4 - coalesce(b.used, 0)" \
+	"    ORDER BY d.next_attempt_at, d.id" \
+	"    LIMIT $1)," \
+	" locked AS (" \
+	"   SELECT o.referral_id, o.id FROM alliance.outbox o" \
+	"     JOIN candidate c ON c.referral_id = o.referral_id AND c.id = o.id" \
+	"    WHERE o.status = 'pending'" \
+	"      FOR UPDATE OF o SKIP LOCKED)" \
+	" UPDATE alliance.outbox o SET lease_until = now() + make_interval(secs => $6)" \
+	"   FROM locked l, alliance.endpoint e" \
+	"  WHERE o.referral_id = l.referral_id AND o.id = l.id" \
+	"    AND e.institution_id = o.institution_id AND e.active" \
+	" RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts," \
+	"           e.url, e.secret, e.format = 'fhir', " returning
+
+#define CLAIM_ARGS 6, {INT4OID, INT8ARRAYOID, INT4ARRAYOID, INT4OID, INT8ARRAYOID, FLOAT8OID}
+
 static Stmt claim_due = {
-	"WITH busy (institution_id, used) AS (SELECT * FROM unnest($2::bigint[], $3::int[])),"
-	" due AS ("
-	"   SELECT o.referral_id, o.id, o.institution_id, o.next_attempt_at"
-	"     FROM alliance.outbox o"
-	"    WHERE o.status = 'pending' AND o.next_attempt_at <= now()"
-	"      AND (o.lease_until IS NULL OR o.lease_until <= now())"
-	"      AND o.institution_id <> ALL ($5::bigint[])"
-	"      AND EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = o.institution_id AND e.active)"
-	/* in order: not while an earlier one of its referral to its receiver is pending */
-	"      AND NOT EXISTS (SELECT FROM alliance.outbox p"
-	"                       WHERE p.referral_id = o.referral_id AND p.institution_id = o.institution_id"
-	"                         AND p.status = 'pending' AND p.id < o.id)"
-	"    ORDER BY o.next_attempt_at, o.id"
-	"    LIMIT $1 * 8),"
-	/* then at most $4 in flight per endpoint */
-	" candidate AS ("
-	"   SELECT d.referral_id, d.id, d.next_attempt_at"
-	"     FROM (SELECT due.*, row_number() OVER (PARTITION BY due.institution_id"
-	"                                            ORDER BY due.next_attempt_at, due.id) AS n"
-	"             FROM due) d"
-	"     LEFT JOIN busy b ON b.institution_id = d.institution_id"
-	"    WHERE d.n <= $4 - coalesce(b.used, 0)"
-	"    ORDER BY d.next_attempt_at, d.id"
-	"    LIMIT $1),"
-	" locked AS ("
-	"   SELECT o.referral_id, o.id FROM alliance.outbox o"
-	"     JOIN candidate c ON c.referral_id = o.referral_id AND c.id = o.id"
-	"    WHERE o.status = 'pending'"
-	"      FOR UPDATE OF o SKIP LOCKED)"
-	" UPDATE alliance.outbox o SET lease_until = now() + make_interval(secs => $6)"
-	"   FROM locked l, alliance.endpoint e"
-	"  WHERE o.referral_id = l.referral_id AND o.id = l.id"
-	"    AND e.institution_id = o.institution_id AND e.active"
-	" RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts,"
-	"           e.url, e.secret, e.format = 'fhir',"
-	"           alliance.event_payload(o.referral_id, o.event_id, e.format)",
-	6, {INT4OID, INT8ARRAYOID, INT4ARRAYOID, INT4OID, INT8ARRAYOID, FLOAT8OID}
+	CLAIM_DUE("alliance.event_payload(o.referral_id, o.event_id, e.format)"), CLAIM_ARGS
 };
 
+static Stmt claim_due_bare = {
+	CLAIM_DUE("e.format"), CLAIM_ARGS
+};
+
+static Stmt build_payload = {
+	"SELECT alliance.event_payload($1, $2, $3)",
+	3, {INT8OID, INT8OID, TEXTOID}
+};
+
+static Stmt bury = {
+	"UPDATE alliance.outbox o SET status = 'dead', lease_until = NULL, last_error = r.error"
+	"  FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS r(referral_id, id, error)"
+	" WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status = 'pending'",
+	3, {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}
+};
+
+/*
+ * Record finished attempts: the outbox rows and the delivery log, in one
+ * statement, for the rows no other session holds locked.  Returns the
+ * attempts it is done with: recorded, or whose row is no longer pending.
+ */
 static Stmt record_attempts = {
 	"WITH r AS ("
 	"   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::float8[],"
 	"                        $6::float8[], $7::timestamptz[])"
 	"       AS r(referral_id, id, http_status, error, delay, duration_ms, started_at)),"
+	" l AS ("
+	"   SELECT o.referral_id, o.id FROM alliance.outbox o"
+	"     JOIN r ON r.referral_id = o.referral_id AND r.id = o.id"
+	"    WHERE o.status = 'pending'"
+	"      FOR UPDATE OF o SKIP LOCKED),"
 	" u AS ("
 	"   UPDATE alliance.outbox o"
 	"      SET attempts = o.attempts + 1, lease_until = NULL,"
@@ -151,27 +204,45 @@ static Stmt record_attempts = {
 	"          next_attempt_at = CASE WHEN r.error IS NOT NULL AND r.delay >= 0"
 	"                                 THEN now() + make_interval(secs => r.delay)"
 	"                                 ELSE o.next_attempt_at END"
-	"     FROM r"
-	"    WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status = 'pending'"
-	"   RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts)"
-	" INSERT INTO alliance.delivery_log (outbox_id, referral_id, event_id, institution_id, attempt,"
-	"                                   at, duration_ms, http_status, error)"
-	" SELECT u.id, u.referral_id, u.event_id, u.institution_id, u.attempts,"
-	"        r.started_at, r.duration_ms, nullif(r.http_status, 0), r.error"
-	"   FROM u JOIN r ON r.referral_id = u.referral_id AND r.id = u.id",
+	"     FROM r, l"
+	"    WHERE o.referral_id = l.referral_id AND o.id = l.id"
+	"      AND r.referral_id = l.referral_id AND r.id = l.id"
+	"   RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts),"
+	" logged AS ("
+	"   INSERT INTO alliance.delivery_log (outbox_id, referral_id, event_id, institution_id, attempt,"
+	"                                     at, duration_ms, http_status, error)"
+	"   SELECT u.id, u.referral_id, u.event_id, u.institution_id, u.attempts,"
+	"          r.started_at, r.duration_ms, nullif(r.http_status, 0), r.error"
+	"     FROM u JOIN r ON r.referral_id = u.referral_id AND r.id = u.id)"
+	" SELECT r.referral_id, r.id FROM r"
+	"  WHERE EXISTS (SELECT FROM l WHERE l.referral_id = r.referral_id AND l.id = r.id)"
+	"     OR NOT EXISTS (SELECT FROM alliance.outbox o"
+	"                     WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status = 'pending')",
 	7, {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
 		TIMESTAMPTZARRAYOID}
 };
 
+/*
+ * Disable the endpoints that answered 410 Gone, and bury what was still
+ * waiting for them; returns the institutions it is done with (an endpoint
+ * row another session holds locked waits for a later turn).
+ */
 static Stmt disable_gone = {
-	"WITH gone AS ("
-	"   UPDATE alliance.endpoint SET active = false, updated_at = now()"
-	"    WHERE institution_id = ANY ($1) AND active RETURNING institution_id)"
-	" UPDATE alliance.outbox o"
-	"    SET status = 'dead',"
-	"        last_error = 'not sent: the endpoint was disabled when the receiver answered 410 Gone'"
-	"  WHERE o.institution_id IN (SELECT institution_id FROM gone) AND o.status = 'pending'"
-	"    AND (o.lease_until IS NULL OR o.lease_until <= now())",
+	"WITH g AS ("
+	"   SELECT institution_id FROM alliance.endpoint"
+	"    WHERE institution_id = ANY ($1) AND active FOR UPDATE SKIP LOCKED),"
+	" off AS ("
+	"   UPDATE alliance.endpoint e SET active = false, updated_at = now()"
+	"     FROM g WHERE e.institution_id = g.institution_id RETURNING e.institution_id),"
+	" buried AS ("
+	"   UPDATE alliance.outbox o"
+	"      SET status = 'dead',"
+	"          last_error = 'not sent: the endpoint was disabled when the receiver answered 410 Gone'"
+	"    WHERE o.institution_id IN (SELECT institution_id FROM off) AND o.status = 'pending'"
+	"      AND (o.lease_until IS NULL OR o.lease_until <= now()))"
+	" SELECT i FROM unnest($1::bigint[]) AS i"
+	"  WHERE i IN (SELECT institution_id FROM g)"
+	"     OR NOT EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = i AND e.active)",
 	1, {INT8ARRAYOID}
 };
 
@@ -180,52 +251,17 @@ static Stmt release_leases = {
 	0, {InvalidOid}
 };
 
+/*
+ * Seconds until the next retry is due, at most a day ahead: whatever is
+ * stored (a year 294276, infinity), the arithmetic cannot overflow.
+ */
 static Stmt next_due = {
 	"SELECT extract(epoch FROM least("
 	"   (SELECT o.next_attempt_at FROM alliance.outbox o"
 	"     WHERE o.status = 'pending' AND o.lease_until IS NULL"
 	"       AND EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = o.institution_id AND e.active)"
 	"     ORDER BY o.next_attempt_at LIMIT 1),"
-	"   (SELECT min(r.due_at) FROM alliance.referral r WHERE r.status = 'requested'),"
-	"   (SELECT min(r.scheduled_at) FROM alliance.referral r WHERE r.status = 'scheduled')"
-	"       + make_interval(secs => $1)) - now())::float8",
-	1, {FLOAT8OID}
-};
-
-static Stmt overdue_requested = {
-	"SELECT id FROM alliance.referral WHERE status = 'requested' AND due_at <= now()"
-	" ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-	1, {INT4OID}
-};
-
-static Stmt overdue_scheduled = {
-	"SELECT id FROM alliance.referral WHERE status = 'scheduled'"
-	"   AND scheduled_at <= now() - make_interval(secs => $2)"
-	" ORDER BY scheduled_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-	2, {INT4OID, FLOAT8OID}
-};
-
-static Stmt queue_stats = {
-	"SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at))::float8, 0)"
-	"  FROM alliance.outbox WHERE status = 'pending'",
-	0, {InvalidOid}
-};
-
-static Stmt prune_log = {
-	"DELETE FROM alliance.delivery_log d"
-	" USING (SELECT referral_id, id FROM alliance.delivery_log"
-	"         WHERE at < now() - make_interval(secs => $1) LIMIT $2) old"
-	" WHERE d.referral_id = old.referral_id AND d.id = old.id",
-	2, {FLOAT8OID, INT4OID}
-};
-
-static Stmt refresh_exists = {
-	"SELECT to_regprocedure('alliance.refresh_indicators()') IS NOT NULL",
-	0, {InvalidOid}
-};
-
-static Stmt refresh = {
-	"SELECT alliance.refresh_indicators()",
+	"   now() + interval '1 day') - now())::float8",
 	0, {InvalidOid}
 };
 
@@ -263,56 +299,6 @@ ms_until(double seconds)
 	return (long) Min(seconds * 1000.0 + 1, LONGEST_SLEEP_MS);
 }
 
-static void
-note_error(const char *message)
-{
-	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
-	strlcpy(slot->last_error, message, ERROR_TEXT_SIZE);
-	slot->last_error_at = GetCurrentTimestamp();
-	LWLockRelease(alliance_shared->lock);
-}
-
-/*
- * Run fn in a transaction of its own.  An error is logged and remembered
- * in the slot, the transaction rolled back, and the dispatcher goes on.
- */
-static bool
-in_transaction(void (*fn) (void *), void *arg, const char *what)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = true;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, what);
-	PG_TRY();
-	{
-		fn(arg);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG,
-				(errmsg("alliance dispatcher: %s failed: %s", what, edata->message)));
-		note_error(edata->message);
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	MemoryContextSwitchTo(cxt);
-	return ok;
-}
-
 /*
  * Seconds before the next try of a failed delivery, or -1 to give up: the
  * schedule's next step with jitter, or longer if the receiver asked for it
@@ -339,20 +325,49 @@ delivered(const Delivery *d)
 }
 
 static Datum
-array_of(Datum *elems, int n, Oid type, int16 len, bool byval, char align)
+int8_array(Datum *elems, int n)
 {
-	return PointerGetDatum(construct_array(elems, n, type, len, byval, align));
+	return PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-/* Write the attempts that finished: outbox rows and delivery log, in one go */
+static Datum
+float8_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+int4_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+static Datum
+text_array(Datum *elems, bool *nulls, int n)
+{
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, &n, (int[]) {1},
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* Remember that an institution's receiver answered 410 Gone */
 static void
-record_finished(void)
+note_gone(int64 institution_id)
+{
+	for (int i = 0; i < ngone; i++)
+		if (gone[i] == institution_id)
+			return;
+	if (ngone < MAX_GONE)
+		gone[ngone++] = institution_id;
+}
+
+/*
+ * Record the attempts that finished: those done move from finished to
+ * recording, and count towards the turn's figures.
+ */
+static void
+record_finished(Turn *turn)
 {
 	int			n = 0;
-	int			ngone = 0;
-	int64		ok = 0;
-	int64		failed_count = 0;
-	const char *last_error = NULL;
 	Datum	   *referral;
 	Datum	   *id;
 	Datum	   *status;
@@ -360,11 +375,10 @@ record_finished(void)
 	Datum	   *delay;
 	Datum	   *duration;
 	Datum	   *started;
-	Datum	   *gone;
 	bool	   *error_null;
 	Datum		values[7];
 	Delivery   *d;
-	Delivery   *next;
+	Delivery  **link;
 
 	for (d = finished; d; d = d->next)
 		n++;
@@ -378,7 +392,6 @@ record_finished(void)
 	delay = palloc(n * sizeof(Datum));
 	duration = palloc(n * sizeof(Datum));
 	started = palloc(n * sizeof(Datum));
-	gone = palloc(n * sizeof(Datum));
 
 	n = 0;
 	for (d = finished; d; d = d->next, n++)
@@ -393,55 +406,109 @@ record_finished(void)
 		delay[n] = Float8GetDatum(ok_d ? 0 : retry_delay(d));
 		duration[n] = Float8GetDatum(d->duration_ms);
 		started[n] = TimestampTzGetDatum(d->started_at);
-		if (d->http_status == 410)
-			gone[ngone++] = Int64GetDatum(d->institution_id);
-		if (ok_d)
-			ok++;
-		else
+	}
+
+	values[0] = int8_array(referral, n);
+	values[1] = int8_array(id, n);
+	values[2] = int4_array(status, n);
+	values[3] = text_array(error, error_null, n);
+	values[4] = float8_array(delay, n);
+	values[5] = float8_array(duration, n);
+	values[6] = PointerGetDatum(construct_array(started, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	stmt_run(&record_attempts, values, NULL, 0);
+
+	/* move what is done to recording; the rest waits for a later turn */
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		done_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+
+		for (link = &finished; *link; link = &(*link)->next)
 		{
-			failed_count++;
-			last_error = d->error;
+			if ((*link)->outbox_id != done_id)
+				continue;
+			d = *link;
+			*link = d->next;
+			d->next = recording;
+			recording = d;
+			if (delivered(d))
+				turn->delivered++;
+			else
+			{
+				turn->failed++;
+				turn->last_error = d->error;
+			}
+			if (d->http_status == 410)
+				note_gone(d->institution_id);
+			break;
 		}
 	}
-
-	values[0] = array_of(referral, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	values[1] = array_of(id, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	values[2] = array_of(status, n, INT4OID, 4, true, TYPALIGN_INT);
-	values[3] = PointerGetDatum(construct_md_array(error, error_null, 1, &n, (int[]) {1},
-												   TEXTOID, -1, false, TYPALIGN_INT));
-	values[4] = array_of(delay, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	values[5] = array_of(duration, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	values[6] = array_of(started, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	stmt_run(&record_attempts, values, NULL, 0);
-	if (ngone > 0)
-	{
-		values[0] = array_of(gone, ngone, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		stmt_run(&disable_gone, values, NULL, 0);
-	}
-
-	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
-	slot->delivered += ok;
-	slot->failed += failed_count;
-	if (last_error)
-	{
-		strlcpy(slot->last_error, last_error, ERROR_TEXT_SIZE);
-		slot->last_error_at = GetCurrentTimestamp();
-	}
-	LWLockRelease(alliance_shared->lock);
-
-	for (d = finished; d; d = next)
-	{
-		next = d->next;
-		webhook_free_delivery(sender, d);
-	}
-	finished = NULL;
 }
 
-/* Claim what is due, within the limits, for turn->claimed */
+/* Disable the endpoints that answered 410 Gone, as far as no one holds them */
 static void
-claim(Turn *turn, MemoryContext keep)
+disable_gone_endpoints(void)
 {
-	int			free_slots = alliance_max_in_flight - webhook_in_flight(sender);
+	Datum		ids[MAX_GONE];
+	Datum		value;
+	int			kept = 0;
+
+	ngone_done = 0;
+	if (ngone == 0)
+		return;
+	for (int i = 0; i < ngone; i++)
+		ids[i] = Int64GetDatum(gone[i]);
+	value = int8_array(ids, ngone);
+	stmt_run(&disable_gone, &value, NULL, 0);
+	/* done ones to the front, so that a commit can forget them */
+	for (int i = 0; i < ngone; i++)
+	{
+		bool		done = false;
+
+		for (uint64 k = 0; k < SPI_processed && !done; k++)
+		{
+			bool		isnull;
+
+			done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull)) == gone[i];
+		}
+		if (done)
+		{
+			int64		t = gone[kept];
+
+			gone[kept++] = gone[i];
+			gone[i] = t;
+		}
+	}
+	ngone_done = kept;
+}
+
+/* Column col of row i of the last result as a string in cxt, or NULL */
+static char *
+column_string(uint64 i, int col, MemoryContext cxt)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, col);
+
+	return v ? MemoryContextStrdup(cxt, v) : NULL;
+}
+
+static int64
+column_int8(uint64 i, int col)
+{
+	bool		isnull;
+
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, col, &isnull));
+}
+
+/*
+ * Claim what is due, within the limits, into turn->claimed; with_payload
+ * builds the bodies in the claim, else they are left NULL.
+ */
+static void
+claim(Turn *turn, bool with_payload)
+{
+	int			in_flight = webhook_in_flight(sender);
+	int			free_slots = alliance_max_in_flight - in_flight;
 	int			nbusy = 0;
 	int			nfull = 0;
 	Datum	   *ids;
@@ -450,13 +517,14 @@ claim(Turn *turn, MemoryContext keep)
 	Datum		values[6];
 	Delivery   *d;
 
+	turn->nclaimed = 0;
 	if (free_slots <= 0)
 		return;
 
 	/* requests in flight per institution */
-	ids = palloc((webhook_in_flight(sender) + 1) * sizeof(Datum));
-	used = palloc((webhook_in_flight(sender) + 1) * sizeof(Datum));
-	full = palloc((webhook_in_flight(sender) + 1) * sizeof(Datum));
+	ids = palloc((in_flight + 1) * sizeof(Datum));
+	used = palloc((in_flight + 1) * sizeof(Datum));
+	full = palloc((in_flight + 1) * sizeof(Datum));
 	for (d = webhook_in_flight_list(sender); d; d = d->next)
 	{
 		int			i;
@@ -476,31 +544,142 @@ claim(Turn *turn, MemoryContext keep)
 			full[nfull++] = ids[i];
 
 	values[0] = Int32GetDatum(free_slots);
-	values[1] = array_of(ids, nbusy, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	values[2] = array_of(used, nbusy, INT4OID, 4, true, TYPALIGN_INT);
+	values[1] = int8_array(ids, nbusy);
+	values[2] = int4_array(used, nbusy);
 	values[3] = Int32GetDatum(alliance_max_in_flight_per_endpoint);
-	values[4] = array_of(full, nfull, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	values[4] = int8_array(full, nfull);
 	/* a lease outlives any request, even one queued behind a slow endpoint */
 	values[5] = Float8GetDatum(2.0 * alliance_http_timeout / 1000.0 + 30);
-	stmt_run(&claim_due, values, NULL, 0);
+	stmt_run(with_payload ? &claim_due : &claim_due_bare, values, NULL, 0);
 
-	turn->claimed = MemoryContextAlloc(keep, Max(SPI_processed, 1) * sizeof(Claimed));
+	turn->claimed = MemoryContextAlloc(turn->cxt, Max(SPI_processed, 1) * sizeof(Claimed));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		char	   *body = SPI_getvalue(tuple, desc, 9);
 		Claimed    *c = &turn->claimed[turn->nclaimed++];
+		bool		isnull;
 
-		c->d = webhook_new_delivery(sender, SPI_getvalue(tuple, desc, 6), body ? body : "{}");
-		c->d->outbox_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		c->d->referral_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-		c->d->event_id = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
-		c->d->institution_id = DatumGetInt64(SPI_getbinval(tuple, desc, 4, &isnull));
-		c->d->attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
-		c->d->fhir = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
-		c->secret = MemoryContextStrdup(keep, SPI_getvalue(tuple, desc, 7));
+		c->outbox_id = column_int8(i, 1);
+		c->referral_id = column_int8(i, 2);
+		c->event_id = column_int8(i, 3);
+		c->institution_id = column_int8(i, 4);
+		c->attempts = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5, &isnull));
+		c->url = column_string(i, 6, turn->cxt);
+		c->secret = column_string(i, 7, turn->cxt);
+		c->fhir = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 8, &isnull));
+		/* with_payload: the body; else the format, for build_payloads */
+		c->body = column_string(i, 9, turn->cxt);
+	}
+}
+
+/*
+ * Run fn in a subtransaction; on error, roll it back and return the error
+ * message (in the caller's memory context), else NULL.
+ */
+static char *
+in_subtransaction(void (*fn) (void *), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *volatile message = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		message = pstrdup(edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return message;
+}
+
+static void
+claim_with_payloads(void *arg)
+{
+	claim((Turn *) arg, true);
+}
+
+typedef struct PayloadJob
+{
+	Turn	   *turn;
+	Claimed    *c;
+} PayloadJob;
+
+static void
+build_one_payload(void *arg)
+{
+	PayloadJob *job = (PayloadJob *) arg;
+	Datum		values[3];
+	Datum		body;
+
+	values[0] = Int64GetDatum(job->c->referral_id);
+	values[1] = Int64GetDatum(job->c->event_id);
+	values[2] = CStringGetTextDatum(job->c->body);	/* the format, from claim_due_bare */
+	stmt_run(&build_payload, values, NULL, 1);
+	job->c->body = stmt_get(1, &body)
+		? MemoryContextStrdup(job->turn->cxt, TextDatumGetCString(body))
+		: NULL;
+}
+
+/*
+ * Claim, building the payloads one at a time, each in a subtransaction: a
+ * notification whose payload fails (a poisonous row) is marked dead with
+ * the error, and the others go on.
+ */
+static void
+claim_one_by_one(Turn *turn)
+{
+	Datum	   *referral;
+	Datum	   *id;
+	Datum	   *error;
+	int			nbad = 0;
+	int			kept = 0;
+
+	claim(turn, false);
+	if (turn->nclaimed == 0)
+		return;
+	referral = palloc(turn->nclaimed * sizeof(Datum));
+	id = palloc(turn->nclaimed * sizeof(Datum));
+	error = palloc(turn->nclaimed * sizeof(Datum));
+	for (int i = 0; i < turn->nclaimed; i++)
+	{
+		PayloadJob	job = {turn, &turn->claimed[i]};
+		char	   *message = in_subtransaction(build_one_payload, &job);
+
+		if (message == NULL)
+		{
+			turn->claimed[kept++] = turn->claimed[i];
+			continue;
+		}
+		ereport(LOG,
+				(errmsg("alliance dispatcher: notification " INT64_FORMAT " is dead: its payload could not be built: %s",
+						turn->claimed[i].outbox_id, message)));
+		referral[nbad] = Int64GetDatum(turn->claimed[i].referral_id);
+		id[nbad] = Int64GetDatum(turn->claimed[i].outbox_id);
+		error[nbad++] = CStringGetTextDatum(psprintf("not sent: the payload could not be built: %.200s", message));
+	}
+	turn->nclaimed = kept;
+	if (nbad > 0)
+	{
+		Datum		values[3];
+
+		values[0] = int8_array(referral, nbad);
+		values[1] = int8_array(id, nbad);
+		values[2] = text_array(error, NULL, nbad);
+		stmt_run(&bury, values, NULL, 0);
 	}
 }
 
@@ -509,8 +688,8 @@ deliver_step(void *arg)
 {
 	Turn	   *turn = (Turn *) arg;
 	StmtScope	scope;
-	Datum		grace = Float8GetDatum((double) alliance_no_show_grace);
 	Datum		due;
+	char	   *problem;
 
 	turn->extension = OidIsValid(get_extension_oid("alliance", true));
 	if (!turn->extension)
@@ -520,108 +699,82 @@ deliver_step(void *arg)
 	}
 	stmt_begin(&scope, false);
 	if (!leases_released)
-	{
 		stmt_run(&release_leases, NULL, NULL, 0);
-		leases_released = true;
+	record_finished(turn);
+	disable_gone_endpoints();
+	problem = in_subtransaction(claim_with_payloads, turn);
+	if (problem != NULL)
+	{
+		ereport(LOG,
+				(errmsg("alliance dispatcher: claiming with payloads failed, building them one at a time: %s", problem)));
+		claim_one_by_one(turn);
 	}
-	record_finished();
-	claim(turn, turn->cxt);
-	stmt_run(&next_due, &grace, NULL, 1);
+	stmt_run(&next_due, NULL, NULL, 1);
 	turn->has_next_due = stmt_get(1, &due);
 	if (turn->has_next_due)
 		turn->next_due_seconds = DatumGetFloat8(due);
 	stmt_end(&scope);
 }
 
-/* Move what the worker moves: overdue requested referrals, and no-shows */
+/* After the turn's commit: forget what it recorded, count it, start what it claimed */
 static void
-expire_overdue(Turn *turn)
+turn_committed(Turn *turn)
 {
-	Datum		values[2];
-	int64	   *ids[2];
-	uint64		n[2];
-	ReferralStatus targets[2] = {RS_EXPIRED, RS_NO_SHOW};
-	const char *notes[2] = {
-		"nobody answered within the SLA (alliance.sla_*)",
-		"the patient did not come (alliance.no_show_grace)"
-	};
+	Delivery   *d;
+	Delivery   *next;
 
-	values[0] = Int32GetDatum(EXPIRY_BATCH);
-	values[1] = Float8GetDatum((double) alliance_no_show_grace);
-	for (int k = 0; k < 2; k++)
+	leases_released = true;
+	for (d = recording; d; d = next)
 	{
-		stmt_run(k == 0 ? &overdue_requested : &overdue_scheduled, values, NULL, 0);
-		n[k] = SPI_processed;
-		ids[k] = palloc(Max(n[k], 1) * sizeof(int64));
-		for (uint64 i = 0; i < n[k]; i++)
-		{
-			bool		isnull;
-
-			ids[k][i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		}
-		turn->expiry_backlog |= (n[k] == EXPIRY_BATCH);
+		next = d->next;
+		webhook_free_delivery(sender, d);
 	}
-	for (int k = 0; k < 2; k++)
-		for (uint64 i = 0; i < n[k]; i++)
-		{
-			Transition	t = {0};
+	recording = NULL;
+	memmove(gone, gone + ngone_done, (ngone - ngone_done) * sizeof(int64));
+	ngone -= ngone_done;
+	ngone_done = 0;
 
-			t.referral_id = ids[k][i];
-			t.to = targets[k];
-			t.note = notes[k];
-			t.actor = "alliance";
-			(void) referral_transition(&t);
-		}
+	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
+	slot->delivered += turn->delivered;
+	slot->failed += turn->failed;
+	if (turn->last_error)
+	{
+		strlcpy(slot->last_error, turn->last_error, ERROR_TEXT_SIZE);
+		slot->last_error_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(alliance_shared->lock);
+
+	/* no transaction is open while the requests run */
+	for (int i = 0; i < turn->nclaimed; i++)
+	{
+		Claimed    *c = &turn->claimed[i];
+
+		d = webhook_new_delivery(sender, c->url, c->body ? c->body : "{}");
+		d->outbox_id = c->outbox_id;
+		d->referral_id = c->referral_id;
+		d->event_id = c->event_id;
+		d->institution_id = c->institution_id;
+		d->attempts = c->attempts;
+		d->fhir = c->fhir;
+		webhook_start(sender, d, c->secret);
+	}
 }
 
-typedef struct Chores
-{
-	Turn	   *turn;
-	bool		sla;
-	bool		stats;
-	bool		prune;
-	bool		refresh;
-} Chores;
-
+/* After the turn's abort: what it recorded is to record again; nothing starts */
 static void
-chores_step(void *arg)
+turn_aborted(void)
 {
-	Chores	   *c = (Chores *) arg;
-	StmtScope	scope;
-	Datum		values[2];
+	Delivery   *d;
+	Delivery   *next;
 
-	if (!OidIsValid(get_extension_oid("alliance", true)))
-		return;
-	stmt_begin(&scope, false);
-	if (c->sla)
-		expire_overdue(c->turn);
-	if (c->stats)
+	for (d = recording; d; d = next)
 	{
-		bool		isnull;
-
-		stmt_run(&queue_stats, NULL, NULL, 1);
-		LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
-		slot->queue_depth = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		slot->oldest_pending_seconds = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		LWLockRelease(alliance_shared->lock);
+		next = d->next;
+		d->next = finished;
+		finished = d;
 	}
-	if (c->prune)
-	{
-		values[0] = Float8GetDatum((double) alliance_log_retention);
-		values[1] = Int32GetDatum(PRUNE_BATCH);
-		stmt_run(&prune_log, values, NULL, 0);
-		if (SPI_processed == PRUNE_BATCH)
-			next_prune = 0;		/* more to do next turn */
-	}
-	if (c->refresh)
-	{
-		Datum		exists;
-
-		stmt_run(&refresh_exists, NULL, NULL, 1);
-		if (stmt_get(1, &exists) && DatumGetBool(exists))
-			stmt_run(&refresh, NULL, NULL, 0);
-	}
-	stmt_end(&scope);
+	recording = NULL;
+	ngone_done = 0;
 }
 
 /* One turn: returns how long to wait, in ms */
@@ -630,69 +783,36 @@ dispatcher_turn(void)
 {
 	MemoryContext keep = CurrentMemoryContext;
 	Turn		turn = {0};
-	Chores		chores = {0};
-	TimestampTz now;
-	long		timeout;
+	bool		ok;
 
 	/* what is claimed must outlive the transaction that claims it */
 	turn.cxt = keep;
-
-	in_transaction(deliver_step, &turn, "delivering notifications");
+	ok = worker_in_transaction(slot, deliver_step, &turn, "delivering notifications");
 	MemoryContextSwitchTo(keep);
 
 	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
-	slot->state = turn.extension ? DISPATCHER_RUNNING : DISPATCHER_WAITING;
+	slot->state = (ok && !turn.extension) ? DISPATCHER_WAITING : DISPATCHER_RUNNING;
 	LWLockRelease(alliance_shared->lock);
+
+	if (!ok)
+	{
+		/* nothing is sent without a committed lease; try again in a while */
+		turn_aborted();
+		return FAILED_TURN_SLEEP_MS;
+	}
 	if (!turn.extension)
 		return NO_EXTENSION_SLEEP_MS;
-
-	/* no transaction is open while the requests run */
-	for (int i = 0; i < turn.nclaimed; i++)
-		webhook_start(sender, turn.claimed[i].d, turn.claimed[i].secret);
-
-	now = GetCurrentTimestamp();
-	chores.turn = &turn;
-	chores.sla = now >= next_sla_check;
-	chores.stats = now >= next_stats;
-	chores.prune = now >= next_prune;
-	chores.refresh = now >= next_refresh;
-	if (chores.sla || chores.stats || chores.prune || chores.refresh)
-	{
-		if (chores.sla)
-			next_sla_check = TimestampTzPlusMilliseconds(now, SLA_CHECK_EVERY_MS);
-		if (chores.stats)
-			next_stats = TimestampTzPlusMilliseconds(now, STATS_EVERY_MS);
-		if (chores.prune)
-			next_prune = TimestampTzPlusMilliseconds(now, PRUNE_EVERY_MS);
-		if (chores.refresh)
-			next_refresh = TimestampTzPlusMilliseconds(now, (int64) alliance_refresh_interval * 1000);
-		in_transaction(chores_step, &chores, "expiring, pruning, refreshing");
-		MemoryContextSwitchTo(keep);
-		if (turn.expiry_backlog)
-			next_sla_check = 0;
-	}
+	turn_committed(&turn);
 
 	/*
-	 * Sleep until the next thing due.  Something already due but not claimed
-	 * waits for a request to finish (its endpoint is busy, or an earlier
-	 * notification of its referral is in flight), which wakes us; or for the
-	 * next SLA check, within a second.
+	 * Sleep until the next retry is due.  Something already due but not
+	 * claimed waits for a request to finish (its endpoint is busy, or an
+	 * earlier notification of its referral is in flight), which wakes us; or
+	 * a second at most.
 	 */
-	timeout = LONGEST_SLEEP_MS;
-	if (turn.has_next_due)
-		timeout = turn.next_due_seconds > 0 ? ms_until(turn.next_due_seconds) : SLA_CHECK_EVERY_MS;
-	if (next_sla_check == 0 || next_prune == 0)
-		timeout = 0;
-	else
-	{
-		long		secs;
-		int			usecs;
-
-		TimestampDifference(GetCurrentTimestamp(), Min(next_stats, Min(next_prune, next_refresh)),
-							&secs, &usecs);
-		timeout = Min(timeout, secs * 1000 + usecs / 1000 + 1);
-	}
-	return timeout;
+	if (!turn.has_next_due)
+		return LONGEST_SLEEP_MS;
+	return turn.next_due_seconds > 0 ? ms_until(turn.next_due_seconds) : 1000;
 }
 
 static void
@@ -724,7 +844,6 @@ alliance_dispatcher_main(Datum arg)
 	slot->latch = MyLatch;
 	slot->state = DISPATCHER_STARTING;
 	slot->started_at = GetCurrentTimestamp();
-	slot->exit_requested = false;
 	LWLockRelease(alliance_shared->lock);
 	before_shmem_exit(dispatcher_detach, (Datum) 0);
 
@@ -738,9 +857,10 @@ alliance_dispatcher_main(Datum arg)
 	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
 	strlcpy(slot->dbname, dbname, NAMEDATALEN);
 	LWLockRelease(alliance_shared->lock);
+
 	/*
 	 * Losing the last commits in a crash only means sending again what was
-	 * marked delivered, or expiring again: the at-least-once promise holds.
+	 * marked delivered: the at-least-once promise holds.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
@@ -748,10 +868,12 @@ alliance_dispatcher_main(Datum arg)
 	 * Its statements are planned for the queue as it is (a generic plan
 	 * guesses a LIMIT $1 reads a tenth of a million-row queue), and never
 	 * JIT-compiled: they read little, and LLVM would add 50 MB to the
-	 * process.
+	 * process.  Its row locks are taken with SKIP LOCKED; a table lock held
+	 * elsewhere fails its turn instead of stopping it.
 	 */
 	SetConfigOption("plan_cache_mode", "force_custom_plan", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", DISPATCH_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		ereport(FATAL, (errmsg("could not initialize libcurl")));
@@ -763,15 +885,11 @@ alliance_dispatcher_main(Datum arg)
 	for (;;)
 	{
 		long		timeout;
-		bool		leave;
 		Delivery   *done;
 
 		/* SIGTERM: stop between batches (in-flight rows keep their lease) */
 		(void) worker_check_signals();
-		LWLockAcquire(alliance_shared->lock, LW_SHARED);
-		leave = slot->exit_requested;
-		LWLockRelease(alliance_shared->lock);
-		if (leave)
+		if (worker_exit_requested(slot))
 		{
 			ereport(LOG, (errmsg("alliance dispatcher for database \"%s\" leaves for DROP DATABASE", dbname)));
 			proc_exit(0);
@@ -795,103 +913,4 @@ alliance_dispatcher_main(Datum arg)
 			}
 		}
 	}
-}
-
-/*
- * alliance.redeliver(outbox_id): send a dead notification again, from the
- * first try of the schedule.
- */
-static Stmt dead_notification = {
-	"SELECT o.institution_id, o.referral_id, coalesce(e.active, false)"
-	"  FROM alliance.outbox o LEFT JOIN alliance.endpoint e ON e.institution_id = o.institution_id"
-	" WHERE o.id = $1 AND o.status = 'dead'",
-	1, {INT8OID}
-};
-
-static Stmt revive = {
-	"UPDATE alliance.outbox SET status = 'pending', attempts = 0, next_attempt_at = now(),"
-	"       lease_until = NULL, last_error = NULL, last_status = NULL"
-	" WHERE status = 'dead' AND (($1 IS NOT NULL AND id = $1) OR ($2 IS NOT NULL AND institution_id = $2))",
-	2, {INT8OID, INT8OID}
-};
-
-static Stmt endpoint_active = {
-	"SELECT active FROM alliance.endpoint WHERE institution_id = $1",
-	1, {INT8OID}
-};
-
-static void
-require_active_endpoint(bool active, int64 institution_id)
-{
-	if (!active)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the webhook endpoint of institution " INT64_FORMAT " is not active", institution_id),
-				 errhint("Register it again with alliance.set_endpoint(); a receiver that answered 410 Gone was disabled.")));
-}
-
-PG_FUNCTION_INFO_V1(redeliver);
-Datum
-redeliver(PG_FUNCTION_ARGS)
-{
-	int64		outbox_id;
-	Caller		caller;
-	StmtScope	scope;
-	Datum		values[2];
-	char		nulls[2] = "  ";
-	bool		isnull;
-	int64		institution_id;
-
-	arg_require(fcinfo, 0, "outbox_id");
-	outbox_id = PG_GETARG_INT64(0);
-	caller_identify(&caller);
-
-	stmt_begin(&scope, true);
-	values[0] = Int64GetDatum(outbox_id);
-	stmt_run(&dead_notification, values, NULL, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("no dead notification " INT64_FORMAT, outbox_id),
-				 errhint("alliance.redeliver() sends again a notification whose tries ran out; see alliance.outbox where status = 'dead'.")));
-	institution_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	caller_require_institution(&caller, institution_id, "redeliver a notification");
-	require_active_endpoint(DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)),
-							institution_id);
-	nulls[1] = 'n';
-	stmt_run(&revive, values, nulls, 0);
-	stmt_end(&scope);
-	worker_wake_at_commit();
-	PG_RETURN_VOID();
-}
-
-/* alliance.redeliver_dead(institution_id): all of an institution's dead notifications */
-PG_FUNCTION_INFO_V1(redeliver_dead);
-Datum
-redeliver_dead(PG_FUNCTION_ARGS)
-{
-	int64		institution_id;
-	Caller		caller;
-	StmtScope	scope;
-	Datum		values[2];
-	char		nulls[2] = "n ";
-	Datum		active;
-	uint64		revived;
-
-	arg_require(fcinfo, 0, "institution_id");
-	institution_id = PG_GETARG_INT64(0);
-	caller_identify(&caller);
-	caller_require_institution(&caller, institution_id, "redeliver notifications");
-
-	stmt_begin(&scope, true);
-	values[0] = Int64GetDatum(institution_id);
-	stmt_run(&endpoint_active, values, NULL, 1);
-	require_active_endpoint(stmt_get(1, &active) && DatumGetBool(active), institution_id);
-	values[1] = Int64GetDatum(institution_id);
-	stmt_run(&revive, values, nulls, 0);
-	revived = SPI_processed;
-	stmt_end(&scope);
-	if (revived > 0)
-		worker_wake_at_commit();
-	PG_RETURN_INT64((int64) revived);
 }

@@ -1,16 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * launcher.c
- *	  The launcher of the notification workers: shared memory, one
- *	  dispatcher per database of alliance.databases, the commit-time wake-up,
- *	  getting out of DROP DATABASE's way, and alliance.dispatcher_status.
+ *	  The launcher of the workers: shared memory, a dispatcher and a chores
+ *	  worker per database of alliance.databases, the commit-time wake-up,
+ *	  getting out of DROP DATABASE's way, keeping tenants' table locks off the
+ *	  workers' tables, what the workers share (signals, transactions), and
+ *	  alliance.dispatcher_status.
  *
  * The launcher is a static background worker connected to no database (it
- * reads pg_database only).  It starts a dynamic dispatcher per listed
+ * reads pg_database only).  It starts the dynamic workers of each listed
  * database that exists, restarts one that stopped after a pause, and stops
- * one whose database left the list (SIGHUP).  Each dispatcher owns a slot in
- * shared memory: its latch, which a committing backend sets when it queued
- * notifications, and the figures dispatcher_status shows.
+ * those whose database left the list (SIGHUP).  A database's workers own a
+ * slot in shared memory: the dispatcher's latch, which a committing backend
+ * sets when it queued notifications, and the figures dispatcher_status
+ * shows.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +24,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
@@ -35,9 +39,13 @@
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
+
+#include "access.h"
 
 #include "worker.h"
 
@@ -95,6 +103,7 @@ release_database(const char *dbname)
 {
 	Oid			dboid = get_database_oid(dbname, true);
 	Latch	   *latch = NULL;
+	Latch	   *chores_latch = NULL;
 	int			slotno = -1;
 
 	if (!OidIsValid(dboid))
@@ -104,10 +113,11 @@ release_database(const char *dbname)
 	{
 		DispatcherSlot *slot = &alliance_shared->slots[i];
 
-		if (slot->dboid == dboid && slot->pid != 0)
+		if (slot->dboid == dboid && (slot->pid != 0 || slot->chores_pid != 0))
 		{
 			slot->exit_requested = true;
 			latch = slot->latch;
+			chores_latch = slot->chores_latch;
 			slotno = i;
 		}
 	}
@@ -116,6 +126,8 @@ release_database(const char *dbname)
 		return;
 	if (latch)
 		SetLatch(latch);
+	if (chores_latch)
+		SetLatch(chores_latch);
 
 	for (int waited = 0; waited < RELEASE_WAIT_MS; waited += 20)
 	{
@@ -123,7 +135,8 @@ release_database(const char *dbname)
 
 		LWLockAcquire(alliance_shared->lock, LW_SHARED);
 		gone = alliance_shared->slots[slotno].dboid != dboid ||
-			alliance_shared->slots[slotno].pid == 0;
+			(alliance_shared->slots[slotno].pid == 0 &&
+			 alliance_shared->slots[slotno].chores_pid == 0);
 		LWLockRelease(alliance_shared->lock);
 		if (gone)
 			return;
@@ -131,6 +144,42 @@ release_database(const char *dbname)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * LOCK TABLE or TRUNCATE of a relation of the extension's schema, by a role
+ * that does not act for every institution: refused before any lock is
+ * taken, whatever its privileges, since the workers would wait for it (a
+ * broad GRANT gives the privileges both need; the tables' own triggers
+ * refuse a TRUNCATE only once it holds its lock).
+ */
+static void
+refuse_tenant_lock(List *relations, const char *command)
+{
+	Oid			schema;
+	ListCell   *lc;
+	Caller		caller;
+
+	if (superuser())
+		return;
+	schema = get_namespace_oid("alliance", true);
+	if (!OidIsValid(schema))
+		return;
+	foreach(lc, relations)
+	{
+		RangeVar   *rv = (RangeVar *) lfirst(lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+		if (!OidIsValid(relid) || get_rel_namespace(relid) != schema)
+			continue;
+		caller_identify(&caller);
+		if (!caller.acts_for_all)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to %s \"%s\"", command, get_rel_name(relid)),
+					 errdetail("The extension's workers read and write the tables of schema alliance; only the administrator may lock them."),
+					 errhint("Read the tables without a lock, or ask the administrator (alliance.admin_role).")));
 	}
 }
 
@@ -148,6 +197,10 @@ alliance_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOn
 		else if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
 			release_database(((RenameStmt *) stmt)->subname);
 	}
+	if (IsA(stmt, LockStmt))
+		refuse_tenant_lock(((LockStmt *) stmt)->relations, "lock");
+	else if (IsA(stmt, TruncateStmt))
+		refuse_tenant_lock(((TruncateStmt *) stmt)->relations, "truncate");
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
@@ -251,17 +304,29 @@ launcher_database_oid(const char *name)
 	return dboid;
 }
 
-/* The launcher's own bookkeeping, per slot */
+/* The two workers of a database */
+typedef enum WorkerKind
+{
+	WORKER_DISPATCHER,
+	WORKER_CHORES
+} WorkerKind;
+
+#define WORKER_KINDS 2
+
+static const char *const worker_kind_name[WORKER_KINDS] = {"dispatcher", "chores"};
+static const char *const worker_kind_main[WORKER_KINDS] = {"alliance_dispatcher_main", "alliance_chores_main"};
+
+/* The launcher's own bookkeeping, per slot and worker */
 typedef struct LauncherSlot
 {
-	BackgroundWorkerHandle *handle;
-	TimestampTz restart_at;
+	BackgroundWorkerHandle *handle[WORKER_KINDS];
+	TimestampTz restart_at[WORKER_KINDS];
 } LauncherSlot;
 
 static LauncherSlot launcher_slots[MAX_DISPATCHERS];
 
 static bool
-start_dispatcher(int slotno)
+start_worker(int slotno, WorkerKind kind)
 {
 	BackgroundWorker worker;
 	DispatcherSlot *slot = &alliance_shared->slots[slotno];
@@ -271,12 +336,63 @@ start_dispatcher(int slotno)
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "alliance");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "alliance_dispatcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "alliance dispatcher %s", slot->dbname);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "alliance dispatcher");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", worker_kind_main[kind]);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "alliance %s %s", worker_kind_name[kind], slot->dbname);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "alliance %s", worker_kind_name[kind]);
 	worker.bgw_main_arg = Int32GetDatum(slotno);
 	worker.bgw_notify_pid = MyProcPid;
-	return RegisterDynamicBackgroundWorker(&worker, &launcher_slots[slotno].handle);
+	return RegisterDynamicBackgroundWorker(&worker, &launcher_slots[slotno].handle[kind]);
+}
+
+/* A worker of the slot that stopped: forget it, and start it again after a pause */
+static void
+reap_worker(int slotno, WorkerKind kind, TimestampTz now)
+{
+	DispatcherSlot *slot = &alliance_shared->slots[slotno];
+	LauncherSlot *ls = &launcher_slots[slotno];
+	pid_t		pid;
+
+	if (ls->handle[kind] == NULL || GetBackgroundWorkerPid(ls->handle[kind], &pid) != BGWH_STOPPED)
+		return;
+	pfree(ls->handle[kind]);
+	ls->handle[kind] = NULL;
+	if (kind == WORKER_DISPATCHER)
+	{
+		slot->pid = 0;
+		slot->latch = NULL;
+	}
+	else
+	{
+		slot->chores_pid = 0;
+		slot->chores_latch = NULL;
+	}
+	if (ls->handle[WORKER_DISPATCHER] == NULL && ls->handle[WORKER_CHORES] == NULL)
+		slot->exit_requested = false;
+	ls->restart_at[kind] = TimestampTzPlusMilliseconds(now, RESTART_PAUSE_MS);
+}
+
+/* Start a worker of the slot that is not running, when its pause is over; the ms to wait */
+static long
+ensure_worker(int slotno, WorkerKind kind, TimestampTz now)
+{
+	LauncherSlot *ls = &launcher_slots[slotno];
+	long		secs;
+	int			usecs;
+
+	if (ls->handle[kind] != NULL)
+		return LONG_MAX;
+	if (now >= ls->restart_at[kind] && !start_worker(slotno, kind))
+	{
+		ereport(LOG,
+				(errmsg("could not start the alliance %s of database \"%s\"",
+						worker_kind_name[kind], alliance_shared->slots[slotno].dbname),
+				 errhint("Raise max_worker_processes: alliance needs one for its launcher and two per database.")));
+		ls->restart_at[kind] = TimestampTzPlusMilliseconds(now, 6 * RESTART_PAUSE_MS);
+	}
+	if (ls->handle[kind] != NULL)
+		return LONG_MAX;
+	TimestampDifference(now, ls->restart_at[kind], &secs, &usecs);
+	return secs * 1000 + usecs / 1000 + 1;
 }
 
 /*
@@ -328,28 +444,20 @@ launcher_reconcile(bool report)
 		DispatcherSlot *slot = &alliance_shared->slots[i];
 		LauncherSlot *ls = &launcher_slots[i];
 		bool		is_wanted = false;
-		pid_t		pid;
 
 		if (!OidIsValid(slot->dboid))
 			continue;
-		/* a dispatcher that stopped: start again after a pause */
-		if (ls->handle && GetBackgroundWorkerPid(ls->handle, &pid) == BGWH_STOPPED)
-		{
-			pfree(ls->handle);
-			ls->handle = NULL;
-			slot->pid = 0;
-			slot->latch = NULL;
-			slot->exit_requested = false;
-			ls->restart_at = TimestampTzPlusMilliseconds(now, RESTART_PAUSE_MS);
-		}
+		reap_worker(i, WORKER_DISPATCHER, now);
+		reap_worker(i, WORKER_CHORES, now);
 		for (int w = 0; w < nwanted; w++)
 			is_wanted |= (wanted[w] == slot->dboid);
 		if (!is_wanted)
 		{
-			if (ls->handle)
-				TerminateBackgroundWorker(ls->handle);
-			else
+			if (ls->handle[WORKER_DISPATCHER] == NULL && ls->handle[WORKER_CHORES] == NULL)
 				slot->dboid = InvalidOid;
+			for (int k = 0; k < WORKER_KINDS; k++)
+				if (ls->handle[k])
+					TerminateBackgroundWorker(ls->handle[k]);
 		}
 	}
 
@@ -372,32 +480,12 @@ launcher_reconcile(bool report)
 			slotno = free_slot;
 			memset(&alliance_shared->slots[slotno], 0, sizeof(DispatcherSlot));
 			alliance_shared->slots[slotno].dboid = wanted[w];
-			launcher_slots[slotno].restart_at = 0;
+			memset(&launcher_slots[slotno].restart_at, 0, sizeof(launcher_slots[slotno].restart_at));
 		}
 		/* the name, which a rename changes under the same OID */
 		strlcpy(alliance_shared->slots[slotno].dbname, wanted_name[w], NAMEDATALEN);
-		if (launcher_slots[slotno].handle == NULL)
-		{
-			if (now >= launcher_slots[slotno].restart_at)
-			{
-				if (!start_dispatcher(slotno))
-				{
-					ereport(LOG,
-							(errmsg("could not start the alliance dispatcher of database \"%s\"",
-									wanted_name[w]),
-							 errhint("Raise max_worker_processes: alliance needs one for its launcher and one per database.")));
-					launcher_slots[slotno].restart_at = TimestampTzPlusMilliseconds(now, 6 * RESTART_PAUSE_MS);
-				}
-			}
-			if (launcher_slots[slotno].handle == NULL)
-			{
-				long		secs;
-				int			usecs;
-
-				TimestampDifference(now, launcher_slots[slotno].restart_at, &secs, &usecs);
-				sleep_ms = Min(sleep_ms, secs * 1000 + usecs / 1000 + 1);
-			}
-		}
+		for (int k = 0; k < WORKER_KINDS; k++)
+			sleep_ms = Min(sleep_ms, ensure_worker(slotno, (WorkerKind) k, now));
 	}
 	LWLockRelease(alliance_shared->lock);
 	return sleep_ms;
@@ -418,6 +506,70 @@ worker_check_signals(void)
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
 	return true;
+}
+
+/* Has DROP DATABASE asked this database's workers to leave? */
+bool
+worker_exit_requested(DispatcherSlot *slot)
+{
+	bool		leave;
+
+	LWLockAcquire(alliance_shared->lock, LW_SHARED);
+	leave = slot->exit_requested;
+	LWLockRelease(alliance_shared->lock);
+	return leave;
+}
+
+/* Remember an error for alliance.dispatcher_status */
+void
+worker_note_error(DispatcherSlot *slot, const char *message)
+{
+	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
+	strlcpy(slot->last_error, message, ERROR_TEXT_SIZE);
+	slot->last_error_at = GetCurrentTimestamp();
+	LWLockRelease(alliance_shared->lock);
+}
+
+/*
+ * Run fn in a transaction of its own, with a snapshot; whether it committed.
+ * An error is logged and remembered in the slot, the transaction rolled
+ * back, and the worker goes on.
+ */
+bool
+worker_in_transaction(DispatcherSlot *slot, void (*fn) (void *), void *arg, const char *what)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+	PG_TRY();
+	{
+		fn(arg);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("alliance worker: %s failed: %s", what, edata->message)));
+		worker_note_error(slot, edata->message);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(cxt);
+	return ok;
 }
 
 void

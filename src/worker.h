@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * worker.h
- *	  The background workers (SPEC §6): a launcher, and one dispatcher per
- *	  database in alliance.databases, which share a slot in shared memory.
+ *	  The background workers (SPEC §6): a launcher, and per database in
+ *	  alliance.databases a dispatcher (deliveries) and a chores worker
+ *	  (expiry, statistics, pruning, indicator refresh), which share a slot
+ *	  in shared memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,14 +26,19 @@ typedef enum DispatcherState
 	DISPATCHER_RUNNING
 } DispatcherState;
 
-/* One database's dispatcher; the launcher owns dboid, the dispatcher the rest */
+/*
+ * One database's workers; the launcher owns dboid, the dispatcher the
+ * delivery figures, the chores worker chores_pid and the queue figures.
+ */
 typedef struct DispatcherSlot
 {
 	Oid			dboid;			/* InvalidOid: slot free */
 	char		dbname[NAMEDATALEN];
-	pid_t		pid;			/* 0: not running */
+	pid_t		pid;			/* the dispatcher's; 0: not running */
 	Latch	   *latch;
-	bool		exit_requested; /* DROP DATABASE is waiting for it */
+	pid_t		chores_pid;		/* the chores worker's; 0: not running */
+	Latch	   *chores_latch;
+	bool		exit_requested; /* DROP DATABASE is waiting for them */
 	DispatcherState state;
 	TimestampTz started_at;
 	int64		queue_depth;
@@ -65,7 +72,14 @@ extern int	alliance_refresh_interval;
 extern void worker_preload(void);
 extern void worker_wake_at_commit(void);
 extern bool worker_check_signals(void);
+extern bool worker_exit_requested(DispatcherSlot *slot);
+extern void worker_note_error(DispatcherSlot *slot, const char *message);
+extern bool worker_in_transaction(DispatcherSlot *slot, void (*fn) (void *), void *arg,
+								  const char *what);
 extern PGDLLEXPORT void alliance_launcher_main(Datum arg);
+
+/* chores.c */
+extern PGDLLEXPORT void alliance_chores_main(Datum arg);
 
 /* dispatch.c */
 extern bool retry_schedule_check(char **newval, void **extra, GucSource source);
