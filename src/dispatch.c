@@ -59,6 +59,8 @@
 #define MAX_GONE			256
 #define LONGEST_SLEEP_MS	60000
 #define FAILED_TURN_SLEEP_MS 1000
+/* how soon to try again what was held by another session, or blocked */
+#define RETRY_HELD_MS		1000
 #define NO_EXTENSION_SLEEP_MS 10000
 /* how long a statement of the dispatcher waits for a lock another session holds */
 #define DISPATCH_LOCK_TIMEOUT "1s"
@@ -82,8 +84,17 @@ static WebhookSender *sender;
 static Delivery *finished;
 static Delivery *recording;
 
-/* Institutions whose receiver answered 410 Gone, whose endpoint is still to disable */
-static int64 gone[MAX_GONE];
+/*
+ * Receivers that answered 410 Gone, whose endpoint is still to disable (as
+ * long as it is still registered at that URL)
+ */
+typedef struct Gone
+{
+	int64		institution_id;
+	char		url[1024];
+} Gone;
+
+static Gone gone[MAX_GONE];
 static int	ngone = 0;
 static int	ngone_done = 0;		/* of those, disabled by this turn */
 
@@ -228,9 +239,10 @@ static Stmt record_attempts = {
  * row another session holds locked waits for a later turn).
  */
 static Stmt disable_gone = {
-	"WITH g AS ("
-	"   SELECT institution_id FROM alliance.endpoint"
-	"    WHERE institution_id = ANY ($1) AND active FOR UPDATE SKIP LOCKED),"
+	"WITH a (institution_id, url) AS (SELECT * FROM unnest($1::bigint[], $2::text[])),"
+	" g AS ("
+	"   SELECT e.institution_id FROM alliance.endpoint e JOIN a USING (institution_id)"
+	"    WHERE e.active AND e.url = a.url FOR UPDATE OF e SKIP LOCKED),"
 	" off AS ("
 	"   UPDATE alliance.endpoint e SET active = false, updated_at = now()"
 	"     FROM g WHERE e.institution_id = g.institution_id RETURNING e.institution_id),"
@@ -240,10 +252,11 @@ static Stmt disable_gone = {
 	"          last_error = 'not sent: the endpoint was disabled when the receiver answered 410 Gone'"
 	"    WHERE o.institution_id IN (SELECT institution_id FROM off) AND o.status = 'pending'"
 	"      AND (o.lease_until IS NULL OR o.lease_until <= now()))"
-	" SELECT i FROM unnest($1::bigint[]) AS i"
-	"  WHERE i IN (SELECT institution_id FROM g)"
-	"     OR NOT EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = i AND e.active)",
-	1, {INT8ARRAYOID}
+	" SELECT a.institution_id FROM a"
+	"  WHERE a.institution_id IN (SELECT institution_id FROM g)"
+	"     OR NOT EXISTS (SELECT FROM alliance.endpoint e"
+	"                     WHERE e.institution_id = a.institution_id AND e.active AND e.url = a.url)",
+	2, {INT8ARRAYOID, TEXTARRAYOID}
 };
 
 static Stmt release_leases = {
@@ -351,13 +364,17 @@ text_array(Datum *elems, bool *nulls, int n)
 
 /* Remember that an institution's receiver answered 410 Gone */
 static void
-note_gone(int64 institution_id)
+note_gone(const Delivery *d)
 {
 	for (int i = 0; i < ngone; i++)
-		if (gone[i] == institution_id)
+		if (gone[i].institution_id == d->institution_id)
 			return;
 	if (ngone < MAX_GONE)
-		gone[ngone++] = institution_id;
+	{
+		gone[ngone].institution_id = d->institution_id;
+		strlcpy(gone[ngone].url, d->url, sizeof(gone[ngone].url));
+		ngone++;
+	}
 }
 
 /*
@@ -440,7 +457,7 @@ record_finished(Turn *turn)
 				turn->last_error = d->error;
 			}
 			if (d->http_status == 410)
-				note_gone(d->institution_id);
+				note_gone(d);
 			break;
 		}
 	}
@@ -451,16 +468,21 @@ static void
 disable_gone_endpoints(void)
 {
 	Datum		ids[MAX_GONE];
-	Datum		value;
+	Datum		urls[MAX_GONE];
+	Datum		values[2];
 	int			kept = 0;
 
 	ngone_done = 0;
 	if (ngone == 0)
 		return;
 	for (int i = 0; i < ngone; i++)
-		ids[i] = Int64GetDatum(gone[i]);
-	value = int8_array(ids, ngone);
-	stmt_run(&disable_gone, &value, NULL, 0);
+	{
+		ids[i] = Int64GetDatum(gone[i].institution_id);
+		urls[i] = CStringGetTextDatum(gone[i].url);
+	}
+	values[0] = int8_array(ids, ngone);
+	values[1] = text_array(urls, NULL, ngone);
+	stmt_run(&disable_gone, values, NULL, 0);
 	/* done ones to the front, so that a commit can forget them */
 	for (int i = 0; i < ngone; i++)
 	{
@@ -470,11 +492,11 @@ disable_gone_endpoints(void)
 		{
 			bool		isnull;
 
-			done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull)) == gone[i];
+			done = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull)) == gone[i].institution_id;
 		}
 		if (done)
 		{
-			int64		t = gone[kept];
+			Gone		t = gone[kept];
 
 			gone[kept++] = gone[i];
 			gone[i] = t;
@@ -730,7 +752,7 @@ turn_committed(Turn *turn)
 		webhook_free_delivery(sender, d);
 	}
 	recording = NULL;
-	memmove(gone, gone + ngone_done, (ngone - ngone_done) * sizeof(int64));
+	memmove(gone, gone + ngone_done, (ngone - ngone_done) * sizeof(Gone));
 	ngone -= ngone_done;
 	ngone_done = 0;
 
@@ -784,6 +806,7 @@ dispatcher_turn(void)
 	MemoryContext keep = CurrentMemoryContext;
 	Turn		turn = {0};
 	bool		ok;
+	long		timeout;
 
 	/* what is claimed must outlive the transaction that claims it */
 	turn.cxt = keep;
@@ -810,9 +833,12 @@ dispatcher_turn(void)
 	 * earlier notification of its referral is in flight), which wakes us; or
 	 * a second at most.
 	 */
-	if (!turn.has_next_due)
-		return LONGEST_SLEEP_MS;
-	return turn.next_due_seconds > 0 ? ms_until(turn.next_due_seconds) : 1000;
+	timeout = !turn.has_next_due ? LONGEST_SLEEP_MS
+		: turn.next_due_seconds > 0 ? ms_until(turn.next_due_seconds) : RETRY_HELD_MS;
+	/* rows or endpoints another session held: again soon */
+	if (finished != NULL || ngone > 0)
+		timeout = Min(timeout, RETRY_HELD_MS);
+	return timeout;
 }
 
 static void
