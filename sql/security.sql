@@ -107,6 +107,57 @@ JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'alliance'
 WHERE p.prosecdef
 ORDER BY 1::text;
 
+--
+-- the guarantees hold whatever a DBA grants (SPEC §8, second fence)
+--
+CREATE ROLE regress_broad;
+GRANT ALL ON ALL TABLES IN SCHEMA alliance TO regress_broad, regress_admin;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA alliance TO regress_broad;
+GRANT ALL ON ALL FUNCTIONS IN SCHEMA alliance TO regress_broad;
+SELECT alliance.map_role('regress_broad', :p);
+SELECT md5(string_agg(r::text, ',' ORDER BY id)) AS referrals_before FROM alliance.referral r \gset
+SET ROLE regress_broad;
+SELECT sqlstate_of(format('UPDATE alliance.referral SET status = %L WHERE id = %s', 'completed', :r)) AS update_status,
+	   sqlstate_of('UPDATE alliance.referral SET version = 1, updated_at = now() WHERE false') AS update_no_row,
+	   sqlstate_of('DELETE FROM alliance.referral') AS delete_referrals,
+	   sqlstate_of('TRUNCATE alliance.outbox') AS truncate_outbox;
+SELECT error_of(format('INSERT INTO alliance.referral_event (referral_id, to_status, actor, version) VALUES (%s, %L, %L, 9)',
+					   :r, 'completed', 'me')) AS forged_event;
+SELECT sqlstate_of(format('INSERT INTO alliance.role_map (role_id, institution_id) VALUES (%L, %s)', 'regress_broad', :t)) AS map_myself,
+	   sqlstate_of(format('UPDATE alliance.endpoint SET url = %L', 'https://attacker.example/')) AS redirect_endpoint,
+	   sqlstate_of('UPDATE alliance.institution SET accepting = false') AS change_institution,
+	   sqlstate_of('TRUNCATE alliance.visit') AS truncate_visits;
+-- a trigger would run as the gate's owner
+CREATE FUNCTION pg_temp.regress_evil_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+SELECT sqlstate_of('CREATE TRIGGER evil BEFORE UPDATE ON alliance.referral FOR EACH ROW EXECUTE FUNCTION pg_temp.regress_evil_trigger()') AS add_trigger;
+-- secrets: NULL through the view, no row in the secrets relation
+SELECT count(*) AS endpoints, count(secret) AS secrets_read FROM alliance.endpoint;
+SELECT count(*) AS secret_rows FROM alliance.webhook_secret;
+-- the dispatcher's last error: blanked for a non-admin, view or function
+SELECT count(last_error) AS errors_read FROM alliance.dispatcher_status();
+RESET ROLE;
+SELECT md5(string_agg(r::text, ',' ORDER BY id)) = :'referrals_before' AS referrals_unchanged FROM alliance.referral r;
+-- the admin reads the secrets and sets targets, but changes referrals through the gate alone
+SET alliance.admin_role = 'regress_alliance_admin';
+SET ROLE regress_admin;
+SELECT count(*) = count(secret) AS admin_reads_secrets FROM alliance.endpoint;
+SELECT sqlstate_of('INSERT INTO alliance.indicator_target (alliance_id, indicator, target) VALUES (NULL, ''regress_none'', 1)') AS admin_sets_target;
+SELECT sqlstate_of(format('UPDATE alliance.referral SET status = %L WHERE id = %s', 'completed', :r)) AS admin_update_status;
+RESET ROLE;
+RESET alliance.admin_role;
+DELETE FROM alliance.indicator_target WHERE indicator = 'regress_none';
+-- a mapping is the role's, not its name's
+DROP OWNED BY regress_broad;
+DROP ROLE regress_broad;
+CREATE ROLE regress_broad;
+SET ROLE regress_broad;
+SELECT alliance.acting_institutions() AS recreated_role_acts_for;
+RESET ROLE;
+SELECT alliance.unmap_role('regress_broad', :p);
+SELECT count(*) AS dangling_mappings FROM alliance.role_map WHERE role_id::oid NOT IN (SELECT oid FROM pg_roles);
+DROP ROLE regress_broad;
+REVOKE ALL ON ALL TABLES IN SCHEMA alliance FROM regress_admin;
+
 SET client_min_messages = warning;
 DROP SCHEMA regress_evil CASCADE;
 RESET client_min_messages;

@@ -135,10 +135,15 @@ SELECT to_regprocedure('alliance.check_referrals(bigint)') IS NULL AS not_in_1_0
 ALTER EXTENSION alliance UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'alliance';
 
--- every row is still there, unchanged
-SELECT b.table_name, b.n, a.n AS n_after
+-- every row is still there, unchanged; 1.2 moved alliance.endpoint's rows into
+-- alliance.webhook_endpoint and alliance.webhook_secret, under a view of the
+-- same name that shows exactly the rows the table had
+SELECT coalesce(b.table_name, a.table_name) AS table_name, b.n, a.n AS n_after
 FROM public.before b FULL JOIN public.table_digests() a USING (table_name)
 WHERE b.digest IS DISTINCT FROM a.digest;
+SELECT (SELECT b.digest FROM public.before b WHERE b.table_name = 'alliance.endpoint')
+	   = md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '')) AS endpoint_rows_kept
+FROM alliance.endpoint t;
 
 -- the same objects, definitions, privileges and comments as a fresh install
 SELECT 'only after the upgrade' AS side, object FROM public.extension_objects() u

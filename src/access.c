@@ -10,16 +10,21 @@
  * serves the functions here and the row-level security policies, which call
  * alliance.acts_for_all() and alliance.acting_institutions().
  *
+ * A mapping names the role by its OID (alliance.role_map.role_id), so that a
+ * role dropped and created again under the same name inherits none of it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "access.h"
@@ -29,14 +34,32 @@
 static Stmt mapped_institutions = {
 	"SELECT DISTINCT m.institution_id"
 	"  FROM alliance.role_map m"
+	"  JOIN pg_catalog.pg_roles r ON r.oid = m.role_id"
+	" WHERE pg_catalog.pg_has_role($1, r.oid, 'USAGE')",
+	1, {OIDOID}
+};
+
+/* before ALTER EXTENSION alliance UPDATE to 1.2, mappings name the role */
+static Stmt mapped_institutions_1_0 = {
+	"SELECT DISTINCT m.institution_id"
+	"  FROM alliance.role_map m"
 	"  JOIN pg_catalog.pg_roles r ON r.rolname = m.role_name"
 	" WHERE pg_catalog.pg_has_role($1, r.oid, 'USAGE')",
 	1, {OIDOID}
 };
 
+/* Does alliance.role_map name roles by OID (1.2), or by name (1.0, 1.1)? */
+bool
+role_map_by_oid(void)
+{
+	Oid			relid = get_relname_relid("role_map", get_namespace_oid("alliance", false));
+
+	return OidIsValid(relid) && get_attnum(relid, "role_id") != InvalidAttrNumber;
+}
+
 /* Is role a superuser or a member of alliance.admin_role? */
-static bool
-role_acts_for_all(Oid role)
+bool
+caller_role_acts_for_all(Oid role)
 {
 	Oid			admin;
 
@@ -60,7 +83,7 @@ caller_identify(Caller *caller)
 	Datum		arg;
 
 	caller->roleid = GetUserId();
-	caller->acts_for_all = role_acts_for_all(caller->roleid);
+	caller->acts_for_all = caller_role_acts_for_all(caller->roleid);
 	caller->ninstitutions = 0;
 	caller->institutions = NULL;
 	if (caller->acts_for_all)
@@ -68,7 +91,7 @@ caller_identify(Caller *caller)
 
 	stmt_begin(&scope, false);
 	arg = ObjectIdGetDatum(caller->roleid);
-	stmt_run(&mapped_institutions, &arg, NULL, 0);
+	stmt_run(role_map_by_oid() ? &mapped_institutions : &mapped_institutions_1_0, &arg, NULL, 0);
 	if (SPI_processed > 0)
 	{
 		caller->institutions = MemoryContextAlloc(outer, SPI_processed * sizeof(int64));
@@ -131,7 +154,7 @@ PG_FUNCTION_INFO_V1(acts_for_all);
 Datum
 acts_for_all(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(role_acts_for_all(GetUserId()));
+	PG_RETURN_BOOL(caller_role_acts_for_all(GetUserId()));
 }
 
 /* alliance.acting_institutions(): the institutions the current user is mapped to */

@@ -18,6 +18,8 @@ typedef struct Caller
 	int64	   *institutions;
 } Caller;
 
+extern bool caller_role_acts_for_all(Oid role);
+extern bool role_map_by_oid(void);
 extern void caller_identify(Caller *caller);
 extern bool caller_acts_for(const Caller *caller, int64 institution);
 extern char *caller_name(const Caller *caller);

@@ -32,7 +32,7 @@
 #include "exec.h"
 
 /* The owner of the alliance extension, who owns its tables */
-static Oid
+Oid
 extension_owner(void)
 {
 	Relation	rel;

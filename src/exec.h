@@ -36,6 +36,8 @@ typedef struct StmtScope
 	int			guc_nestlevel;
 } StmtScope;
 
+/* the owner of the alliance extension; 55000 when it is not installed */
+extern Oid	extension_owner(void);
 extern void stmt_begin(StmtScope *scope, bool as_owner);
 extern void stmt_end(StmtScope *scope);
 extern int	stmt_run(Stmt *stmt, Datum *values, const char *nulls, long count);

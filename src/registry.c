@@ -12,10 +12,12 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "access.h"
 #include "exec.h"
@@ -61,7 +63,22 @@ static Stmt update_capacity = {
 	3, {INT8OID, INT4OID, BOOLOID}
 };
 
+/* the public part of the endpoint, then its secret, which only the admin reads */
 static Stmt upsert_endpoint = {
+	"INSERT INTO alliance.webhook_endpoint (institution_id, url, format) VALUES ($1, $2, $3)"
+	" ON CONFLICT (institution_id) DO UPDATE"
+	"   SET url = excluded.url, format = excluded.format, active = true, updated_at = now()",
+	3, {INT8OID, TEXTOID, TEXTOID}
+};
+
+static Stmt upsert_secret = {
+	"INSERT INTO alliance.webhook_secret (institution_id, secret) VALUES ($1, $2)"
+	" ON CONFLICT (institution_id) DO UPDATE SET secret = excluded.secret",
+	2, {INT8OID, TEXTOID}
+};
+
+/* a database not yet updated to 1.2 keeps the secret in the table alliance.endpoint */
+static Stmt upsert_endpoint_1_0 = {
 	"INSERT INTO alliance.endpoint (institution_id, url, format, secret) VALUES ($1, $2, $3, $4)"
 	" ON CONFLICT (institution_id) DO UPDATE"
 	"   SET url = excluded.url, format = excluded.format, secret = excluded.secret,"
@@ -69,15 +86,37 @@ static Stmt upsert_endpoint = {
 	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
+/*
+ * Mappings name the role by OID; those of roles dropped since go whenever
+ * one is changed.
+ */
 static Stmt insert_role_map = {
+	"INSERT INTO alliance.role_map (role_id, institution_id) VALUES ($1, $2)"
+	" ON CONFLICT DO NOTHING",
+	2, {OIDOID, INT8OID}
+};
+
+static Stmt delete_role_map = {
+	"DELETE FROM alliance.role_map WHERE role_id = $1 AND institution_id = $2",
+	2, {OIDOID, INT8OID}
+};
+
+/* before 1.2, by name */
+static Stmt insert_role_map_1_0 = {
 	"INSERT INTO alliance.role_map (role_name, institution_id) VALUES ($1, $2)"
 	" ON CONFLICT DO NOTHING",
 	2, {NAMEOID, INT8OID}
 };
 
-static Stmt delete_role_map = {
+static Stmt delete_role_map_1_0 = {
 	"DELETE FROM alliance.role_map WHERE role_name = $1 AND institution_id = $2",
 	2, {NAMEOID, INT8OID}
+};
+
+static Stmt delete_dropped_roles = {
+	"DELETE FROM alliance.role_map m"
+	" WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = m.role_id)",
+	0, {InvalidOid}
 };
 
 /* Raise 42704 unless the row with this id exists */
@@ -287,32 +326,53 @@ set_endpoint(PG_FUNCTION_ARGS)
 	values[3] = CStringGetTextDatum(secret);
 	stmt_begin(&scope, true);
 	require_row(&institution_exists, "institution", institution_id);
-	stmt_run(&upsert_endpoint, values, NULL, 0);
+	if (OidIsValid(get_relname_relid("webhook_secret", get_namespace_oid("alliance", false))))
+	{
+		stmt_run(&upsert_endpoint, values, NULL, 0);
+		values[1] = values[3];
+		stmt_run(&upsert_secret, values, NULL, 0);
+	}
+	else
+		stmt_run(&upsert_endpoint_1_0, values, NULL, 0);
 	stmt_end(&scope);
 	PG_RETURN_TEXT_P(cstring_to_text(secret));
 }
 
-/* map_role and unmap_role: check, then run stmt on (role, institution) */
+/*
+ * map_role and unmap_role: check, then run stmt on (role's OID,
+ * institution).  A role that does not exist is 42704 for map_role; for
+ * unmap_role there is nothing of it left to remove (its mappings went with
+ * it), so it only clears the mappings of dropped roles.
+ */
 static void
 change_role_map(FunctionCallInfo fcinfo, Stmt *stmt, const char *action, bool role_must_exist)
 {
 	Caller		caller;
 	StmtScope	scope;
 	Datum		values[2];
+	Oid			role;
 
 	arg_require(fcinfo, 0, "role");
 	arg_require(fcinfo, 1, "institution_id");
 	caller_identify(&caller);
 	caller_require_admin(&caller, action);
-	/* 42704 for a role that does not exist; a dropped role can be unmapped */
-	if (role_must_exist)
-		(void) get_role_oid(NameStr(*PG_GETARG_NAME(0)), false);
+	role = get_role_oid(NameStr(*PG_GETARG_NAME(0)), !role_must_exist);
 
-	values[0] = PG_GETARG_DATUM(0);
+	values[0] = ObjectIdGetDatum(role);
 	values[1] = PG_GETARG_DATUM(1);
 	stmt_begin(&scope, true);
 	require_row(&institution_exists, "institution", PG_GETARG_INT64(1));
-	stmt_run(stmt, values, NULL, 0);
+	if (!role_map_by_oid())
+	{
+		values[0] = PG_GETARG_DATUM(0);
+		stmt_run(stmt == &insert_role_map ? &insert_role_map_1_0 : &delete_role_map_1_0, values, NULL, 0);
+	}
+	else
+	{
+		stmt_run(&delete_dropped_roles, NULL, NULL, 0);
+		if (OidIsValid(role))
+			stmt_run(stmt, values, NULL, 0);
+	}
 	stmt_end(&scope);
 }
 
