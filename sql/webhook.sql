@@ -117,3 +117,50 @@ ALTER SYSTEM RESET alliance.retry_schedule;
 
 -- the dispatchers: one for the database the regression instance lists
 SELECT database, pid IS NOT NULL AS has_pid FROM dispatcher_status;
+
+-- SSRF: a URL whose host is an internal address, in any spelling, or a
+-- localhost name, is refused at registration unless the host is in
+-- alliance.http_hosts (here without the default loopback hosts)
+SELECT set_endpoint(:ws, 'https://169.254.169.254/latest');
+SET alliance.http_hosts = 'his.lan';
+SELECT url, left(e, 5) AS sqlstate, split_part(e, E'\n', 2) AS refused
+FROM (SELECT u, error_of(format('SELECT alliance.set_endpoint(%s, %L)', :ws, u)) FROM unnest(ARRAY[
+	'https://10.0.0.1/', 'https://172.16.5.4/', 'https://192.168.1.1/', 'https://127.0.0.1/',
+	'https://127.255.255.254/', 'https://0.0.0.0/', 'https://0/', 'https://100.64.0.1/',
+	'https://169.254.169.254/latest', 'https://224.0.0.1/', 'https://255.255.255.255/',
+	'https://240.0.0.1/', 'https://198.18.0.1/', 'https://192.0.0.8/',
+	'https://2130706433/', 'https://0x7f000001/', 'https://0x7f.1/', 'https://0177.0.0.1/',
+	'https://127.1/', 'https://127.0.0.1./', 'https://0177.1./', 'https://%31%32%37.0.0.1/',
+	'https://[::1]/', 'https://[::]/', 'https://[0:0:0:0:0:0:0:1]/', 'https://[fe80::1%25eth0]/',
+	'https://[fc00::1]/', 'https://[fd12:3456::1]/', 'https://[ff02::1]/',
+	'https://[::ffff:127.0.0.1]/', 'https://[::ffff:a9fe:a9fe]/', 'https://[::127.0.0.1]/',
+	'https://[64:ff9b::10.0.0.1]/', 'https://[2002:c0a8:0101::1]/',
+	'https://localhost/', 'https://LOCALHOST./', 'https://his.localhost/', 'https://a.b.localhost./',
+	'http://10.0.0.1:8080/hook', 'https://10.0.0.1:22/'
+]) AS u) AS t(url, e);
+RESET alliance.http_hosts;
+-- public addresses and names are not refused, nor the hosts of alliance.http_hosts,
+-- in whatever spelling of their address
+SELECT u AS url, sqlstate_of(format('SELECT alliance.set_endpoint(%s, %L)', :ws, u)) AS result
+FROM unnest(ARRAY[
+	'https://8.8.8.8/', 'https://[2001:4860:4860::8888]/', 'https://[::ffff:8.8.8.8]/',
+	'https://his.example/hook', 'https://localhost.example/', 'https://127.0.0.1.example/',
+	'http://127.0.0.1:8080/hook', 'http://[::1]:8080/hook', 'http://localhost/hook', 'https://localhost/hook',
+	'http://2130706433:8080/hook', 'http://127.1:8080/hook', 'http://127.0.0.1.:8080/hook', 'http://[0:0::1]:8080/hook'
+]) AS u;
+SET alliance.http_hosts = 'localhost,10.1.2.3';
+SELECT sqlstate_of(format('SELECT alliance.set_endpoint(%s, %L)', :ws, 'https://10.1.2.3/hook')) AS listed,
+	   sqlstate_of(format('SELECT alliance.set_endpoint(%s, %L)', :ws, 'https://10.1.2.4/hook')) AS not_listed;
+RESET alliance.http_hosts;
+SELECT set_endpoint(:ws, 'http://localhost/sender') IS NOT NULL AS sender_endpoint_again;
+
+-- alliance.resolve pins receivers' addresses: host:port:address, set by the superuser in the server's configuration
+SELECT name, setting, context FROM pg_settings WHERE name = 'alliance.resolve';
+SELECT sqlstate_of('SET alliance.resolve = ''his.example:443:192.0.2.10''') AS set_in_session;
+ALTER SYSTEM SET alliance.resolve = 'his.example:443';
+ALTER SYSTEM SET alliance.resolve = 'his.example:0:192.0.2.10';
+ALTER SYSTEM SET alliance.resolve = 'his.example:443:his2.example';
+ALTER SYSTEM SET alliance.resolve = '-his.example:443:192.0.2.10';
+ALTER SYSTEM SET alliance.resolve = 'his.example:443:::1';
+ALTER SYSTEM SET alliance.resolve = 'his.example:443:192.0.2.10, his.example:8443:[2001:db8::10]';
+ALTER SYSTEM RESET alliance.resolve;

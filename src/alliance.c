@@ -16,6 +16,7 @@
 
 #include "alliance.h"
 #include "routing.h"
+#include "webhook.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -201,6 +202,8 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	webhook_define_settings();
 
 	if (process_shared_preload_libraries_in_progress)
 		worker_preload();

@@ -87,18 +87,33 @@ extern bool host_in_list(const char *list, const char *host, size_t hostlen);
 /*
  * Webhook URLs (src/webhook_url.c, which parses with libcurl's URL API but
  * otherwise is as plain as this file).  *host, set for WEBHOOK_URL_PLAIN_HTTP
- * only, is the caller's to curl_free().
+ * and WEBHOOK_URL_INTERNAL only, is the caller's to curl_free().
  */
 typedef enum WebhookUrlVerdict
 {
 	WEBHOOK_URL_ALLOWED,
 	WEBHOOK_URL_REFUSED,		/* *problem says why */
 	WEBHOOK_URL_PLAIN_HTTP,		/* http to *host, which is not in the list */
-	WEBHOOK_URL_NO_MEMORY
+	WEBHOOK_URL_NO_MEMORY,
+	WEBHOOK_URL_INTERNAL		/* *host, not in the list, is *problem */
 } WebhookUrlVerdict;
 
 extern WebhookUrlVerdict webhook_url_verdict(const char *url, const char *http_hosts,
 											 const char **problem, char **host);
+extern bool webhook_url_host_listed(const char *url, const char *http_hosts);
+extern bool webhook_host_listed(const char *http_hosts, const char *host);
+
+/*
+ * Internal addresses (loopback, private, link-local, ...), which a webhook
+ * reaches only when its host is in alliance.http_hosts: the class, a static
+ * sentence fragment ("a loopback address"), or NULL when public.  addr is 4
+ * (AF_INET) or 16 (AF_INET6) bytes in network order.
+ */
+extern const char *address_internal_class(int family, const unsigned char *addr);
+extern const char *host_internal_class(const char *host);
+
+/* an entry of alliance.resolve, "host:port:address" */
+extern bool webhook_resolve_entry_valid(const char *entry, size_t len);
 
 /* durations: alliance.retry_schedule, Retry-After */
 extern bool duration_list_parse(const char *str, size_t len, double *seconds, int max, int *n);

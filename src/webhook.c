@@ -9,6 +9,9 @@
  */
 #include "postgres.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <curl/curl.h>
 
 #include "common/base64.h"
@@ -17,9 +20,11 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 #include "alliance.h"
 #include "parse.h"
@@ -29,11 +34,64 @@
 /* random bytes in a signing secret (Standard Webhooks asks for 24 to 64) */
 #define SECRET_BYTES 32
 
+/* alliance.resolve: receivers' addresses pinned, "host:port:address,..." */
+static char *alliance_resolve = NULL;
+
+static bool
+resolve_check(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *entries;
+	ListCell   *lc;
+
+	if (!SplitGUCList(raw, ',', &entries))
+	{
+		GUC_check_errdetail("The list syntax is invalid.");
+		pfree(raw);
+		return false;
+	}
+	foreach(lc, entries)
+	{
+		const char *entry = lfirst(lc);
+
+		if (!webhook_resolve_entry_valid(entry, strlen(entry)))
+		{
+			GUC_check_errdetail("\"%s\" is not of the form host:port:address.", entry);
+			GUC_check_errhint("The address is a literal IPv4 address or a bracketed IPv6 address, e.g. his.example:443:192.0.2.10 or his.example:443:[2001:db8::10].");
+			list_free(entries);
+			pfree(raw);
+			return false;
+		}
+	}
+	list_free(entries);
+	pfree(raw);
+	return true;
+}
+
+/*
+ * Define the webhook sender's settings; called by _PG_init.
+ */
+void
+webhook_define_settings(void)
+{
+	DefineCustomStringVariable("alliance.resolve",
+							   "Pins the addresses the dispatcher connects to for webhook hosts.",
+							   "A comma-separated list of host:port:address; a listed host:port is not looked up in DNS. "
+							   "The address is still checked: an internal one is refused unless the host is in alliance.http_hosts.",
+							   &alliance_resolve,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   resolve_check, NULL, NULL);
+}
+
 /*
  * Refuse, with 22023, a URL that may not receive webhooks: it must parse
  * (libcurl's parser, the one that will send), be https, or http to a host in
- * alliance.http_hosts, and carry no credentials (the URL is readable by every
- * role; receivers check the signature instead).  The rules are
+ * alliance.http_hosts, carry no credentials (the URL is readable by every
+ * role; receivers check the signature instead), and not name an internal
+ * address (loopback, private, link-local, ..., in any spelling) or a
+ * localhost name unless its host is in alliance.http_hosts.  The rules are
  * webhook_url_verdict's (webhook_url.c).
  */
 void
@@ -55,6 +113,21 @@ webhook_check_url(const char *url)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("webhook URL \"%s\" is not allowed", url),
 					 errdetail("The URL is refused: %s.", problem)));
+			break;
+		case WEBHOOK_URL_INTERNAL:
+			{
+				char	   *detail = psprintf("The URL is refused: its host \"%s\" is %s.", host, problem);
+
+				curl_free(host);
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("webhook URL \"%s\" is not allowed", url),
+						 errdetail_internal("%s", detail),
+						 errhint("Webhooks may not reach loopback, private, link-local, shared (100.64.0.0/10), multicast, unspecified, "
+								 "reserved, benchmarking or documentation addresses, in any spelling (decimal, hex, octal, short forms, "
+								 "IPv4-mapped, IPv4-compatible, NAT64 or 6to4 IPv6, trailing dot), nor localhost or *.localhost, "
+								 "unless the host is listed in alliance.http_hosts.")));
+			}
 			break;
 		case WEBHOOK_URL_PLAIN_HTTP:
 			{
@@ -204,6 +277,7 @@ struct WebhookSender
 	Delivery   *in_flight;
 	int			n_in_flight;
 	Delivery   *done;
+	char	   *resolve_loaded;	/* the alliance.resolve in curl's DNS cache */
 };
 
 static uint32
@@ -335,6 +409,7 @@ webhook_free_delivery(WebhookSender *s, Delivery *d)
 	pfree(d);
 }
 
+/* Keep the start of the answer's body, for an error text; drop the rest */
 static size_t
 keep_snippet(char *data, size_t size, size_t nmemb, void *userp)
 {
@@ -346,7 +421,204 @@ keep_snippet(char *data, size_t size, size_t nmemb, void *userp)
 	memcpy(d->snippet + d->snippet_len, data, take);
 	d->snippet_len += take;
 	d->snippet[d->snippet_len] = '\0';
+	if (take < n)
+		d->snippet_cut = true;
 	return n;
+}
+
+/*
+ * The class of an address libcurl is about to connect to, as
+ * address_internal_class gives it (NULL: public)
+ */
+static const char *
+sockaddr_class(const struct curl_sockaddr *a)
+{
+	if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in))
+		return address_internal_class(AF_INET,
+									  (const unsigned char *) &((const struct sockaddr_in *) &a->addr)->sin_addr);
+	if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6))
+		return address_internal_class(AF_INET6,
+									  ((const struct sockaddr_in6 *) &a->addr)->sin6_addr.s6_addr);
+	return "an address of an unknown family";
+}
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: the check of the address actually connected
+ * to, whatever the URL's host resolved to (DNS, alliance.resolve, a
+ * rebinding name).  An internal address is refused, before any packet is
+ * sent to it, unless the URL's host is in alliance.http_hosts.
+ */
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	Delivery   *d = (Delivery *) clientp;
+
+	if (!d->internal_ok && sockaddr_class(address) != NULL)
+	{
+		d->refused_internal = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype, address->protocol);
+}
+
+/*
+ * Append to *list the entries of an alliance.resolve value, or with removal
+ * the "-host:port" that takes each out of curl's DNS cache.  False if out of
+ * memory or if the value does not split (the check hook let it pass, so
+ * neither should happen).
+ */
+static bool
+append_resolve(struct curl_slist **list, const char *setting, bool removal)
+{
+	char	   *raw = pstrdup(setting);
+	List	   *entries;
+	ListCell   *lc;
+
+	if (!SplitGUCList(raw, ',', &entries))
+		return false;
+	foreach(lc, entries)
+	{
+		char	   *entry = lfirst(lc);
+		struct curl_slist *l;
+
+		if (removal)
+		{
+			char	   *colon = strchr(entry, ':');
+
+			colon = colon ? strchr(colon + 1, ':') : NULL;
+			if (colon)
+				*colon = '\0';
+			entry = psprintf("-%s", entry);
+		}
+		l = curl_slist_append(*list, entry);
+		if (l == NULL)
+			return false;
+		*list = l;
+	}
+	return true;
+}
+
+/*
+ * The CURLOPT_RESOLVE list of a new delivery: alliance.resolve, preceded,
+ * when the setting changed since curl's DNS cache took it, by the removal
+ * of the entries it had before.
+ */
+static bool
+resolve_list(WebhookSender *s, struct curl_slist **list)
+{
+	const char *current = alliance_resolve ? alliance_resolve : "";
+
+	*list = NULL;
+	if (s->resolve_loaded && strcmp(s->resolve_loaded, current) != 0 &&
+		!append_resolve(list, s->resolve_loaded, true))
+		return false;
+	return append_resolve(list, current, false);
+}
+
+/* After a delivery with resolve_list's list started: curl's cache has it */
+static void
+resolve_loaded(WebhookSender *s)
+{
+	const char *current = alliance_resolve ? alliance_resolve : "";
+
+	if (s->resolve_loaded == NULL || strcmp(s->resolve_loaded, current) != 0)
+	{
+		if (s->resolve_loaded)
+			pfree(s->resolve_loaded);
+		s->resolve_loaded = MemoryContextStrdup(s->cxt, current);
+	}
+}
+
+/* What an attempt that got no HTTP answer says (never libcurl's own buffer) */
+#define REFUSED_INTERNAL "refused: the receiver's name resolved to an internal address, and its host is not in alliance.http_hosts"
+
+static void
+describe_failure(Delivery *d, CURL *easy, CURLcode rc)
+{
+	const char *text = NULL;
+	curl_off_t	connected_us = 0;
+
+	switch (rc)
+	{
+		case CURLE_COULDNT_RESOLVE_HOST:
+			text = "could not resolve the receiver's host name";
+			break;
+		case CURLE_COULDNT_CONNECT:
+			text = d->refused_internal ? REFUSED_INTERNAL :
+				"could not connect to the receiver: connection refused or unreachable";
+			break;
+		case CURLE_OPERATION_TIMEDOUT:
+			if (curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connected_us) == CURLE_OK &&
+				connected_us > 0)
+				text = "timed out waiting for the receiver's answer (alliance.http_timeout)";
+			else
+				text = d->refused_internal ? REFUSED_INTERNAL :
+					"timed out connecting to the receiver";
+			break;
+		case CURLE_SSL_CONNECT_ERROR:
+			text = "TLS: the handshake with the receiver failed";
+			break;
+		case CURLE_PEER_FAILED_VERIFICATION:
+			text = "TLS: the receiver's certificate could not be verified";
+			break;
+		case CURLE_GOT_NOTHING:
+			text = "the receiver closed the connection without answering";
+			break;
+		case CURLE_SEND_ERROR:
+			text = "the connection to the receiver failed while sending the request";
+			break;
+		case CURLE_RECV_ERROR:
+			text = "the connection to the receiver failed while reading its answer";
+			break;
+		case CURLE_WEIRD_SERVER_REPLY:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			text = "the receiver's answer is not valid HTTP";
+			break;
+		default:
+			break;
+	}
+	if (text)
+		strlcpy(d->error, text, sizeof(d->error));
+	else
+		snprintf(d->error, sizeof(d->error), "transport error: %s", curl_easy_strerror(rc));
+}
+
+/*
+ * What a non-2xx answer says: its status, and at most WEBHOOK_EXCERPT_SIZE
+ * characters of its body, printable ASCII only (runs of spaces and control
+ * characters become one space, other bytes '?'), "..." when cut.
+ */
+static void
+describe_answer(Delivery *d)
+{
+	char		excerpt[WEBHOOK_EXCERPT_SIZE + 1];
+	int			n = 0;
+	bool		space = false;
+	bool		cut = d->snippet_cut;
+
+	for (int i = 0; i < d->snippet_len; i++)
+	{
+		unsigned char c = (unsigned char) d->snippet[i];
+
+		if (c <= 0x20 || c == 0x7f)
+		{
+			space = n > 0;
+			continue;
+		}
+		if (n + (space ? 2 : 1) > WEBHOOK_EXCERPT_SIZE)
+		{
+			cut = true;
+			break;
+		}
+		if (space)
+			excerpt[n++] = ' ';
+		space = false;
+		excerpt[n++] = c < 0x7f ? (char) c : '?';
+	}
+	excerpt[n] = '\0';
+	snprintf(d->error, sizeof(d->error), "HTTP %ld%s%s%s", d->http_status,
+			 n ? ": " : "", excerpt, n && cut ? "..." : "");
 }
 
 /* Note a Retry-After header: delay-seconds, or an HTTP-date */
@@ -399,6 +671,8 @@ fail_to_start(WebhookSender *s, Delivery *d, const char *why)
 	d->easy = NULL;
 	curl_slist_free_all(d->headers);
 	d->headers = NULL;
+	curl_slist_free_all(d->resolve);
+	d->resolve = NULL;
 	finish(s, d);
 }
 
@@ -445,6 +719,9 @@ webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 	d->error[0] = '\0';
 	d->snippet_len = 0;
 	d->snippet[0] = '\0';
+	d->snippet_cut = false;
+	d->refused_internal = false;
+	d->internal_ok = webhook_url_host_listed(d->url, alliance_http_hosts ? alliance_http_hosts : "");
 
 	snprintf(id, sizeof(id), INT64_FORMAT, d->event_id);
 	snprintf(timestamp, sizeof(timestamp), "%lld", (long long) time(NULL));
@@ -468,11 +745,22 @@ webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 	ADD_HEADER("alliance-database: %s", s->dbname);
 	ADD_HEADER("User-Agent: alliance/1.0 (PostgreSQL)");
 	ADD_HEADER("Expect:");
+	if (!resolve_list(s, &d->resolve))
+	{
+		fail_to_start(s, d, "out of memory");
+		return;
+	}
 
 	SETOPT(CURLOPT_URL, d->url);
 	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	/* no proxy from the environment: the address checked is the receiver's */
+	SETOPT(CURLOPT_PROXY, "");
+	SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SETOPT(CURLOPT_OPENSOCKETDATA, d);
+	if (d->resolve)
+		SETOPT(CURLOPT_RESOLVE, d->resolve);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	SETOPT(CURLOPT_TIMEOUT_MS, (long) alliance_http_timeout);
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) Min(alliance_http_timeout, 10000));
@@ -483,7 +771,6 @@ webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 	SETOPT(CURLOPT_WRITEDATA, d);
 	SETOPT(CURLOPT_HEADERFUNCTION, read_header);
 	SETOPT(CURLOPT_HEADERDATA, d);
-	SETOPT(CURLOPT_ERRORBUFFER, d->error);
 	SETOPT(CURLOPT_PRIVATE, d);
 
 	mrc = curl_multi_add_handle(s->multi, easy);
@@ -492,6 +779,7 @@ webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 		fail_to_start(s, d, curl_multi_strerror(mrc));
 		return;
 	}
+	resolve_loaded(s);
 	d->next = s->in_flight;
 	s->in_flight = d;
 	s->n_in_flight++;
@@ -527,19 +815,11 @@ collect_finished(WebhookSender *s)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &d->http_status);
 		if (msg->data.result != CURLE_OK)
 		{
-			if (d->error[0] == '\0')
-				strlcpy(d->error, curl_easy_strerror(msg->data.result), sizeof(d->error));
+			describe_failure(d, msg->easy_handle, msg->data.result);
 			d->http_status = 0;
 		}
 		else if (d->http_status < 200 || d->http_status > 299)
-		{
-			/* keep the start of the answer, printable, for last_error */
-			for (int i = 0; i < d->snippet_len; i++)
-				if ((unsigned char) d->snippet[i] < 0x20)
-					d->snippet[i] = ' ';
-			snprintf(d->error, sizeof(d->error), "HTTP %ld%s%s", d->http_status,
-					 d->snippet_len ? ": " : "", d->snippet);
-		}
+			describe_answer(d);
 
 		for (link = &s->in_flight; *link; link = &(*link)->next)
 			if (*link == d)
@@ -552,6 +832,8 @@ collect_finished(WebhookSender *s)
 		curl_easy_cleanup(msg->easy_handle);
 		curl_slist_free_all(d->headers);
 		d->headers = NULL;
+		curl_slist_free_all(d->resolve);
+		d->resolve = NULL;
 		d->easy = NULL;
 		finish(s, d);
 	}

@@ -14,6 +14,9 @@
 
 #define WEBHOOK_ERROR_SIZE 256
 
+/* how much of a receiver's answer an error text quotes, sanitised */
+#define WEBHOOK_EXCERPT_SIZE 64
+
 /* One POST of one notification */
 typedef struct Delivery
 {
@@ -35,13 +38,18 @@ typedef struct Delivery
 	/* the sender's */
 	char		snippet[128];	/* start of the response body */
 	int			snippet_len;
+	bool		snippet_cut;	/* the body went on beyond the snippet */
+	bool		internal_ok;	/* the URL's host is in alliance.http_hosts */
+	bool		refused_internal;	/* a connection to an internal address was refused */
 	void	   *easy;
 	struct curl_slist *headers;
+	struct curl_slist *resolve;	/* alliance.resolve, for CURLOPT_RESOLVE */
 	struct Delivery *next;
 } Delivery;
 
 typedef struct WebhookSender WebhookSender;
 
+extern void webhook_define_settings(void);
 extern void webhook_check_url(const char *url);
 extern char *webhook_new_secret(void);
 extern char *webhook_signature(const char *secret, const char *id, const char *timestamp,

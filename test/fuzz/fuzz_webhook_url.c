@@ -1,16 +1,24 @@
 /*
  * fuzz_webhook_url.c
- *	  Webhook URLs: webhook_url_verdict (libcurl's URL parser, host_in_list).
+ *	  Webhook URLs: webhook_url_verdict (libcurl's URL parser, host_in_list,
+ *	  host_internal_class) and the classification of internal addresses.
  *
  * The input is a URL, or a host list, '\n' and a URL (else the default list,
  * "localhost,127.0.0.1,::1").  Properties: each verdict comes with what it
- * promises (a reason, or the host not in the list); a refused plain-http host
- * is allowed once it is in the list, and is refused by an empty list; more
- * hosts never refuse an allowed URL, and an allowed http URL has its host in
- * the list; the URL as libcurl rewrites it gets the same verdict; nothing
- * leaks (LeakSanitizer).
+ * promises (a reason, or the host not in the list); a refused plain-http or
+ * internal host is allowed once it is in the list, and is refused by an
+ * empty list; more hosts never refuse an allowed URL, and an allowed http URL
+ * has its host in the list; a host the classifier calls internal (read here
+ * again, with inet_aton/inet_pton as the resolver would) is never allowed
+ * unless listed; an IPv4 address and its IPv4-mapped, NAT64 and 6to4 IPv6
+ * forms are classed alike; the URL as libcurl rewrites it gets the same
+ * verdict; nothing leaks (LeakSanitizer).
  */
 #include "fuzz.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -45,12 +53,112 @@ verdict(const char *url, const char *hosts, char **host)
 			break;
 		case WEBHOOK_URL_PLAIN_HTTP:
 			CHECK(problem == NULL && *host != NULL && (*host)[0] != '\0');
-			CHECK(!host_in_list(hosts, *host, strlen(*host)));
+			CHECK(!webhook_host_listed(hosts, *host));
+			break;
+		case WEBHOOK_URL_INTERNAL:
+			CHECK(problem != NULL && strlen(problem) > 0 && *host != NULL && (*host)[0] != '\0');
+			CHECK(!webhook_host_listed(hosts, *host));
+			CHECK(host_internal_class(*host) == problem);
 			break;
 		default:
 			CHECK(!"verdict out of range");
 	}
 	return v;
+}
+
+/* The host of a URL as libcurl's URL API gives it, or NULL */
+static char *
+host_of(const char *url)
+{
+	CURLU	   *handle = curl_url();
+	char	   *host = NULL;
+
+	CHECK(handle != NULL);
+	if (curl_url_set(handle, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		curl_url_get(handle, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		host = NULL;
+	curl_url_cleanup(handle);
+	return host;
+}
+
+/*
+ * Is a host, read independently of the classifier (brackets, a zone and
+ * trailing dots dropped, then inet_pton or inet_aton), an address in one of
+ * the ranges that must never be reached unlisted?  A spot oracle over the
+ * ranges the issue names, not the classifier's whole table.
+ */
+static bool
+obviously_internal(const char *host)
+{
+	char		buf[128];
+	size_t		len = strlen(host);
+	unsigned char a6[16];
+	struct in_addr in;
+	const unsigned char *a;
+
+	if (len >= sizeof(buf))
+		return false;
+	if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
+	{
+		memcpy(buf, host + 1, len - 2);
+		buf[len - 2] = '\0';
+		if (strchr(buf, '%'))
+			*strchr(buf, '%') = '\0';
+	}
+	else
+	{
+		memcpy(buf, host, len + 1);
+		while (len > 0 && buf[len - 1] == '.')
+			buf[--len] = '\0';
+	}
+	if (inet_pton(AF_INET6, buf, a6) == 1)
+	{
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		static const unsigned char zero[15] = {0};
+
+		if (memcmp(a6, zero, 15) == 0)
+			return true;		/* :: and ::1 */
+		if (a6[0] == 0xfe && (a6[1] & 0xC0) == 0x80)
+			return true;		/* fe80::/10 */
+		if ((a6[0] & 0xFE) == 0xfc || a6[0] == 0xff)
+			return true;		/* fc00::/7, multicast */
+		if (memcmp(a6, mapped, 12) != 0 && memcmp(a6, zero, 12) != 0)
+			return false;
+		a = a6 + 12;			/* IPv4-mapped or -compatible */
+	}
+	else if (inet_aton(buf, &in) != 0)
+		a = (const unsigned char *) &in.s_addr;
+	else
+		return false;
+	return a[0] == 0 || a[0] == 10 || a[0] == 127 || a[0] >= 224 ||
+		(a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xF0) == 16) ||
+		(a[0] == 192 && a[1] == 168) || (a[0] == 100 && (a[1] & 0xC0) == 64);
+}
+
+/* An IPv4 address is classed as its IPv6 forms that carry it */
+static void
+check_ipv6_forms(const unsigned char *v4)
+{
+	const char *class = address_internal_class(AF_INET, v4);
+	unsigned char a[16] = {0};
+
+	a[10] = a[11] = 0xff;
+	memcpy(a + 12, v4, 4);
+	CHECK(address_internal_class(AF_INET6, a) == class);	/* ::ffff:a.b.c.d */
+	memset(a, 0, 16);
+	a[1] = 0x64;
+	a[2] = 0xff;
+	a[3] = 0x9b;
+	memcpy(a + 12, v4, 4);
+	CHECK(address_internal_class(AF_INET6, a) == class);	/* 64:ff9b::a.b.c.d */
+	memset(a, 0, 16);
+	a[0] = 0x20;
+	a[1] = 0x02;
+	memcpy(a + 2, v4, 4);
+	CHECK(address_internal_class(AF_INET6, a) == class);	/* 2002:a.b.c.d:: */
+	memset(a, 0, 16);
+	memcpy(a + 12, v4, 4);
+	CHECK(address_internal_class(AF_INET6, a) != NULL);	/* ::a.b.c.d */
 }
 
 /* The URL as libcurl writes it back after parsing it, or NULL */
@@ -97,15 +205,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (v == WEBHOOK_URL_NO_MEMORY || none == WEBHOOK_URL_NO_MEMORY)
 		goto done;
 
-	/* the list decides only between allowed and plain http */
+	/* the list decides only between allowed, plain http and internal */
 	CHECK((v == WEBHOOK_URL_REFUSED) == (none == WEBHOOK_URL_REFUSED));
 	if (v == WEBHOOK_URL_PLAIN_HTTP)
 		CHECK(none == WEBHOOK_URL_PLAIN_HTTP && strcmp(host, none_host) == 0);
-	if (v == WEBHOOK_URL_ALLOWED && none == WEBHOOK_URL_PLAIN_HTTP)
-		CHECK(host_in_list(hosts, none_host, strlen(none_host)));
+	if (v == WEBHOOK_URL_INTERNAL)
+		CHECK(none == WEBHOOK_URL_INTERNAL && strcmp(host, none_host) == 0);
+	if (v == WEBHOOK_URL_ALLOWED && none != WEBHOOK_URL_ALLOWED)
+		CHECK(webhook_host_listed(hosts, none_host));
+
+	/* an internal host is never allowed unless listed */
+	if (v != WEBHOOK_URL_REFUSED)
+	{
+		char	   *h = host_of(url);
+		struct in_addr in;
+
+		CHECK(h != NULL);
+		if (host_internal_class(h) != NULL || obviously_internal(h))
+			CHECK(v == WEBHOOK_URL_INTERNAL || webhook_host_listed(hosts, h));
+		if (obviously_internal(h))
+			CHECK(none == WEBHOOK_URL_INTERNAL);
+		if (inet_aton(h, &in) != 0)
+			check_ipv6_forms((const unsigned char *) &in.s_addr);
+		curl_free(h);
+	}
 
 	/* a refused host, once listed, is allowed (if a list can name it) */
-	if (v == WEBHOOK_URL_PLAIN_HTTP && !strchr(host, ',') &&
+	if ((v == WEBHOOK_URL_PLAIN_HTTP || v == WEBHOOK_URL_INTERNAL) && !strchr(host, ',') &&
 		host[0] != ' ' && host[strlen(host) - 1] != ' ')
 	{
 		other = list_plus(hosts, host);
