@@ -79,8 +79,10 @@ SELECT id, patient_ref, direction, diagnosis, acuity, urgency, status, version,
 	   due_at - created_at AS sla, scheduled_at, parent_id
 FROM referral WHERE id = :r1;
 SELECT status, version FROM accept(:r1, '请直接到胸痛中心');
-SELECT status, version, scheduled_at = '2026-12-01 09:00+08' AS at_booked_time
-FROM schedule(:r1, '2026-12-01 09:00+08');
+-- a slot tomorrow at 09:00 in Shanghai (schedule() books from a day before now to a year ahead)
+SELECT date_trunc('day', now(), 'Asia/Shanghai') + interval '1 day 9 hours' AS booked \gset
+SELECT status, version, scheduled_at = :'booked' AS at_booked_time
+FROM schedule(:r1, :'booked');
 SELECT status, version FROM arrive(:r1);
 SELECT status, version FROM complete(:r1, 'PCI, stable', return_to_sender => true);
 -- the closed loop: a downward return referral to the sender

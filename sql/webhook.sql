@@ -21,7 +21,7 @@ SELECT add_member(:wa, :ws), add_member(:wa, :wr, 'lead');
 SELECT set_endpoint(:ws, 'http://localhost/sender') IS NOT NULL AS s, set_endpoint(:wr, 'https://his.example/hook', 'fhir') IS NOT NULL AS r;
 SELECT refer(:wa, 'WH-001', :ws, 'I21.4', 'acute', 'urgent', :wr, '胸痛 "2h"') AS w1 \gset
 SELECT version FROM accept(:w1, 'ok');
-SELECT version FROM schedule(:w1, '2026-12-24 09:00+08');
+SELECT version FROM schedule(:w1, now() + interval '1 day');
 SELECT version FROM cancel(:w1, '患者要求');
 
 -- the native body of each event, with the referral as it was after it

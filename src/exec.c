@@ -28,7 +28,9 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
+#include "bounds.h"
 #include "exec.h"
 
 /* The owner of the alliance extension, who owns its tables */
@@ -146,22 +148,44 @@ arg_enum_label(Datum value)
 }
 
 /*
- * Argument n, a patient's reference, as a C string: 22004 when NULL, 22023
- * when empty.
+ * Argument n, a patient's reference, as a C string: 22004 when NULL, 22001
+ * when longer than BOUNDS_PATIENT_REF characters, 22023 when empty or blank.
  */
 char *
 arg_patient_ref(FunctionCallInfo fcinfo, int n)
 {
-	char	   *ref;
+	text	   *ref;
 
 	arg_require(fcinfo, n, "patient_ref");
-	ref = text_to_cstring(PG_GETARG_TEXT_PP(n));
-	if (ref[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("patient_ref must not be empty"),
-				 errhint("Pass the member's own opaque identifier of the patient.")));
-	return ref;
+	ref = PG_GETARG_TEXT_PP(n);
+	bounds_check_text(VARDATA_ANY(ref), VARSIZE_ANY_EXHDR(ref), BOUNDS_PATIENT_REF, "patient_ref");
+	bounds_check_not_blank(VARDATA_ANY(ref), VARSIZE_ANY_EXHDR(ref), "patient_ref");
+	return text_to_cstring(ref);
+}
+
+/*
+ * Text argument n as a C string, or NULL; 22001 when longer than limit
+ * characters.
+ */
+char *
+arg_bounded_text(FunctionCallInfo fcinfo, int n, const char *name, int limit)
+{
+	text	   *value;
+
+	if (PG_ARGISNULL(n))
+		return NULL;
+	value = PG_GETARG_TEXT_PP(n);
+	bounds_check_text(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), limit, name);
+	return text_to_cstring(value);
+}
+
+/* Argument n, an instant: 22004 when NULL, 22008 outside the window */
+TimestampTz
+arg_instant(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	arg_require(fcinfo, n, name);
+	bounds_check_instant(PG_GETARG_TIMESTAMPTZ(n), name);
+	return PG_GETARG_TIMESTAMPTZ(n);
 }
 
 /* Text argument n as a C string, or NULL */

@@ -11,6 +11,7 @@
 #define ALLIANCE_EXEC_H
 
 #include "executor/spi.h"
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 
 /*
@@ -50,5 +51,7 @@ extern void arg_require(FunctionCallInfo fcinfo, int n, const char *name);
 extern char *arg_enum_label(Datum value);
 extern char *arg_text(FunctionCallInfo fcinfo, int n);
 extern char *arg_patient_ref(FunctionCallInfo fcinfo, int n);
+extern char *arg_bounded_text(FunctionCallInfo fcinfo, int n, const char *name, int limit);
+extern TimestampTz arg_instant(FunctionCallInfo fcinfo, int n, const char *name);
 
 #endif							/* ALLIANCE_EXEC_H */

@@ -18,10 +18,12 @@
 #include "fmgr.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/guc.h"
 
 #include "access.h"
 #include "alliance.h"
+#include "bounds.h"
 #include "exec.h"
 #include "parse.h"
 #include "registry.h"
@@ -94,7 +96,7 @@ record_visit(PG_FUNCTION_ARGS)
 	char		code[ICD10_OUTPUT_SIZE];
 
 	arg_require(fcinfo, 0, "institution_id");
-	arg_require(fcinfo, 2, "at");
+	(void) arg_instant(fcinfo, 2, "at");
 	arg_require(fcinfo, 4, "first_visit");
 	values[1] = CStringGetTextDatum(arg_patient_ref(fcinfo, 1));
 	caller_identify(&caller);
@@ -149,11 +151,20 @@ record_teleconsult(PG_FUNCTION_ARGS)
 {
 	static const char *const names[4] = {"requesting_institution", "consulting_institution", "at", "kind"};
 
-	if (!PG_ARGISNULL(3) && VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(3)) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kind must not be empty"),
-				 errhint("Say what was consulted on: consult, imaging, ecg, teaching, ...")));
+	if (!PG_ARGISNULL(2))
+		(void) arg_instant(fcinfo, 2, "at");
+	if (!PG_ARGISNULL(3))
+	{
+		text	   *kind = PG_GETARG_TEXT_PP(3);
+
+		if (VARSIZE_ANY_EXHDR(kind) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("kind must not be empty"),
+					 errhint("Say what was consulted on: consult, imaging, ecg, teaching, ...")));
+		bounds_check_text(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind), BOUNDS_KIND, "kind");
+		bounds_check_not_blank(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind), "kind");
+	}
 	return record_between(fcinfo, &insert_teleconsult, names, "a teleconsultation", 0,
 						  "record a teleconsultation");
 }
@@ -168,6 +179,9 @@ record_outreach(PG_FUNCTION_ARGS)
 {
 	static const char *const names[4] = {"expert_institution", "host_institution", "start_date", "days"};
 
+	if (!PG_ARGISNULL(2))
+		bounds_check_day_span(PG_GETARG_DATEADT(2), PG_ARGISNULL(3) ? 1 : PG_GETARG_INT32(3),
+							  "start_date");
 	return record_between(fcinfo, &insert_outreach, names, "outreach", -1, "record outreach");
 }
 
@@ -182,6 +196,8 @@ record_result_sharing(PG_FUNCTION_ARGS)
 {
 	static const char *const names[4] = {"producing_institution", "consuming_institution", "at", "recognized"};
 
+	if (!PG_ARGISNULL(2))
+		(void) arg_instant(fcinfo, 2, "at");
 	return record_between(fcinfo, &insert_result_sharing, names, "result sharing", 1,
 						  "record result sharing");
 }

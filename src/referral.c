@@ -19,11 +19,13 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "access.h"
 #include "alliance.h"
+#include "bounds.h"
 #include "exec.h"
 #include "parse.h"
 #include "referral.h"
@@ -123,6 +125,16 @@ static Stmt insert_outbox = {
 	" SELECT $1, $2, e.institution_id FROM alliance.endpoint e"
 	"  WHERE e.institution_id IN ($3, $4) AND e.active",
 	4, {INT8OID, INT8OID, INT8OID, INT8OID}
+};
+
+static Stmt alliance_exists = {
+	"SELECT 1 FROM alliance.alliance WHERE id = $1",
+	1, {INT8OID}
+};
+
+static Stmt receiver_accepting = {
+	"SELECT accepting FROM alliance.institution WHERE id = $1",
+	1, {INT8OID}
 };
 
 static Stmt member_institutions = {
@@ -257,11 +269,14 @@ read_locked(int64 id, ReferralRow *row)
 
 /*
  * Append an event (from NULL for a creation) and queue its notifications to
- * the sending and receiving institutions' active endpoints.
+ * the sending and receiving institutions' active endpoints.  A referral that
+ * was never sent (a draft, and its cancellation) is none of the receiver's
+ * business: with sent false, only the sender hears of it.
  */
 static void
 record_event(int64 referral_id, const char *from, ReferralStatus to, const char *actor,
-			 const char *note, int32 version, int64 from_institution, int64 to_institution)
+			 const char *note, int32 version, int64 from_institution, int64 to_institution,
+			 bool sent)
 {
 	Datum		values[6];
 	char		nulls[6] = "      ";
@@ -282,11 +297,38 @@ record_event(int64 referral_id, const char *from, ReferralStatus to, const char 
 	values[0] = event_id;
 	values[1] = Int64GetDatum(referral_id);
 	values[2] = Int64GetDatum(from_institution);
-	values[3] = Int64GetDatum(to_institution);
+	values[3] = Int64GetDatum(sent ? to_institution : from_institution);
 	stmt_run(&insert_outbox, values, NULL, 0);
 
 	/* the dispatcher sends them, and keeps an eye on the new deadlines */
 	worker_wake_at_commit();
+}
+
+static Datum gate(const Transition *t, const Caller *caller, bool by_system);
+
+/*
+ * The emergency green channel (急诊绿色通道): a requested emergency is
+ * accepted at once, by the system, whatever the receiver's capacity says --
+ * an emergency cannot be refused.  When the receiver was not accepting
+ * referrals (alliance.set_capacity), the event's note says so.  Returns the
+ * referral as gate() does.
+ */
+static Datum
+green_channel(int64 referral_id, int64 to_institution, const Caller *caller)
+{
+	Transition	green = {0};
+	Datum		arg = Int64GetDatum(to_institution);
+	Datum		accepting;
+
+	stmt_run(&receiver_accepting, &arg, NULL, 1);
+	green.referral_id = referral_id;
+	green.to = RS_ACCEPTED;
+	if (stmt_get(1, &accepting) && !DatumGetBool(accepting))
+		green.note = "green channel (急诊绿色通道): emergencies are accepted on arrival;"
+			" the receiving institution was not accepting referrals, and an emergency cannot be refused";
+	else
+		green.note = "green channel (急诊绿色通道): emergencies are accepted on arrival";
+	return gate(&green, caller, true);
 }
 
 /*
@@ -345,12 +387,13 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 						caller_name(caller), row.id, status_names[t->to]),
 				 errdetail("Only %s may.", who_may(allowed, &row))));
 
-	if ((t->to == RS_REJECTED || t->to == RS_CANCELLED) &&
-		(t->note == NULL || t->note[0] == '\0'))
+	if ((t->to == RS_REJECTED || t->to == RS_CANCELLED) && t->note == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("a referral cannot be %s without a reason", status_names[t->to]),
 				 errhint("Give the reason as the note.")));
+	if (t->to == RS_REJECTED || t->to == RS_CANCELLED)
+		bounds_check_not_blank(t->note, strlen(t->note), "reason");
 
 	values[0] = Int64GetDatum(row.id);
 	values[1] = CStringGetTextDatum(status_names[t->to]);
@@ -369,16 +412,12 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	record_event(row.id, status_names[row.status], t->to,
 				 t->actor ? t->actor : by_system ? "alliance" : caller_name(caller),
 				 t->note, row.version + 1,
-				 row.from_institution, row.to_institution);
+				 row.from_institution, row.to_institution,
+				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED));
 
 	/* green channel: a requested emergency is accepted at once */
 	if (t->to == RS_REQUESTED && strcmp(row.urgency, "emergency") == 0)
-	{
-		Transition green = {.referral_id = row.id, .to = RS_ACCEPTED,
-		.note = "green channel (急诊绿色通道): emergencies are accepted on arrival"};
-
-		result = gate(&green, caller, true);
-	}
+		result = green_channel(row.id, row.to_institution, caller);
 	return result;
 }
 
@@ -418,7 +457,6 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	bool		to_ok = false;
 	ReferralStatus status = submit ? RS_REQUESTED : RS_DRAFT;
 	Datum		id;
-	Transition	green;
 
 	if (!caller_acts_for(caller, from))
 		ereport(ERROR,
@@ -432,6 +470,11 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 				 errmsg("institution " INT64_FORMAT " cannot refer a patient to itself", from)));
 
 	values[0] = Int64GetDatum(alliance_id);
+	stmt_run(&alliance_exists, values, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("alliance " INT64_FORMAT " does not exist", alliance_id)));
 	values[1] = Int64GetDatum(from);
 	values[2] = Int64GetDatum(to);
 	stmt_run(&member_institutions, values, NULL, 0);
@@ -474,16 +517,10 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	if (!stmt_get(1, &id))
 		elog(ERROR, "referral was not created");
 
-	record_event(DatumGetInt64(id), NULL, status, caller_name(caller), reason, 1, from, to);
+	record_event(DatumGetInt64(id), NULL, status, caller_name(caller), reason, 1, from, to, submit);
 
 	if (submit && strcmp(urgency, "emergency") == 0)
-	{
-		memset(&green, 0, sizeof(green));
-		green.referral_id = DatumGetInt64(id);
-		green.to = RS_ACCEPTED;
-		green.note = "green channel (急诊绿色通道): emergencies are accepted on arrival";
-		(void) gate(&green, caller, true);
-	}
+		(void) green_channel(DatumGetInt64(id), to, caller);
 	return DatumGetInt64(id);
 }
 
@@ -523,7 +560,8 @@ refer(PG_FUNCTION_ARGS)
 	else
 		to = PG_GETARG_INT64(6);
 	id = create_referral(&caller, PG_GETARG_INT64(0), patient_ref, PG_GETARG_INT64(2),
-						 diagnosis, acuity, urgency, to, arg_text(fcinfo, 7),
+						 diagnosis, acuity, urgency, to,
+						 arg_bounded_text(fcinfo, 7, "reason", BOUNDS_REASON),
 						 PG_GETARG_BOOL(8), 0);
 	stmt_end(&scope);
 	PG_RETURN_INT64(id);
@@ -540,7 +578,7 @@ transition(PG_FUNCTION_ARGS)
 	arg_require(fcinfo, 1, "to_status");
 	t.referral_id = PG_GETARG_INT64(0);
 	t.to = status_from_datum(PG_GETARG_DATUM(1));
-	t.note = arg_text(fcinfo, 2);
+	t.note = arg_bounded_text(fcinfo, 2, "note", BOUNDS_NOTE);
 	t.check_version = !PG_ARGISNULL(3);
 	t.expected_version = t.check_version ? PG_GETARG_INT32(3) : 0;
 	return referral_transition(&t);
@@ -559,6 +597,7 @@ schedule(PG_FUNCTION_ARGS)
 	t.to = RS_SCHEDULED;
 	t.has_scheduled_at = true;
 	t.scheduled_at = PG_GETARG_TIMESTAMPTZ(1);
+	bounds_check_appointment(t.scheduled_at, "at");
 	return referral_transition(&t);
 }
 
@@ -571,6 +610,23 @@ diagnosis_of(const char *text)
 	if (!icd10_parse(text, strlen(text), &code))
 		elog(ERROR, "invalid diagnosis \"%s\" in alliance.referral", text);
 	return code;
+}
+
+/*
+ * The reason of the return referral after referral id: the summary, clipped
+ * with "..." to BOUNDS_REASON characters.
+ */
+static char *
+return_reason(int64 id, const char *summary)
+{
+	char	   *reason = psprintf("return after referral " INT64_FORMAT "%s%s", id,
+								  summary ? ": " : "", summary ? summary : "");
+	int			len = strlen(reason);
+
+	if (pg_mbstrlen_with_len(reason, len) <= BOUNDS_REASON)
+		return reason;
+	reason[pg_mbcharcliplen(reason, len, BOUNDS_REASON - 3)] = '\0';
+	return psprintf("%s...", reason);
 }
 
 /*
@@ -592,7 +648,7 @@ complete(PG_FUNCTION_ARGS)
 	arg_require(fcinfo, 2, "return_to_sender");
 	t.referral_id = PG_GETARG_INT64(0);
 	t.to = RS_COMPLETED;
-	t.note = arg_text(fcinfo, 1);
+	t.note = arg_bounded_text(fcinfo, 1, "summary", BOUNDS_SUMMARY);
 
 	caller_identify(&caller);
 	stmt_begin(&scope, true);
@@ -609,8 +665,7 @@ complete(PG_FUNCTION_ARGS)
 		create_referral(&caller, row.alliance_id, row.patient_ref, row.to_institution,
 						diagnosis_of(row.diagnosis), strcmp(row.acuity, "acute") == 0 ? "chronic" : row.acuity,
 						"routine", row.from_institution,
-						psprintf("return after referral " INT64_FORMAT "%s%s", row.id,
-								 t.note ? ": " : "", t.note ? t.note : ""),
+						return_reason(row.id, t.note),
 						true, row.id);
 	}
 	result = SPI_datumTransfer(result, false, -1);

@@ -42,6 +42,7 @@
 
 #include "access.h"
 #include "alliance.h"
+#include "bounds.h"
 #include "exec.h"
 #include "routing.h"
 
@@ -752,6 +753,13 @@ add_routing_rule(PG_FUNCTION_ARGS)
 	}
 	nulls[5] = PG_ARGISNULL(5) ? 'n' : ' ';
 	values[5] = PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5);
+	if (!PG_ARGISNULL(5))
+	{
+		text	   *specialty = PG_GETARG_TEXT_PP(5);
+
+		bounds_check_text(VARDATA_ANY(specialty), VARSIZE_ANY_EXHDR(specialty), BOUNDS_SPECIALTY, "specialty");
+		bounds_check_not_blank(VARDATA_ANY(specialty), VARSIZE_ANY_EXHDR(specialty), "specialty");
+	}
 
 	stmt_begin(&scope, true);
 	stmt_run(&insert_rule, values, nulls, 0);
@@ -759,6 +767,16 @@ add_routing_rule(PG_FUNCTION_ARGS)
 		elog(ERROR, "routing rule was not added");
 	stmt_end(&scope);
 	PG_RETURN_INT64(DatumGetInt64(id));
+}
+
+/* Raise 39P01, as PostgreSQL's own trigger functions do, for a direct call */
+static void
+not_called_as_trigger(const char *funcname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("function \"%s\" was not called by trigger manager", funcname),
+			 errhint("It runs only as a trigger of the extension's tables.")));
 }
 
 /*
@@ -772,7 +790,7 @@ routing_data_changed(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "routing_data_changed: not called as a trigger");
+		not_called_as_trigger("routing_data_changed");
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }
@@ -792,7 +810,7 @@ builtin_guard(PG_FUNCTION_ARGS)
 	Datum		builtin;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "builtin_guard: not called as a trigger");
+		not_called_as_trigger("builtin_guard");
 	old = trigdata->tg_trigtuple;
 	builtin = heap_getattr(old, SPI_fnumber(trigdata->tg_relation->rd_att, "builtin"),
 						   trigdata->tg_relation->rd_att, &isnull);

@@ -101,7 +101,7 @@ RESET ROLE;
 SELECT status FROM alliance.transition(:r3, 'expired', 'nobody answered within the SLA');
 SET ROLE dongnan_app;
 SELECT status FROM alliance.accept(:r4);
-SELECT status FROM alliance.schedule(:r4, now() - interval '2 days');
+SELECT status FROM alliance.schedule(:r4, now() - interval '1 hour');
 RESET ROLE;
 SELECT status FROM alliance.transition(:r4, 'no_show', 'did not come');
 

@@ -51,7 +51,7 @@ $node->safe_psql(
 			WHEN 'no_show' THEN '{requested,accepted,scheduled,no_show}' END
 		LOOP
 			IF step = 'scheduled' THEN
-				PERFORM alliance.schedule(id, '2026-12-01 09:00+08');
+				PERFORM alliance.schedule(id, now() + interval '1 day');
 			ELSE
 				PERFORM alliance.transition(id, step::alliance.referral_status, 'walk');
 			END IF;

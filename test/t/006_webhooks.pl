@@ -665,8 +665,9 @@ quiesce('after /redirect');
 
 set_endpoint($ruijin, '/ok/fhir-tasks', 'fhir');
 my @fhir_referrals = split /\n/, sql(
-	qq{SELECT alliance.refer(1, 'P-draft', $wuliqiao, 'I21.0', 'acute', 'urgent',
-	                         to_institution => $ruijin, submit => false) AS draft \\gset
+	# a draft notifies its sender alone: 瑞金医院 drafts this one itself
+	qq{SELECT alliance.refer(1, 'P-draft', $ruijin, 'I10', 'chronic', 'routine',
+	                         to_institution => $wuliqiao, submit => false) AS draft \\gset
 SELECT alliance.refer(1, 'P-rejected', $wuliqiao, 'I21.0', 'acute', 'urgent',
                       to_institution => $ruijin, reason => '胸痛') AS rejected \\gset
 SELECT alliance.refer(1, 'P-expired', $wuliqiao, 'I21.0', 'acute', 'urgent',
