@@ -177,7 +177,7 @@ refuse_tenant_lock(List *relations, const char *command)
 		if (!caller.acts_for_all)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to %s \"%s\"", command, get_rel_name(relid)),
+					 errmsg("permission denied to %s alliance.%s", command, get_rel_name(relid)),
 					 errdetail("The extension's workers read and write the tables of schema alliance; only the administrator may lock them."),
 					 errhint("Read the tables without a lock, or ask the administrator (alliance.admin_role).")));
 	}
@@ -198,9 +198,9 @@ alliance_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOn
 			release_database(((RenameStmt *) stmt)->subname);
 	}
 	if (IsA(stmt, LockStmt))
-		refuse_tenant_lock(((LockStmt *) stmt)->relations, "lock");
+		refuse_tenant_lock(((LockStmt *) stmt)->relations, "LOCK");
 	else if (IsA(stmt, TruncateStmt))
-		refuse_tenant_lock(((TruncateStmt *) stmt)->relations, "truncate");
+		refuse_tenant_lock(((TruncateStmt *) stmt)->relations, "TRUNCATE");
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else

@@ -206,7 +206,7 @@ DECLARE
 	months date[];
 BEGIN
 	-- one refresh at a time
-	PERFORM pg_advisory_xact_lock(hashtext('alliance.refresh_indicators'));
+	PERFORM alliance.indicator_refresh_lock();	-- sql/1.2/40_workers.sql
 	-- the keys touched so far; later ones wait for the next refresh
 	SELECT array_agg(d.id) INTO taken FROM alliance.indicator_dirty d;
 
