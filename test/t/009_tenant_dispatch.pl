@@ -157,11 +157,13 @@ my $far = refer($wuliqiao, $ruijin, 'FAR-1');
 ok(wait_delivered($far), 'the referral is delivered');
 # stored as a release without the bounds on schedule() could have stored it
 # (1.1 did; the table's constraint is NOT VALID for such old rows)
-sql("ALTER TABLE alliance.referral DROP CONSTRAINT referral_scheduled_at_window;
+sql("BEGIN;
+	 ALTER TABLE alliance.referral DROP CONSTRAINT referral_scheduled_at_window;
 	 UPDATE alliance.referral SET status = 'scheduled', version = version + 2,
 	        scheduled_at = '294276-12-31 23:59:59+00' WHERE id = $far;
 	 ALTER TABLE alliance.referral ADD CONSTRAINT referral_scheduled_at_window
-		CHECK (alliance.check_instant(scheduled_at, 'referral.scheduled_at')) NOT VALID");
+		CHECK (alliance.check_instant(scheduled_at, 'referral.scheduled_at')) NOT VALID;
+	 COMMIT");
 my $log_offset = -s $node->logfile;
 my @after_far;
 push @after_far, refer($wuliqiao, $fenyuan, "FAR-NEXT-$_") for 1 .. 5;
