@@ -48,22 +48,13 @@ END
 	$receiver->kill_kill if $receiver;
 }
 
-# Poll $cond every 50 ms until it returns true or $patience (or $seconds)
-# runs out; its last result
 sub wait_until
 {
 	my ($cond, $seconds) = @_;
-	my $deadline = time + ($seconds // $patience);
-	while (time < $deadline)
-	{
-		my $result = $cond->();
-		return $result if $result;
-		usleep(50_000);
-	}
-	return $cond->();
+	return AllianceNode::wait_until($cond, $seconds // $patience);
 }
 
-ok(wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }),
+ok(AllianceNode::listening($port),
 	'the receiver listens')
   or BAIL_OUT('the receiver did not start');
 

@@ -43,17 +43,10 @@ END
 sub wait_until
 {
 	my ($cond, $seconds) = @_;
-	my $deadline = time + ($seconds // $patience);
-	while (time < $deadline)
-	{
-		my $result = $cond->();
-		return $result if $result;
-		usleep(20_000);
-	}
-	return $cond->();
+	return AllianceNode::wait_until($cond, $seconds // $patience);
 }
 
-ok(wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }),
+ok(AllianceNode::listening($port),
 	'the receiver listens')
   or BAIL_OUT('the receiver did not start');
 

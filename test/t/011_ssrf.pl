@@ -88,15 +88,8 @@ END
 
 sub wait_until
 {
-	my ($cond) = @_;
-	my $deadline = time + $patience;
-	while (time < $deadline)
-	{
-		my $result = $cond->();
-		return $result if $result;
-		usleep(50_000);
-	}
-	return $cond->();
+	my ($cond, $seconds) = @_;
+	return AllianceNode::wait_until($cond, $seconds // $patience);
 }
 
 # What the receiver logged: its lines
@@ -108,7 +101,7 @@ sub receiver_lines
 	return @lines;
 }
 
-ok(wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }),
+ok(AllianceNode::listening($port),
 	'the receiver listens')
   or BAIL_OUT('the receiver did not start');
 # the probe above was one connection, without a request ("request -")

@@ -5,8 +5,10 @@ package AllianceNode;
 use strict;
 use warnings;
 
+use IO::Socket::INET;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use Time::HiRes qw(time usleep);
 
 # A started node with shared_preload_libraries = 'alliance', extra
 # postgresql.conf lines, and the extension in database postgres.
@@ -36,6 +38,29 @@ sub institution
 	my ($node, $name, $db) = @_;
 	return $node->safe_psql($db // 'postgres',
 		"SELECT id FROM alliance.institution WHERE name = '$name'");
+}
+
+# Poll $cond every 20 ms until it returns true or $seconds (default 30) run
+# out; its last result
+sub wait_until
+{
+	my ($cond, $seconds) = @_;
+	my $deadline = time + ($seconds // 30);
+	while (time < $deadline)
+	{
+		my $result = $cond->();
+		return $result if $result;
+		usleep(20_000);
+	}
+	return $cond->();
+}
+
+# Whether something accepts connections on 127.0.0.1:$port within 30 s
+# (the probe is one connection, without a request)
+sub listening
+{
+	my ($port) = @_;
+	return wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") });
 }
 
 1;
