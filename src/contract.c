@@ -23,12 +23,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -628,6 +630,18 @@ set_population(PG_FUNCTION_ARGS)
 	stmt_run(&update_population, values, nulls, 0);
 	stmt_end(&scope);
 	PG_RETURN_VOID();
+}
+
+/*
+ * Does the installed version of the extension have contracts (1.2)?  Before
+ * ALTER EXTENSION alliance UPDATE, refer() works as it did.
+ */
+bool
+contracts_installed(void)
+{
+	Oid			nsp = get_namespace_oid("alliance", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("contract", nsp));
 }
 
 /*

@@ -27,6 +27,7 @@ typedef struct Combination
 	int64	   *institutions;
 } Combination;
 
+extern bool contracts_installed(void);
 extern bool contract_in_force(int64 alliance_id, const char *patient_ref,
 							  ContractInForce *contract);
 extern void contract_combination(const ContractInForce *contract, Combination *comb);

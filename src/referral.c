@@ -159,6 +159,20 @@ static Stmt insert_referral = {
 		TEXTOID, FLOAT8OID, BOOLOID}
 };
 
+/* before ALTER EXTENSION alliance UPDATE to 1.2, a referral has no signed column */
+static Stmt insert_referral_1_1 = {
+	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution,"
+	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at)"
+	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
+	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
+	"        CASE WHEN $11 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END"
+	"   FROM alliance.institution f, alliance.institution t"
+	"  WHERE f.id = $3 AND t.id = $4"
+	" RETURNING id",
+	11, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+		TEXTOID, FLOAT8OID}
+};
+
 static Stmt referral_direction = {
 	"SELECT alliance.direction(f.tier, t.tier)::text"
 	"   FROM alliance.institution f, alliance.institution t"
@@ -560,7 +574,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	else
 		nulls[10] = 'n';
 	values[11] = BoolGetDatum(contract != NULL);
-	stmt_run(&insert_referral, values, nulls, 0);
+	stmt_run(contracts_installed() ? &insert_referral : &insert_referral_1_1, values, nulls, 0);
 	if (!stmt_get(1, &id))
 		elog(ERROR, "referral was not created");
 
@@ -606,7 +620,8 @@ refer(PG_FUNCTION_ARGS)
 	caller_identify(&caller);
 	stmt_begin(&scope, true);
 	/* read as the owner: whether the patient is signed is not the sender's to see */
-	signed_ = contract_in_force(PG_GETARG_INT64(0), patient_ref, &contract);
+	signed_ = contracts_installed() &&
+		contract_in_force(PG_GETARG_INT64(0), patient_ref, &contract);
 	if (signed_)
 		contract_combination(&contract, &comb);
 	if (PG_ARGISNULL(6))
@@ -723,6 +738,7 @@ complete(PG_FUNCTION_ARGS)
 						"routine", row.from_institution,
 						return_reason(row.id, t.note),
 						true, row.id,
+						contracts_installed() &&
 						contract_in_force(row.alliance_id, row.patient_ref, &contract) ? &contract : NULL);
 	}
 	result = SPI_datumTransfer(result, false, -1);

@@ -54,9 +54,20 @@ COMMENT ON CONSTRAINT contract_period_check ON alliance.contract IS
 -- compares: two one-point ranges overlap exactly when their keys are equal.
 -- The key text is the alliance id, a colon, the patient_ref: the first colon
 -- ends the id, so different pairs never give the same text.
-CREATE TYPE alliance.contract_key AS RANGE (subtype = text, collation = "C");
+CREATE TYPE alliance.contract_key AS RANGE (
+	SUBTYPE = text,
+	COLLATION = "C",
+	MULTIRANGE_TYPE_NAME = alliance.contract_key_multirange
+);
 COMMENT ON TYPE alliance.contract_key IS
 	'a range of text, used as a one-point range over a contract''s (alliance, resident) key by the exclusion constraint of alliance.contract';
+COMMENT ON FUNCTION alliance.contract_key(text, text) IS 'constructs a contract key range with bounds [)';
+COMMENT ON FUNCTION alliance.contract_key(text, text, text) IS 'constructs a contract key range with the given bounds, such as ''[]''';
+COMMENT ON CAST (alliance.contract_key AS alliance.contract_key_multirange) IS 'a contract key range as a multirange of one range';
+COMMENT ON TYPE alliance.contract_key_multirange IS 'set of disjoint contract key ranges';
+COMMENT ON FUNCTION alliance.contract_key_multirange() IS 'constructs an empty contract key multirange';
+COMMENT ON FUNCTION alliance.contract_key_multirange(alliance.contract_key) IS 'constructs a contract key multirange of one range';
+COMMENT ON FUNCTION alliance.contract_key_multirange(alliance.contract_key[]) IS 'constructs a contract key multirange of the given ranges';
 CREATE FUNCTION alliance.contract_key_of(alliance_id bigint, patient_ref text) RETURNS alliance.contract_key
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 BEGIN ATOMIC

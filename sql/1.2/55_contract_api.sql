@@ -37,8 +37,8 @@ BEGIN ATOMIC
 	  FROM alliance.contract c
 	 WHERE c.alliance_id OPERATOR(pg_catalog.=) contract_of.alliance_id
 	   AND c.patient_ref OPERATOR(pg_catalog.=) contract_of.patient_ref
-	   AND c.starts OPERATOR(pg_catalog.<=) pg_catalog.coalesce(contract_of.at, alliance.today())
-	   AND c.ends OPERATOR(pg_catalog.>) pg_catalog.coalesce(contract_of.at, alliance.today());
+	   AND c.starts OPERATOR(pg_catalog.<=) COALESCE(contract_of.at, alliance.today())
+	   AND c.ends OPERATOR(pg_catalog.>) COALESCE(contract_of.at, alliance.today());
 END;
 COMMENT ON FUNCTION alliance.contract_of(bigint, text, date) IS
 	'the resident''s contract in force in the alliance on a day (today in alliance.timezone when NULL), as the caller''s row-level security shows it; NULL when none';
