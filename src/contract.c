@@ -16,7 +16,10 @@
  * The database enforces it (the exclusion constraint contract_one_in_force),
  * so that two sessions signing at once cannot both succeed; the insert runs
  * in a subtransaction so that the constraint's 23P01 can be reported as
- * AL008, naming the contract in force.
+ * AL008, naming the contract in force.  Signatures for the same resident
+ * first take a transaction-level advisory lock on the key: concurrent inserts
+ * checked by an exclusion constraint each wait for the other's transaction,
+ * which can deadlock; in line, the second meets the first's committed row.
  *
  *-------------------------------------------------------------------------
  */
@@ -98,6 +101,14 @@ static Stmt insert_contract = {
 	"         ARRAY(SELECT DISTINCT g FROM unnest($7::text[]) AS g ORDER BY g), $8, $9, $10)"
 	" RETURNING id",
 	10, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTARRAYOID, DATEOID, DATEOID, INT8OID}
+};
+
+/* the advisory lock class of a resident's signatures: 'AL08' */
+#define CONTRACT_LOCK_CLASS 0x414C3038
+
+static Stmt resident_lock = {
+	"SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3))",
+	3, {INT4OID, INT8OID, TEXTOID}
 };
 
 static Stmt overlapping_contract = {
@@ -330,6 +341,12 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
 	char		nulls[10] = "          ";
 	Datum		id = (Datum) 0;
 	bool		overlap = false;
+
+	/* in line with the other signatures of this resident (see the file header) */
+	values[0] = Int32GetDatum(CONTRACT_LOCK_CLASS);
+	values[1] = Int64GetDatum(alliance_id);
+	values[2] = CStringGetTextDatum(patient_ref);
+	stmt_run(&resident_lock, values, NULL, 0);
 
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = CStringGetTextDatum(patient_ref);
