@@ -135,7 +135,8 @@ SELECT hint_of(format('SELECT alliance.renew_contract(%s)', :c3)) AS other_renew
 RESET ROLE;
 
 -- ending: one not started ends on its first day (never in force), one in
--- force ends today in alliance.timezone; neither can then be renewed
+-- force ends today in alliance.timezone, with its renewals; neither can
+-- then be renewed
 SET ROLE regress_c_family;
 SELECT sign_contract(:ca, 'R-003', :p, starts => '2150-03-31', months => 11) AS c_future \gset
 SELECT starts, ends FROM contract WHERE id = :c_future;
@@ -144,8 +145,13 @@ SELECT starts, ends, ended_reason FROM contract WHERE id = :c_future;
 SELECT contract_of(:ca, 'R-003', '2150-04-01') IS NULL AS never_in_force;
 SELECT sign_contract(:ca, 'R-004', :p, starts => today() - 10, months => 12) AS c_now \gset
 SELECT (contract_of(:ca, 'R-004')).id = :c_now AS in_force_today;
+SELECT renew_contract(:c_now) AS c_now_next \gset
+SELECT renew_contract(:c_now_next) AS c_now_next2 \gset
 SELECT end_contract(:c_now, 'deceased');
 SELECT ends = today() AS ends_today, ended_reason FROM contract WHERE id = :c_now;
+-- and its renewals, signed but not started, are never in force
+SELECT id = :c_now_next AS first_renewal, starts = ends AS never_in_force, ended_reason
+FROM contract WHERE id IN (:c_now_next, :c_now_next2) ORDER BY id;
 SELECT contract_of(:ca, 'R-004') IS NULL AS not_in_force_today,
 	   (contract_of(:ca, 'R-004', today() - 1)).id = :c_now AS in_force_yesterday;
 SELECT hint_of(format('SELECT alliance.renew_contract(%s)', :c_now)) AS renew_ended,

@@ -148,6 +148,16 @@ static Stmt combinations_of = {
 	4, {INT8OID, TEXTOID, INT8OID, TEXTOID}
 };
 
+/* the renewals signed after a contract (not started, since it has not ended) */
+static Stmt end_renewals = {
+	"WITH RECURSIVE chain AS ("
+	"  SELECT id FROM alliance.contract WHERE renews = $1"
+	"  UNION ALL SELECT c.id FROM alliance.contract c JOIN chain ON c.renews = chain.id)"
+	" UPDATE alliance.contract c SET ends = c.starts, ended_reason = $2"
+	"   FROM chain WHERE c.id = chain.id AND c.ended_reason IS NULL",
+	2, {INT8OID, TEXTOID}
+};
+
 static Stmt institution_tier = {
 	"SELECT tier::text FROM alliance.institution WHERE id = $1",
 	1, {INT8OID}
@@ -554,7 +564,11 @@ renew_contract(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(id);
 }
 
-/* alliance.end_contract(contract_id, reason) → void */
+/*
+ * alliance.end_contract(contract_id, reason) → void: the contract ends today
+ * (on its first day if it has not started), and the renewals already signed
+ * after it end on their first day, never in force.
+ */
 PG_FUNCTION_INFO_V1(end_contract);
 Datum
 end_contract(PG_FUNCTION_ARGS)
@@ -589,6 +603,9 @@ end_contract(PG_FUNCTION_ARGS)
 	values[1] = DateADTGetDatum(Max(day, row.starts));
 	values[2] = CStringGetTextDatum(reason);
 	stmt_run(&update_end, values, NULL, 0);
+	/* the renewals already signed will not start either */
+	values[1] = values[2];
+	stmt_run(&end_renewals, values, NULL, 0);
 	stmt_end(&scope);
 	PG_RETURN_VOID();
 }

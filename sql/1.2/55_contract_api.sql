@@ -28,7 +28,7 @@ COMMENT ON FUNCTION alliance.renew_contract(bigint, integer) IS
 CREATE FUNCTION alliance.end_contract(contract_id bigint, reason text)
 	RETURNS void AS 'MODULE_PATHNAME', 'end_contract' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION alliance.end_contract(bigint, text) IS
-	'ends a contract early, today in alliance.timezone (on its first day if it has not started), with the reason';
+	'ends a contract early, today in alliance.timezone (on its first day if it has not started), with the reason; renewals already signed after it never start';
 
 CREATE FUNCTION alliance.contract_of(alliance_id bigint, patient_ref text, at date DEFAULT NULL)
 	RETURNS alliance.contract LANGUAGE sql STABLE PARALLEL SAFE
