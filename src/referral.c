@@ -602,7 +602,7 @@ refer(PG_FUNCTION_ARGS)
 	int64		to;
 	int64		id;
 	ContractInForce contract;
-	bool		signed_;
+	bool		is_signed;
 	Combination comb;
 
 	arg_require(fcinfo, 0, "alliance_id");
@@ -620,19 +620,19 @@ refer(PG_FUNCTION_ARGS)
 	caller_identify(&caller);
 	stmt_begin(&scope, true);
 	/* read as the owner: whether the patient is signed is not the sender's to see */
-	signed_ = contracts_installed() &&
+	is_signed = contracts_installed() &&
 		contract_in_force(PG_GETARG_INT64(0), patient_ref, &contract);
-	if (signed_)
+	if (is_signed)
 		contract_combination(&contract, &comb);
 	if (PG_ARGISNULL(6))
 		to = routing_best_target(PG_GETARG_INT64(2), PG_GETARG_INT64(0), diagnosis, acuity, urgency,
-								 signed_ && alliance_contract_policy != CONTRACT_POLICY_OFF ? &comb : NULL);
+								 is_signed && alliance_contract_policy != CONTRACT_POLICY_OFF ? &comb : NULL);
 	else
 		to = PG_GETARG_INT64(6);
 	id = create_referral(&caller, PG_GETARG_INT64(0), patient_ref, PG_GETARG_INT64(2),
 						 diagnosis, acuity, urgency, to,
 						 arg_bounded_text(fcinfo, 7, "reason", BOUNDS_REASON),
-						 PG_GETARG_BOOL(8), 0, signed_ ? &contract : NULL);
+						 PG_GETARG_BOOL(8), 0, is_signed ? &contract : NULL);
 	stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
