@@ -39,11 +39,19 @@ int			alliance_max_in_flight = 64;
 int			alliance_max_in_flight_per_endpoint = 8;
 int			alliance_log_retention = 7 * 24 * 60 * 60;
 int			alliance_refresh_interval = 5 * 60;
+int			alliance_contract_policy = CONTRACT_POLICY_PREFER;
 
 static const struct config_enum_entry routing_policy_options[] = {
 	{"off", ROUTING_POLICY_OFF, false},
 	{"warn", ROUTING_POLICY_WARN, false},
 	{"error", ROUTING_POLICY_ERROR, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry contract_policy_options[] = {
+	{"off", CONTRACT_POLICY_OFF, false},
+	{"prefer", CONTRACT_POLICY_PREFER, false},
+	{"gatekeep", CONTRACT_POLICY_GATEKEEP, false},
 	{NULL, 0, false}
 };
 
@@ -123,6 +131,17 @@ _PG_init(void)
 							 &alliance_routing_policy,
 							 ROUTING_POLICY_WARN,
 							 routing_policy_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("alliance.contract_policy",
+							 "Sets what a family doctor contract does to routing and referrals.",
+							 "off ignores contracts, prefer ranks the resident's combination first within its tier, "
+							 "gatekeep also refuses a non-emergency upward referral not from the family institution (AL009).",
+							 &alliance_contract_policy,
+							 CONTRACT_POLICY_PREFER,
+							 contract_policy_options,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

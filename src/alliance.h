@@ -22,6 +22,18 @@
 #define ERRCODE_AL_NO_ROUTE					MAKE_SQLSTATE('A','L','0','0','5')
 #define ERRCODE_AL_STALE_VERSION			MAKE_SQLSTATE('A','L','0','0','6')
 #define ERRCODE_AL_POLICY_REFUSED			MAKE_SQLSTATE('A','L','0','0','7')
+#define ERRCODE_AL_CONTRACT_OVERLAP			MAKE_SQLSTATE('A','L','0','0','8')
+#define ERRCODE_AL_GATEKEEPING				MAKE_SQLSTATE('A','L','0','0','9')
+
+/* alliance.contract_policy: what a family doctor contract does to referrals */
+typedef enum ContractPolicy
+{
+	CONTRACT_POLICY_OFF,		/* contracts change nothing in routing */
+	CONTRACT_POLICY_PREFER,		/* the combination ranks first in its tier */
+	CONTRACT_POLICY_GATEKEEP	/* and upward referrals come from the family institution */
+} ContractPolicy;
+
+extern int	alliance_contract_policy;
 
 /* alliance.tier_output: the language tier_out writes */
 typedef enum TierOutputLanguage

@@ -38,6 +38,7 @@ typedef struct TextLimit
 
 static const TextLimit text_limits[] = {
 	{"patient_ref", BOUNDS_PATIENT_REF, true},
+	{"doctor_ref", BOUNDS_DOCTOR_REF, true},
 	{"reason", BOUNDS_REASON, false},
 	{"note", BOUNDS_NOTE, false},
 	{"summary", BOUNDS_SUMMARY, false},

@@ -29,6 +29,7 @@
 
 /* The longest free texts, in characters */
 #define BOUNDS_PATIENT_REF		64		/* an ID card number, MRN or EMPI id */
+#define BOUNDS_DOCTOR_REF		64		/* a family doctor (team), as its institution names it */
 #define BOUNDS_REASON			2000	/* why the patient is referred */
 #define BOUNDS_NOTE				2000	/* the note of a transition */
 #define BOUNDS_SUMMARY			4000	/* the outcome summary of complete() */

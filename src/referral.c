@@ -3,7 +3,8 @@
  * referral.c
  *	  The referral state machine (SPEC §4): the transition table, the one
  *	  gate every status change passes, referral creation, the emergency green
- *	  channel and the closed-loop return referral.
+ *	  channel and the closed-loop return referral; with family doctor
+ *	  contracts (SPEC §10), the signed flag and gatekeeping.
  *
  * Every change of a referral's status -- alliance.transition, its SQL
  * shorthands, schedule(), complete(), the green channel, the worker's expiry
@@ -26,6 +27,7 @@
 #include "access.h"
 #include "alliance.h"
 #include "bounds.h"
+#include "contract.h"
 #include "exec.h"
 #include "parse.h"
 #include "referral.h"
@@ -146,6 +148,20 @@ static Stmt member_institutions = {
 
 static Stmt insert_referral = {
 	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution,"
+	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at, signed)"
+	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
+	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
+	"        CASE WHEN $11 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END, $12"
+	"   FROM alliance.institution f, alliance.institution t"
+	"  WHERE f.id = $3 AND t.id = $4"
+	" RETURNING id",
+	12, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+		TEXTOID, FLOAT8OID, BOOLOID}
+};
+
+/* before ALTER EXTENSION alliance UPDATE to 1.2, a referral has no signed column */
+static Stmt insert_referral_1_1 = {
+	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution,"
 	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at)"
 	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
 	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
@@ -155,6 +171,13 @@ static Stmt insert_referral = {
 	" RETURNING id",
 	11, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
 		TEXTOID, FLOAT8OID}
+};
+
+static Stmt referral_direction = {
+	"SELECT alliance.direction(f.tier, t.tier)::text"
+	"   FROM alliance.institution f, alliance.institution t"
+	"  WHERE f.id = $1 AND t.id = $2",
+	2, {INT8OID, INT8OID}
 };
 
 static ReferralStatus
@@ -440,19 +463,53 @@ referral_transition(const Transition *t)
 }
 
 /*
+ * Gatekeeping (alliance.contract_policy = gatekeep): a signed resident's
+ * upward referral that is not an emergency comes from the family
+ * institution, or is refused with AL009.
+ */
+static void
+check_gatekeeping(const ContractInForce *contract, int64 from, int64 to, const char *urgency)
+{
+	Datum		values[2];
+	Datum		direction;
+
+	if (alliance_contract_policy != CONTRACT_POLICY_GATEKEEP || contract == NULL ||
+		strcmp(urgency, "emergency") == 0 || from == contract->family_institution)
+		return;
+	values[0] = Int64GetDatum(from);
+	values[1] = Int64GetDatum(to);
+	stmt_run(&referral_direction, values, NULL, 1);
+	if (!stmt_get(1, &direction) || strcmp(TextDatumGetCString(direction), "upward") != 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_AL_GATEKEEPING),
+			 errmsg("a signed resident's upward referral must come from the family institution"),
+			 errdetail("The patient has family doctor contract " INT64_FORMAT
+					   ", and institution " INT64_FORMAT " is not its family institution; "
+					   "alliance.contract_policy is gatekeep.",
+					   contract->id, from),
+			 errhint("Refer the patient from the family institution, %s (" INT64_FORMAT
+					 "); an emergency always passes.",
+					 contract->family_name, contract->family_institution)));
+}
+
+/*
  * Create a referral; runs inside stmt_begin(..., true).  parent_id is the
  * referral a return referral closes, or 0: the closed loop goes back to the
  * sender whatever the routing rules say, so only other referrals meet
- * alliance.routing_policy.
+ * alliance.routing_policy and gatekeeping.  contract is the patient's
+ * contract in force in the alliance, or NULL: the referral records it as
+ * signed.
  */
 static int64
 create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref,
 				int64 from, Icd10 diagnosis, const char *acuity, const char *urgency,
-				int64 to, const char *reason, bool submit, int64 parent_id)
+				int64 to, const char *reason, bool submit, int64 parent_id,
+				const ContractInForce *contract)
 {
 	char		code[ICD10_OUTPUT_SIZE];
-	Datum		values[11];
-	char		nulls[11] = "           ";
+	Datum		values[12];
+	char		nulls[12] = "            ";
 	bool		from_ok = false;
 	bool		to_ok = false;
 	ReferralStatus status = submit ? RS_REQUESTED : RS_DRAFT;
@@ -494,7 +551,10 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 						from_ok ? to : from, from_ok ? "an active" : "a", alliance_id),
 				 errhint("Both institutions of a referral must be members of its alliance; see alliance.membership.")));
 	if (parent_id == 0)
+	{
 		routing_check_target(to, diagnosis, acuity, urgency);
+		check_gatekeeping(contract, from, to, urgency);
+	}
 
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = CStringGetTextDatum(patient_ref);
@@ -513,7 +573,8 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 		values[10] = Float8GetDatum((float8) sla_seconds(urgency));
 	else
 		nulls[10] = 'n';
-	stmt_run(&insert_referral, values, nulls, 0);
+	values[11] = BoolGetDatum(contract != NULL);
+	stmt_run(contracts_installed() ? &insert_referral : &insert_referral_1_1, values, nulls, 0);
 	if (!stmt_get(1, &id))
 		elog(ERROR, "referral was not created");
 
@@ -540,6 +601,9 @@ refer(PG_FUNCTION_ARGS)
 	char	   *urgency;
 	int64		to;
 	int64		id;
+	ContractInForce contract;
+	bool		is_signed;
+	Combination comb;
 
 	arg_require(fcinfo, 0, "alliance_id");
 	arg_require(fcinfo, 2, "from_institution");
@@ -555,14 +619,20 @@ refer(PG_FUNCTION_ARGS)
 
 	caller_identify(&caller);
 	stmt_begin(&scope, true);
+	/* read as the owner: whether the patient is signed is not the sender's to see */
+	is_signed = contracts_installed() &&
+		contract_in_force(PG_GETARG_INT64(0), patient_ref, &contract);
+	if (is_signed)
+		contract_combination(&contract, &comb);
 	if (PG_ARGISNULL(6))
-		to = routing_best_target(PG_GETARG_INT64(2), PG_GETARG_INT64(0), diagnosis, acuity, urgency);
+		to = routing_best_target(PG_GETARG_INT64(2), PG_GETARG_INT64(0), diagnosis, acuity, urgency,
+								 is_signed && alliance_contract_policy != CONTRACT_POLICY_OFF ? &comb : NULL);
 	else
 		to = PG_GETARG_INT64(6);
 	id = create_referral(&caller, PG_GETARG_INT64(0), patient_ref, PG_GETARG_INT64(2),
 						 diagnosis, acuity, urgency, to,
 						 arg_bounded_text(fcinfo, 7, "reason", BOUNDS_REASON),
-						 PG_GETARG_BOOL(8), 0);
+						 PG_GETARG_BOOL(8), 0, is_signed ? &contract : NULL);
 	stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
@@ -643,6 +713,7 @@ complete(PG_FUNCTION_ARGS)
 	StmtScope	scope;
 	ReferralRow row;
 	Datum		result;
+	ContractInForce contract;
 
 	arg_require(fcinfo, 0, "referral_id");
 	arg_require(fcinfo, 2, "return_to_sender");
@@ -666,7 +737,9 @@ complete(PG_FUNCTION_ARGS)
 						diagnosis_of(row.diagnosis), strcmp(row.acuity, "acute") == 0 ? "chronic" : row.acuity,
 						"routine", row.from_institution,
 						return_reason(row.id, t.note),
-						true, row.id);
+						true, row.id,
+						contracts_installed() &&
+						contract_in_force(row.alliance_id, row.patient_ref, &contract) ? &contract : NULL);
 	}
 	result = SPI_datumTransfer(result, false, -1);
 	stmt_end(&scope);

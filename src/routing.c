@@ -17,6 +17,12 @@
  * urgency beats leaving them open), then an administrator's rule before a
  * built-in one, then the oldest.
  *
+ * For a signed resident (SPEC §10), the members of the resident's
+ * combination rank before the other members of their own tier; the lowest
+ * adequate tier still comes first, and a member that cannot take the
+ * condition is not chosen, combination or not.  Emergencies stay nearest
+ * first.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -43,6 +49,7 @@
 #include "access.h"
 #include "alliance.h"
 #include "bounds.h"
+#include "contract.h"
 #include "exec.h"
 #include "routing.h"
 
@@ -461,6 +468,8 @@ find_institution(int64 id)
 typedef struct Candidate
 {
 	const Institution *inst;
+	int			level;			/* levels above the rule's lowest tier; 0 for emergencies */
+	bool		preferred;		/* of the resident's combination (not for emergencies) */
 	bool		has_distance;
 	double		distance;
 	double		score;
@@ -472,6 +481,10 @@ candidate_order(const void *a, const void *b)
 	const Candidate *x = a;
 	const Candidate *y = b;
 
+	if (x->level != y->level)
+		return x->level < y->level ? -1 : 1;
+	if (x->preferred != y->preferred)
+		return x->preferred ? -1 : 1;
 	if (x->score != y->score)
 		return x->score < y->score ? -1 : 1;
 	return (x->inst->id > y->inst->id) - (x->inst->id < y->inst->id);
@@ -485,10 +498,12 @@ candidate_order(const void *a, const void *b)
  * first); otherwise 10,000 per level above the rule's lowest tier (treat at
  * the lowest level that can) plus the distance; an unknown distance counts
  * 9,999 km; free beds take off up to a metre, so they break ties only.
+ * Within a level, the members of comb (a signed resident's combination, or
+ * NULL) come first; the score does not show it.
  */
 static int
 route_candidates(int64 from, int64 alliance_id, Icd10 code, int acuity, int urgency,
-				 int max, Candidate **result, const Rule **rule)
+				 const Combination *comb, int max, Candidate **result, const Rule **rule)
 {
 	const Institution *sender = find_institution(from);
 	Candidate  *found;
@@ -527,8 +542,14 @@ route_candidates(int64 from, int64 alliance_id, Icd10 code, int acuity, int urge
 		c->distance = c->has_distance ? distance_km(sender, inst) : 0;
 		bonus = inst->has_free_beds ? 0.001 * inst->free_beds / (inst->free_beds + 1.0) : 0;
 		c->score = (c->has_distance ? c->distance : UNKNOWN_DISTANCE_KM) - bonus;
+		c->level = 0;
+		c->preferred = false;
 		if (urgency != 0)		/* not an emergency */
-			c->score += KM_PER_LEVEL * (TIER_LEVEL(inst->tier) - TIER_LEVEL((*rule)->min_tier));
+		{
+			c->level = TIER_LEVEL(inst->tier) - TIER_LEVEL((*rule)->min_tier);
+			c->score += KM_PER_LEVEL * c->level;
+			c->preferred = combination_has(comb, inst->id);
+		}
 	}
 	qsort(found, n, sizeof(Candidate), candidate_order);
 	return Min(n, max);
@@ -604,8 +625,12 @@ matching_rule_id(PG_FUNCTION_ARGS)
 
 /*
  * alliance.route(from_institution, diagnosis, acuity, urgency, alliance_id,
- *				  max_results) → TABLE(institution_id, name, tier,
- *									   distance_km, score, rule_id)
+ *				  max_results [, patient_ref]) → TABLE(institution_id, name,
+ *									   tier, distance_km, score, rule_id)
+ *
+ * With a patient_ref (the seven-argument overload) and alliance.contract_policy
+ * not off, the combination of the resident's contract in force, as the
+ * caller's row-level security shows it, ranks first within its tier.
  */
 PG_FUNCTION_INFO_V1(route);
 Datum
@@ -616,6 +641,8 @@ route(PG_FUNCTION_ARGS)
 	const Rule *rule;
 	int			n;
 	int			max;
+	Combination comb = {0, NULL};
+	int64		alliance_id;
 
 	arg_require(fcinfo, 0, "from_institution");
 	arg_require(fcinfo, 1, "diagnosis");
@@ -628,13 +655,18 @@ route(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_results must be at least 1")));
 
+	alliance_id = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4);
+	if (PG_NARGS() > 6 && !PG_ARGISNULL(6) && alliance_contract_policy != CONTRACT_POLICY_OFF)
+		contract_combinations_of(alliance_id, PG_GETARG_INT64(0), arg_patient_ref(fcinfo, 6),
+								 CurrentMemoryContext, &comb);
+
 	InitMaterializedSRF(fcinfo, 0);
 	refresh_caches(true);
-	n = route_candidates(PG_GETARG_INT64(0), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4),
+	n = route_candidates(PG_GETARG_INT64(0), alliance_id,
 						 DatumGetInt64(PG_GETARG_DATUM(1)),
 						 label_index(acuity_names, lengthof(acuity_names), arg_enum_label(PG_GETARG_DATUM(2))),
 						 label_index(urgency_names, lengthof(urgency_names), arg_enum_label(PG_GETARG_DATUM(3))),
-						 max, &found, &rule);
+						 &comb, max, &found, &rule);
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[6];
@@ -653,11 +685,12 @@ route(PG_FUNCTION_ARGS)
 }
 
 /*
- * For alliance.refer: the best member to take the referral, or AL005.
+ * For alliance.refer: the best member to take the referral, or AL005; comb
+ * is the signed resident's combination, or NULL.
  */
 int64
 routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
-					const char *acuity, const char *urgency)
+					const char *acuity, const char *urgency, const Combination *comb)
 {
 	Candidate  *found;
 	const Rule *rule;
@@ -667,7 +700,7 @@ routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
 	if (route_candidates(from, alliance_id, diagnosis,
 						 label_index(acuity_names, lengthof(acuity_names), acuity),
 						 label_index(urgency_names, lengthof(urgency_names), urgency),
-						 1, &found, &rule) > 0)
+						 comb, 1, &found, &rule) > 0)
 		return found[0].inst->id;
 
 	icd10_format(diagnosis, code);

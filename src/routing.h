@@ -8,6 +8,7 @@
 #ifndef ALLIANCE_ROUTING_H
 #define ALLIANCE_ROUTING_H
 
+#include "contract.h"
 #include "parse.h"
 
 /* alliance.routing_policy */
@@ -21,7 +22,8 @@ typedef enum RoutingPolicy
 extern int	alliance_routing_policy;
 
 extern int64 routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
-								 const char *acuity, const char *urgency);
+								 const char *acuity, const char *urgency,
+								 const Combination *comb);
 extern void routing_check_target(int64 to, Icd10 diagnosis,
 								 const char *acuity, const char *urgency);
 

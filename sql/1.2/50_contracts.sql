@@ -29,11 +29,59 @@ CREATE TABLE alliance.contract (
 	CONSTRAINT contract_secondary_fkey FOREIGN KEY (secondary_institution) REFERENCES alliance.institution (id),
 	CONSTRAINT contract_tertiary_fkey FOREIGN KEY (tertiary_institution) REFERENCES alliance.institution (id),
 	CONSTRAINT contract_renews_fkey FOREIGN KEY (renews) REFERENCES alliance.contract (id),
-	CONSTRAINT contract_period_check CHECK (starts OPERATOR(pg_catalog.<) ends),
+	CONSTRAINT contract_period_check CHECK (starts OPERATOR(pg_catalog.<=) ends),
 	CONSTRAINT contract_groups_check CHECK (groups OPERATOR(pg_catalog.<@)
 		ARRAY['elderly', 'hypertension', 'diabetes', 'maternal', 'child', 'disabled', 'severe_mental', 'tuberculosis']::text[])
 );
 ALTER SEQUENCE alliance.contract_id_seq OWNED BY alliance.contract.id;
+ALTER TABLE alliance.contract
+	ADD CONSTRAINT contract_patient_ref_bounds CHECK (alliance.check_text(patient_ref, 'patient_ref')),
+	ADD CONSTRAINT contract_doctor_ref_bounds CHECK (alliance.check_text(doctor_ref, 'doctor_ref')),
+	ADD CONSTRAINT contract_ended_reason_bounds CHECK (alliance.check_text(ended_reason, 'reason')),
+	ADD CONSTRAINT contract_period_window CHECK (alliance.check_days(starts, ends OPERATOR(pg_catalog.-) starts, 'contract period')),
+	ADD CONSTRAINT contract_created_at_window CHECK (alliance.check_instant(created_at, 'contract.created_at'));
+COMMENT ON CONSTRAINT contract_patient_ref_bounds ON alliance.contract IS 'at most alliance.text_limits() patient_ref characters, not blank';
+COMMENT ON CONSTRAINT contract_doctor_ref_bounds ON alliance.contract IS 'at most alliance.text_limits() doctor_ref characters, not blank';
+COMMENT ON CONSTRAINT contract_ended_reason_bounds ON alliance.contract IS 'at most alliance.text_limits() reason characters';
+COMMENT ON CONSTRAINT contract_period_window ON alliance.contract IS 'starts and ends lie in alliance.time_window()';
+COMMENT ON CONSTRAINT contract_created_at_window ON alliance.contract IS 'created_at lies in alliance.time_window()';
+COMMENT ON CONSTRAINT contract_period_check ON alliance.contract IS
+	'starts <= ends; starts = ends is a contract ended before it started, never in force';
+
+-- One contract in force per resident and alliance, enforced by the database.
+-- btree_gist is not a dependency, so the key (alliance, resident) becomes a
+-- one-point range of text, which GiST's built-in range operator class
+-- compares: two one-point ranges overlap exactly when their keys are equal.
+-- The key text is the alliance id, a colon, the patient_ref: the first colon
+-- ends the id, so different pairs never give the same text.
+CREATE TYPE alliance.contract_key AS RANGE (
+	SUBTYPE = text,
+	COLLATION = "C",
+	MULTIRANGE_TYPE_NAME = alliance.contract_key_multirange
+);
+COMMENT ON TYPE alliance.contract_key IS
+	'a range of text, used as a one-point range over a contract''s (alliance, resident) key by the exclusion constraint of alliance.contract';
+COMMENT ON FUNCTION alliance.contract_key(text, text) IS 'constructs a contract key range with bounds [)';
+COMMENT ON FUNCTION alliance.contract_key(text, text, text) IS 'constructs a contract key range with the given bounds, such as ''[]''';
+COMMENT ON CAST (alliance.contract_key AS alliance.contract_key_multirange) IS 'a contract key range as a multirange of one range';
+COMMENT ON TYPE alliance.contract_key_multirange IS 'set of disjoint contract key ranges';
+COMMENT ON FUNCTION alliance.contract_key_multirange() IS 'constructs an empty contract key multirange';
+COMMENT ON FUNCTION alliance.contract_key_multirange(alliance.contract_key) IS 'constructs a contract key multirange of one range';
+COMMENT ON FUNCTION alliance.contract_key_multirange(alliance.contract_key[]) IS 'constructs a contract key multirange of the given ranges';
+CREATE FUNCTION alliance.contract_key_of(alliance_id bigint, patient_ref text) RETURNS alliance.contract_key
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+BEGIN ATOMIC
+	SELECT alliance.contract_key(k.k, k.k, '[]')
+	  FROM (SELECT contract_key_of.alliance_id::text OPERATOR(pg_catalog.||) ':'
+				   OPERATOR(pg_catalog.||) contract_key_of.patient_ref AS k) AS k;
+END;
+COMMENT ON FUNCTION alliance.contract_key_of(bigint, text) IS
+	'the one-point range over (alliance, resident) that alliance.contract''s exclusion constraint compares';
+ALTER TABLE alliance.contract ADD CONSTRAINT contract_one_in_force
+	EXCLUDE USING gist (alliance.contract_key_of(alliance_id, patient_ref) WITH OPERATOR(pg_catalog.&&),
+						pg_catalog.daterange(starts, ends) WITH OPERATOR(pg_catalog.&&));
+COMMENT ON CONSTRAINT contract_one_in_force ON alliance.contract IS
+	'a resident has at most one contract in force per alliance on any day (alliance.sign_contract reports a conflict as AL008)';
 CREATE INDEX contract_resident ON alliance.contract (alliance_id, patient_ref, starts);
 CREATE INDEX contract_family ON alliance.contract (family_institution);
 CREATE INDEX contract_ends ON alliance.contract (alliance_id, ends);
