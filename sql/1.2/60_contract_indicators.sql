@@ -155,10 +155,9 @@ activity AS (
 	  FROM act a
 	 GROUP BY GROUPING SETS ((a.alliance_id, a.month), (a.alliance_id, a.month, a.institution_id))
 ),
-signed AS (
-	-- the contracts that count in each key: of the alliance, in force on some
-	-- day of the month (one index range scan per key), whose family
-	-- institution is a village or primary member
+alive AS MATERIALIZED (
+	-- the alliance's contracts in force on some day of the month: one index
+	-- range scan per key
 	SELECT k.alliance_id, k.month, k.next_month, c.id, c.patient_ref, c.family_institution,
 		   c.secondary_institution, c.tertiary_institution, c.starts, c.ends, c.groups, c.ended_reason
 	  FROM k
@@ -168,8 +167,13 @@ signed AS (
 		  FROM alliance.contract c
 		 WHERE c.alliance_id = k.alliance_id AND c.ends > k.month AND c.starts < k.next_month
 		OFFSET 0) AS c
-	 WHERE EXISTS (SELECT FROM m WHERE m.alliance_id = k.alliance_id AND m.month = k.month
-								   AND m.institution_id = c.family_institution AND m.is_primary)
+),
+signed AS (
+	-- those that count: their family institution is a village or primary member
+	SELECT a.*
+	  FROM alive a
+	  JOIN m ON m.alliance_id = a.alliance_id AND m.month = a.month AND m.institution_id = a.family_institution
+	 WHERE m.is_primary
 ),
 contracted AS (
 	-- coverage on the month's last day, and the contracts whose last day in
@@ -184,23 +188,28 @@ contracted AS (
 	  FROM signed s
 	 GROUP BY GROUPING SETS ((s.alliance_id, s.month), (s.alliance_id, s.month, s.family_institution))
 ),
-combination AS (
-	-- the visits at members by residents with a contract in force that day
-	-- (in alliance.timezone), to their family institution: inside their
-	-- combination or not
-	SELECT m.alliance_id, m.month, s.family_institution AS institution_id,
-		   count(*) AS visits,
-		   count(*) FILTER (WHERE m.institution_id IN (s.family_institution, s.secondary_institution,
-													   s.tertiary_institution)) AS inside
+seen AS MATERIALIZED (
+	-- the visits at each member in the month: who, and on which day in
+	-- alliance.timezone (an index range scan per member)
+	SELECT m.alliance_id, m.month, m.institution_id, v.patient_ref, v.day
 	  FROM m
 	 CROSS JOIN LATERAL (
 		SELECT v.patient_ref, (v.at AT TIME ZONE m.tz)::date AS day
 		  FROM alliance.visit v
 		 WHERE v.institution_id = m.institution_id AND v.at >= m.t0 AND v.at < m.t1
 		OFFSET 0) AS v
-	  JOIN signed s ON s.alliance_id = m.alliance_id AND s.month = m.month AND s.patient_ref = v.patient_ref
+),
+combination AS (
+	-- those by residents with a contract in force that day, to their family
+	-- institution: inside their combination or not
+	SELECT v.alliance_id, v.month, s.family_institution AS institution_id,
+		   count(*) AS visits,
+		   count(*) FILTER (WHERE v.institution_id IN (s.family_institution, s.secondary_institution,
+													   s.tertiary_institution)) AS inside
+	  FROM seen v
+	  JOIN signed s ON s.alliance_id = v.alliance_id AND s.month = v.month AND s.patient_ref = v.patient_ref
 				   AND s.starts <= v.day AND s.ends > v.day
-	 GROUP BY GROUPING SETS ((m.alliance_id, m.month), (m.alliance_id, m.month, s.family_institution))
+	 GROUP BY GROUPING SETS ((v.alliance_id, v.month), (v.alliance_id, v.month, s.family_institution))
 ),
 population AS (
 	-- the registered population of the village and primary members; the
