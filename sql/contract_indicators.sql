@@ -187,4 +187,17 @@ FROM scorecard WHERE alliance_id = :a AND indicator IN ('contract_coverage', 'ke
 														  'in_combination_visit_rate', 'contract_renewal_rate')
 ORDER BY indicator;
 
+-- a role acting for no institution (a reporting role) reads the figures --
+-- counts, no patient -- but no contract, and cannot write the figures or
+-- the months to refresh itself
+CREATE ROLE regress_contract_reporting;
+SET ROLE regress_contract_reporting;
+SELECT count(*) AS contracts_seen FROM contract;
+SELECT count(*) AS coverage_rows_jan_apr FROM indicator
+WHERE alliance_id = :a AND indicator = 'contract_coverage' AND month BETWEEN '2026-01-01' AND '2026-04-01';
+SELECT sqlstate_of(format('INSERT INTO alliance.indicator_dirty (alliance_id, month) VALUES (%s, %L)', :a, '2026-01-01')) AS write_dirty,
+	   sqlstate_of(format('UPDATE alliance.indicator SET value = 1 WHERE alliance_id = %s', :a)) AS write_figures;
+RESET ROLE;
+DROP ROLE regress_contract_reporting;
+
 RESET TimeZone;
