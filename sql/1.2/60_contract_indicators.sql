@@ -159,7 +159,8 @@ alive AS MATERIALIZED (
 	-- the alliance's contracts in force on some day of the month: one index
 	-- range scan per key
 	SELECT k.alliance_id, k.month, k.next_month, c.id, c.patient_ref, c.family_institution,
-		   c.secondary_institution, c.tertiary_institution, c.starts, c.ends, c.groups, c.ended_reason
+		   c.secondary_institution, c.tertiary_institution, c.starts, c.ends,
+		   pg_catalog.cardinality(c.groups) > 0 AS key_group, c.ended_reason IS NOT NULL AS ended_early
 	  FROM k
 	 CROSS JOIN LATERAL (
 		SELECT c.id, c.patient_ref, c.family_institution, c.secondary_institution, c.tertiary_institution,
@@ -167,26 +168,6 @@ alive AS MATERIALIZED (
 		  FROM alliance.contract c
 		 WHERE c.alliance_id = k.alliance_id AND c.ends > k.month AND c.starts < k.next_month
 		OFFSET 0) AS c
-),
-signed AS (
-	-- those that count: their family institution is a village or primary member
-	SELECT a.*
-	  FROM alive a
-	  JOIN m ON m.alliance_id = a.alliance_id AND m.month = a.month AND m.institution_id = a.family_institution
-	 WHERE m.is_primary
-),
-contracted AS (
-	-- coverage on the month's last day, and the contracts whose last day in
-	-- force (ends - 1) falls in the month: renewed unless ended early
-	SELECT s.alliance_id, s.month, s.family_institution AS institution_id,
-		   count(DISTINCT s.patient_ref) FILTER (WHERE s.ends >= s.next_month) AS in_force,
-		   count(DISTINCT s.patient_ref) FILTER (WHERE s.ends >= s.next_month
-												  AND pg_catalog.cardinality(s.groups) > 0) AS key_in_force,
-		   count(*) FILTER (WHERE s.ends <= s.next_month) AS ending,
-		   count(*) FILTER (WHERE s.ends <= s.next_month AND s.ended_reason IS NULL
-								  AND EXISTS (SELECT FROM alliance.contract n WHERE n.renews = s.id)) AS renewed
-	  FROM signed s
-	 GROUP BY GROUPING SETS ((s.alliance_id, s.month), (s.alliance_id, s.month, s.family_institution))
 ),
 seen AS MATERIALIZED (
 	-- the visits at each member in the month: who, and on which day in
@@ -199,17 +180,44 @@ seen AS MATERIALIZED (
 		 WHERE v.institution_id = m.institution_id AND v.at >= m.t0 AND v.at < m.t1
 		OFFSET 0) AS v
 ),
-combination AS (
-	-- those by residents with a contract in force that day, to their family
-	-- institution: inside their combination or not
-	SELECT v.alliance_id, v.month, s.family_institution AS institution_id,
-		   count(*) AS visits,
-		   count(*) FILTER (WHERE v.institution_id IN (s.family_institution, s.secondary_institution,
-													   s.tertiary_institution)) AS inside
-	  FROM seen v
-	  JOIN signed s ON s.alliance_id = v.alliance_id AND s.month = v.month AND s.patient_ref = v.patient_ref
-				   AND s.starts <= v.day AND s.ends > v.day
-	 GROUP BY GROUPING SETS ((v.alliance_id, v.month), (v.alliance_id, v.month, s.family_institution))
+family AS (
+	-- per family institution: coverage on the month's last day (one contract
+	-- in force per resident and alliance: a contract is a resident), the
+	-- contracts whose last day in force (ends - 1) falls in the month --
+	-- renewed unless ended early --, and the visits by residents with a
+	-- contract in force that day, inside their combination or not
+	SELECT x.alliance_id, x.month, x.institution_id, sum(x.in_force) AS in_force,
+		   sum(x.key_in_force) AS key_in_force, sum(x.ending) AS ending, sum(x.renewed) AS renewed,
+		   sum(x.visits) AS visits, sum(x.inside) AS inside
+	  FROM (SELECT a.alliance_id, a.month, a.family_institution AS institution_id,
+				   count(*) FILTER (WHERE a.ends >= a.next_month) AS in_force,
+				   count(*) FILTER (WHERE a.ends >= a.next_month AND a.key_group) AS key_in_force,
+				   count(*) FILTER (WHERE a.ends <= a.next_month) AS ending,
+				   count(*) FILTER (WHERE a.ends <= a.next_month AND NOT a.ended_early
+										  AND EXISTS (SELECT FROM alliance.contract n WHERE n.renews = a.id)) AS renewed,
+				   0 AS visits, 0 AS inside
+			  FROM alive a
+			 GROUP BY a.alliance_id, a.month, a.family_institution
+			UNION ALL
+			SELECT v.alliance_id, v.month, a.family_institution, 0, 0, 0, 0, count(*),
+				   count(*) FILTER (WHERE v.institution_id IN (a.family_institution, a.secondary_institution,
+															   a.tertiary_institution))
+			  FROM seen v
+			  JOIN alive a ON a.alliance_id = v.alliance_id AND a.month = v.month AND a.patient_ref = v.patient_ref
+						  AND a.starts <= v.day AND a.ends > v.day
+			 GROUP BY v.alliance_id, v.month, a.family_institution) AS x
+	 GROUP BY x.alliance_id, x.month, x.institution_id
+),
+contracted AS (
+	-- the contracts that count are those of the village and primary members:
+	-- each one's row, and the alliance's
+	SELECT f.alliance_id, f.month, f.institution_id,
+		   sum(f.in_force) AS in_force, sum(f.key_in_force) AS key_in_force, sum(f.ending) AS ending,
+		   sum(f.renewed) AS renewed, sum(f.visits) AS visits, sum(f.inside) AS inside
+	  FROM family f
+	  JOIN m ON m.alliance_id = f.alliance_id AND m.month = f.month AND m.institution_id = f.institution_id
+	 WHERE m.is_primary
+	 GROUP BY GROUPING SETS ((f.alliance_id, f.month), (f.alliance_id, f.month, f.institution_id))
 ),
 population AS (
 	-- the registered population of the village and primary members; the
@@ -242,8 +250,6 @@ SELECT s.alliance_id, s.institution_id, s.month, f.indicator, f.numerator, f.den
 						 AND act.institution_id IS NOT DISTINCT FROM s.institution_id
   LEFT JOIN contracted con ON con.alliance_id = s.alliance_id AND con.month = s.month
 						   AND con.institution_id IS NOT DISTINCT FROM s.institution_id
-  LEFT JOIN combination com ON com.alliance_id = s.alliance_id AND com.month = s.month
-							AND com.institution_id IS NOT DISTINCT FROM s.institution_id
   LEFT JOIN population pop ON pop.alliance_id = s.alliance_id AND pop.month = s.month
 						   AND pop.institution_id IS NOT DISTINCT FROM s.institution_id
  CROSS JOIN LATERAL (VALUES
@@ -262,7 +268,7 @@ SELECT s.alliance_id, s.institution_id, s.month, f.indicator, f.numerator, f.den
 	-- a member that is not village or primary has no population: NULL
 	('contract_coverage', coalesce(con.in_force, 0), pop.residents::numeric),
 	('key_group_coverage', coalesce(con.key_in_force, 0), pop.key_residents::numeric),
-	('in_combination_visit_rate', coalesce(com.inside, 0), coalesce(com.visits, 0)),
+	('in_combination_visit_rate', coalesce(con.inside, 0), coalesce(con.visits, 0)),
 	('contract_renewal_rate', coalesce(con.renewed, 0), coalesce(con.ending, 0))
  ) AS f(indicator, numerator, denominator);
 END;
