@@ -20,7 +20,7 @@ DATA_built = sql/alliance--1.1--1.2.sql
 PGFILEDESC = "alliance - regional medical alliance"
 
 # Regression tests, in sql/ and expected/; they share one database and run in this order.
-REGRESS = setup tier icd10 enums referral bounds security routing contracts webhook indicators upgrade
+REGRESS = setup tier icd10 enums referral bounds security routing contracts webhook indicators contract_indicators upgrade
 
 # TAP tests (PostgreSQL::Test::Cluster) live in test/t, not PGXS's default t/.
 TAP_TESTS = 1

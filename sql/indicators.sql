@@ -118,6 +118,10 @@ COMMIT;
 -- telemedicine_coverage      2/3 (P1, V of P1 P2 V)         0/3 = 0                  1/3 (P2)
 -- resource_sinking_rate      4/7 (T->P1 4 of 4+3)           8/8 (6 + 2)              0/0 -> NULL
 -- result_recognition_rate    4/5 (O's result not counted)   0/0 -> NULL              1/1
+-- contract_coverage          0/- (no contract; the population unknown: NULL), likewise
+-- key_group_coverage         in every month (sql/contract_indicators.sql has their figures)
+-- in_combination_visit_rate  0/0 -> NULL
+-- contract_renewal_rate      0/0 -> NULL
 SELECT indicator,
 	   max(numerator) FILTER (WHERE month = '2026-01-01') || '/' || coalesce(max(denominator) FILTER (WHERE month = '2026-01-01')::text, '-') AS "Jan n/d",
 	   round(max(value) FILTER (WHERE month = '2026-01-01'), 4) AS "Jan",
@@ -127,7 +131,7 @@ SELECT indicator,
 	   round(max(value) FILTER (WHERE month = '2026-04-01'), 4) AS "Apr (empty)"
 FROM indicator WHERE alliance_id = :a AND institution_id IS NULL
 GROUP BY indicator
-ORDER BY array_position('{upward_referrals,downward_referrals,downward_share,acceptance_rate,response_p50_hours,sla_met_rate,closed_loop_rate,primary_first_visit_rate,primary_visit_share,telemedicine_coverage,resource_sinking_rate,result_recognition_rate}'::text[], indicator);
+ORDER BY array_position('{upward_referrals,downward_referrals,downward_share,acceptance_rate,response_p50_hours,sla_met_rate,closed_loop_rate,primary_first_visit_rate,primary_visit_share,telemedicine_coverage,resource_sinking_rate,result_recognition_rate,contract_coverage,key_group_coverage,in_combination_visit_rate,contract_renewal_rate}'::text[], indicator);
 
 -- Members of A, January, by hand (counts and shares to the sender, the
 -- answering side's figures to the receiver, activity where it happened):
@@ -174,7 +178,7 @@ GROUP BY indicator ORDER BY indicator;
 -- the same figures, computed from scratch: every row of every alliance and
 -- month (their number grows with the calendar, so it is shown for the months
 -- of this test's data: January to March 2026, A's 5 members and B's 2, each
--- with its whole-alliance row, 12 indicators: 3 * (6 + 3) * 12 = 324)
+-- with its whole-alliance row, 16 indicators: 3 * (6 + 3) * 16 = 432)
 SELECT count(*) FILTER (WHERE i.alliance_id IN (:a, :b) AND i.month <= '2026-03-01') AS "rows Jan-Mar",
 	   count(*) FILTER (WHERE f.value IS NOT DISTINCT FROM i.value
 						  AND f.numerator IS NOT DISTINCT FROM i.numerator

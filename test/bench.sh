@@ -8,6 +8,7 @@
 # 1000000) pending notifications for BENCH_RSS_SECONDS (default BENCH_SECONDS + 10).
 # The refresh section generates BENCH_REFRESH_REFERRALS (default 810000, about
 # 1,000,000 with the returns) referrals and BENCH_REFRESH_VISITS (5000000) visits.
+# BENCH_SECTIONS (default "gate routing dispatch refresh") picks sections.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -61,7 +62,11 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
+sections=" ${BENCH_SECTIONS:-gate routing dispatch refresh} "
+want() { [[ $sections == *" $1 "* ]]; }
+
 # --- the referral gate ---------------------------------------------------
+if want gate; then
 a=$("${psql[@]}" -Atc "SELECT id FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心'")
 b=$("${psql[@]}" -Atc "SELECT id FROM alliance.institution WHERE name = '瑞金医院'")
 "${psql[@]}" -c "CREATE ROLE bench_app LOGIN" \
@@ -97,8 +102,10 @@ echo "referral transitions per second (whole lives of 5 transitions, one stateme
 printf "  plain SQL, no checks     %10.0f\n" "$(awk -v t="$best_plain" 'BEGIN { print t * 5 }')"
 printf "  alliance gate            %10.0f\n" "$(awk -v t="$best_gate" 'BEGIN { print t * 5 }')"
 echo "  gate / plain             $(ratio "$best_gate" "$best_plain")   (aim: >= 0.80)"
+fi
 
 # --- tier routing --------------------------------------------------------
+if want routing; then
 "${psql[@]}" -f "$top/test/bench/routing_setup.sql" >/dev/null
 q() { "${psql[@]}" -Atc "$1"; }
 echo
@@ -134,8 +141,10 @@ route_sql=$(rate 300 "SELECT count(r.*) FROM bench.question q, LATERAL bench.rou
 echo "  decisions per second           plain SQL      alliance     ratio"
 printf "  required_tiers()            %12.0f  %12.0f  %7.1fx   (aim: >= 100,000/s)\n" "$req_sql" "$req_c" "$(ratio "$req_c" "$req_sql")"
 printf "  route(), 5 best             %12.0f  %12.0f  %7.1fx   (aim: >= 10x)\n" "$route_sql" "$route_c" "$(ratio "$route_c" "$route_sql")"
+fi
 
 # --- dispatch ------------------------------------------------------------
+if want dispatch; then
 # The dispatcher against nginx on loopback: deliveries per second from a burst
 # of 10,000 queued notifications, against the same 10,000 POSTs sent by curl
 # (libcurl too, as many at once) as the receiver's raw capacity; commit ->
@@ -332,8 +341,10 @@ failed_attempts "$after" "backlog"
 for f in "${failures[@]}"; do
 	echo "  WARNING, $f"
 done
+fi
 
 # --- indicator refresh ---------------------------------------------------
+if want refresh; then
 # A network from the generator (test/generate.sql) of about 1,000,000
 # referrals (the closed loop's returns come on top of the referrals asked
 # for) and 5,000,000 visits over 24 months, in a database of its own that no
@@ -360,29 +371,51 @@ for _ in 1 2; do
 	best_rebuild=$(awk -v a="$t" -v b="${best_rebuild:-0}" 'BEGIN { print (b == 0 || a < b) ? a : b }')
 done
 keys=$(rq "SELECT count(DISTINCT (alliance_id, month)) FROM alliance.indicator")
-best_refresh=
 rq 'CREATE TABLE bench_touched (alliance_id bigint, month date)'
-for _ in 1 2 3; do
-	"${psql[@]}" -d bench_refresh -f "$top/test/bench/refresh_touch.sql" >/dev/null
-	touched=$(rq "SELECT count(DISTINCT (alliance_id, month)) FROM alliance.indicator_dirty")
-	rq "TRUNCATE bench_touched;
-		INSERT INTO bench_touched SELECT DISTINCT alliance_id, month FROM alliance.indicator_dirty" >/dev/null
-	t=$(ms 'SELECT alliance.refresh_indicators()')
-	best_refresh=$(awk -v a="$t" -v b="${best_refresh:-0}" 'BEGIN { print (b == 0 || a < b) ? a : b }')
-	# the refreshed figures of the touched keys are those computed from scratch
-	differ=$(rq "WITH stored AS (
-			SELECT alliance_id, institution_id, month, indicator, numerator, denominator, value
-			  FROM alliance.indicator WHERE (alliance_id, month) IN (SELECT * FROM bench_touched)),
-		computed AS (
-			SELECT alliance_id, institution_id, month, indicator, numerator, denominator, value
-			  FROM alliance.compute_indicators(ARRAY(SELECT alliance_id FROM bench_touched ORDER BY alliance_id, month),
-											   ARRAY(SELECT month FROM bench_touched ORDER BY alliance_id, month)))
-		SELECT count(*) FROM ((TABLE stored EXCEPT ALL TABLE computed) UNION ALL
-							  (TABLE computed EXCEPT ALL TABLE stored)) AS d")
-	[ "$differ" -eq 0 ] || { echo "bench: $differ refreshed figures differ from a computation from scratch" >&2; exit 1; }
-done
+# the best of three refreshes after the changes a script makes ($1); after
+# each, the refreshed figures of the touched keys must be those computed
+# from scratch.  Sets best_refresh and touched.
+measure_refresh() {
+	best_refresh=
+	for _ in 1 2 3; do
+		"${psql[@]}" -d bench_refresh -f "$top/test/bench/$1" >/dev/null
+		# the touched keys within the alliances' months (a contract's months
+		# after this one get their figures when their time comes)
+		rq "TRUNCATE bench_touched;
+			INSERT INTO bench_touched SELECT DISTINCT d.alliance_id, d.month FROM alliance.indicator_dirty d
+			 CROSS JOIN LATERAL alliance.data_months(d.alliance_id) AS dm
+			 WHERE d.month BETWEEN dm.first_month AND dm.last_month" >/dev/null
+		touched=$(rq "SELECT count(*) FROM bench_touched")
+		t=$(ms 'SELECT alliance.refresh_indicators()')
+		best_refresh=$(awk -v a="$t" -v b="${best_refresh:-0}" 'BEGIN { print (b == 0 || a < b) ? a : b }')
+		differ=$(rq "WITH stored AS (
+				SELECT alliance_id, institution_id, month, indicator, numerator, denominator, value
+				  FROM alliance.indicator WHERE (alliance_id, month) IN (SELECT * FROM bench_touched)),
+			computed AS (
+				SELECT alliance_id, institution_id, month, indicator, numerator, denominator, value
+				  FROM alliance.compute_indicators(ARRAY(SELECT alliance_id FROM bench_touched ORDER BY alliance_id, month),
+												   ARRAY(SELECT month FROM bench_touched ORDER BY alliance_id, month)))
+			SELECT count(*) FROM ((TABLE stored EXCEPT ALL TABLE computed) UNION ALL
+								  (TABLE computed EXCEPT ALL TABLE stored)) AS d")
+		[ "$differ" -eq 0 ] || { echo "bench: $differ refreshed figures differ from a computation from scratch ($1)" >&2; exit 1; }
+	done
+}
+measure_refresh refresh_touch.sql
+visit_refresh=$best_refresh visit_touched=$touched
+measure_refresh refresh_contracts.sql
+contract_refresh=$best_refresh contract_touched=$touched
+contract_figures=$(rq "SELECT string_agg(format('%s %s', x.indicator, x.v), ', ' ORDER BY x.indicator)
+	FROM (SELECT indicator, round(avg(value), 2) AS v FROM alliance.indicator
+		   WHERE institution_id IS NULL AND month = alliance.month_of(now() - interval '1 month')
+			 AND indicator IN ('contract_coverage', 'key_group_coverage', 'in_combination_visit_rate', 'contract_renewal_rate')
+		   GROUP BY indicator) AS x")
 echo
-echo "indicator refresh: $network (generated in ${gen_s} s), $keys (alliance, month) keys:"
-printf "  %-52s%10.0f ms\n" "full rebuild (alliance.rebuild_indicators())" "$best_rebuild"
-printf "  %-52s%10.0f ms\n" "refresh after a change in 1% of the keys ($touched)" "$best_refresh"
-echo "  refresh / rebuild                                   1/$(awk -v a="$best_rebuild" -v b="$best_refresh" 'BEGIN { printf "%.0f", a / b }')   (aim: <= 1/20)"
+echo "indicator refresh: $network (generated in ${gen_s} s), $keys (alliance, month) keys, 16 indicators:"
+printf "  %-60s%10.0f ms\n" "full rebuild (alliance.rebuild_indicators())" "$best_rebuild"
+printf "  %-60s%10.0f ms   1/%s\n" "refresh after a visit in 1% of the keys ($visit_touched)" "$visit_refresh" \
+	"$(awk -v a="$best_rebuild" -v b="$visit_refresh" 'BEGIN { printf "%.0f", a / b }')"
+printf "  %-60s%10.0f ms   1/%s\n" "refresh after a sign, a renewal, an early end ($contract_touched keys)" "$contract_refresh" \
+	"$(awk -v a="$best_rebuild" -v b="$contract_refresh" 'BEGIN { printf "%.0f", a / b }')"
+echo "  (aim: refresh / rebuild <= 1/20)"
+echo "  last month's contract figures, mean over the alliances: $contract_figures"
+fi

@@ -138,8 +138,66 @@ SELECT alliance.record_outreach(:ruijin, :wuliqiao, current_date - 5, 4) > 0 AS 
 SELECT count(alliance.record_result_sharing(:ruijin, i.id, now() - interval '1 day', i.id <> :dongnan))
 FROM alliance.institution i WHERE i.id <> :ruijin;
 
+\echo
+\echo '== Family doctor contracts (家庭医生签约, "1+1+1"): each community health center signs residents with a secondary hospital and 瑞金医院 =='
+-- Written against SPEC §10's functions; until they are installed, the same
+-- rows are written directly (as a superuser).
+SELECT to_regprocedure('alliance.sign_contract(bigint,text,bigint,bigint,bigint,date,integer,text,text[])') IS NOT NULL
+	   AND to_regprocedure('alliance.set_population(bigint,integer,integer)') IS NOT NULL
+	   AND to_regprocedure('alliance.end_contract(bigint,text)') IS NOT NULL AS contract_api \gset
+SELECT id AS fenyuan FROM alliance.institution WHERE name = '瑞金医院卢湾分院' \gset
+CREATE TEMP TABLE demo_signing AS
+SELECT i.id AS family, CASE WHEN i.id % 2 = 0 THEN :fenyuan ELSE :dongnan END AS secondary, :ruijin AS tertiary,
+	   format('RES-%s-%s', i.id, n) AS patient_ref, format('%s 家庭医生团队 %s', i.name, 1 + n % 2) AS doctor_ref,
+	   CASE WHEN n <= 8 THEN '{elderly}' WHEN n <= 11 THEN '{hypertension}' WHEN n = 12 THEN '{diabetes,elderly}'
+			ELSE '{}' END::text[] AS groups,
+	   current_date - 40 - 3 * n AS starts
+FROM alliance.institution i, generate_series(1, 15) AS n
+WHERE i.tier <= 'primary';
+\if :contract_api
+SELECT count(alliance.set_population(i.id, 40, 16)) AS populations_set
+FROM alliance.institution i WHERE i.tier <= 'primary';
+SELECT count(alliance.sign_contract(1, s.patient_ref, s.family, s.secondary, s.tertiary, s.starts, 12, s.doctor_ref, s.groups))
+	   AS signed
+FROM demo_signing s;
+SELECT alliance.end_contract(c.id, '迁出本区 (moved away)')
+FROM alliance.contract c WHERE c.patient_ref = (SELECT min(patient_ref) FROM demo_signing);
+\else
+\echo '(alliance.sign_contract() and alliance.set_population() are not installed yet: the rows are written directly)'
+UPDATE alliance.institution SET residents = 40, key_residents = 16 WHERE tier <= 'primary';
+INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution, secondary_institution, tertiary_institution,
+							   doctor_ref, groups, starts, ends)
+SELECT 1, s.patient_ref, s.family, s.secondary, s.tertiary, s.doctor_ref, s.groups, s.starts,
+	   (s.starts + interval '12 months')::date
+FROM demo_signing s;
+UPDATE alliance.contract SET ends = current_date, ended_reason = '迁出本区 (moved away)'
+WHERE patient_ref = (SELECT min(patient_ref) FROM demo_signing);
+\endif
+SELECT f.name AS family_institution, count(*) AS signed,
+	   count(*) FILTER (WHERE cardinality(c.groups) > 0) AS key_population,
+	   string_agg(DISTINCT s.name, ', ') AS secondary, string_agg(DISTINCT t.name, ', ') AS tertiary
+FROM alliance.contract c
+JOIN alliance.institution f ON f.id = c.family_institution
+JOIN alliance.institution s ON s.id = c.secondary_institution
+JOIN alliance.institution t ON t.id = c.tertiary_institution
+WHERE c.ended_reason IS NULL
+GROUP BY f.id, f.name ORDER BY f.id;
+\echo 'Signed residents see their family doctor first, the combination''s hospitals next; one visit in six goes elsewhere:'
+SELECT count(alliance.record_visit(CASE WHEN k <= 3 THEN s.family WHEN k = 4 THEN s.secondary WHEN k = 5 THEN s.tertiary
+										WHEN s.secondary = :dongnan THEN :fenyuan ELSE :dongnan END,
+								   s.patient_ref, now() - (now() - m.start) * k / 7.0))
+FROM demo_signing s, generate_series(1, CASE WHEN right(s.patient_ref, 1) IN ('1', '3', '5') THEN 6 ELSE 5 END) AS k,
+	 -- in this month (of alliance.timezone), whatever the day
+	 (SELECT alliance.month_of(now())::timestamp AT TIME ZONE alliance.indicator_timezone() AS start) AS m;
+
 \echo '== The scorecard (alliance.refresh_indicators(); the worker refreshes every alliance.refresh_interval) =='
 SELECT alliance.refresh_indicators();
 SELECT indicator, numerator, denominator, round(value, 3) AS value, target, direction, met
 FROM alliance.scorecard WHERE alliance_id = 1
-ORDER BY array_position('{upward_referrals,downward_referrals,downward_share,acceptance_rate,response_p50_hours,sla_met_rate,closed_loop_rate,primary_first_visit_rate,primary_visit_share,telemedicine_coverage,resource_sinking_rate,result_recognition_rate}'::text[], indicator);
+ORDER BY array_position('{upward_referrals,downward_referrals,downward_share,acceptance_rate,response_p50_hours,sla_met_rate,closed_loop_rate,primary_first_visit_rate,primary_visit_share,telemedicine_coverage,resource_sinking_rate,result_recognition_rate,contract_coverage,key_group_coverage,in_combination_visit_rate,contract_renewal_rate}'::text[], indicator);
+\echo 'The contract figures of each community health center (签约覆盖率, 重点人群签约率, 组合内就诊率):'
+SELECT i.name, ind.indicator, ind.numerator || '/' || coalesce(ind.denominator::text, '-') AS "n/d", round(ind.value, 3) AS value
+FROM alliance.indicator ind JOIN alliance.institution i ON i.id = ind.institution_id
+WHERE ind.alliance_id = 1 AND ind.month = alliance.month_of(now()) AND i.tier <= 'primary'
+  AND ind.indicator IN ('contract_coverage', 'key_group_coverage', 'in_combination_visit_rate')
+ORDER BY i.id, ind.indicator;

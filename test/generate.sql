@@ -13,8 +13,13 @@
 -- past the SLA, closed loops for half of the completed upward referrals --
 -- these return referrals come on top of the `referrals` asked for, about a
 -- quarter more);
--- visits (1 in 5 a first visit, most at the primary level), teleconsultations,
--- outreach and result sharing -- spread over the last `months` months.
+-- the registered population of the village clinics and primary centers, of
+-- whom about a third sign a family doctor contract (most of the elderly and
+-- chronic patients), renewed year after year or not, a few ended early;
+-- visits by those residents (1 in 5 a first visit; a signed resident's mostly
+-- in the combination, the others' mostly at the primary level),
+-- teleconsultations, outreach and result sharing -- spread over the last
+-- `months` months.
 -- The indicators are then stale: run alliance.rebuild_indicators().
 
 DROP SCHEMA IF EXISTS generator CASCADE;
@@ -47,6 +52,7 @@ DECLARE
 	first_alliance bigint;
 	start timestamptz := date_trunc('month', now() - make_interval(months => months - 1));
 	span interval := now() - date_trunc('month', now() - make_interval(months => months - 1));
+	per_member bigint;
 BEGIN
 	PERFORM setseed(seed);
 	-- bulk load: no triggers, no foreign-key checks (the data are consistent)
@@ -167,13 +173,76 @@ BEGIN
 	 WHERE r.parent_id IS NOT NULL AND r.patient_ref LIKE 'GEN-%'
 	   AND NOT EXISTS (SELECT FROM alliance.referral_event e WHERE e.referral_id = r.id);
 
-	-- visits: mostly at the primary level, 1 in 5 the first of an episode
+	-- residents: each village clinic and primary center has a registered
+	-- population, enough for about three visits each; about a third sign
+	-- with its family doctor team -- most elderly and chronic patients (the
+	-- key population, 3 in 10), few of the others -- with the "1+1+1"
+	-- combination of one of the alliance's secondary hospitals and its lead
+	per_member := greatest(20, visits / (3 * greatest(1, (SELECT count(*) FROM gen_member WHERE tier <= 'primary'))));
+	CREATE TEMP TABLE gen_secondary ON COMMIT DROP AS
+	SELECT g.alliance_no, g.institution_id, row_number() OVER (PARTITION BY g.alliance_no ORDER BY g.n) - 1 AS k,
+		   count(*) OVER (PARTITION BY g.alliance_no) AS of
+	  FROM gen_member g WHERE g.tier = 'secondary';
+	CREATE TEMP TABLE gen_resident ON COMMIT DROP AS
+	WITH p AS (
+		SELECT g.alliance_no, g.alliance_id, g.n, g.institution_id AS family, k, random() AS u, random() AS w
+		  FROM gen_member g CROSS JOIN generate_series(1, per_member) AS k
+		 WHERE g.tier <= 'primary')
+	SELECT row_number() OVER (ORDER BY p.family, p.k) AS r, p.alliance_no, p.alliance_id, p.n, p.family,
+		   format('PAT-%s-%s', p.family, p.k) AS patient_ref,
+		   CASE WHEN p.u >= 0.3 THEN '{}'::text[]
+				WHEN p.w < 0.5 THEN '{elderly}' WHEN p.w < 0.65 THEN '{elderly,hypertension}'
+				WHEN p.w < 0.8 THEN '{hypertension}' WHEN p.w < 0.9 THEN '{diabetes}'
+				WHEN p.w < 0.95 THEN '{maternal}' ELSE '{child}' END AS groups,
+		   CASE WHEN p.u < 0.3 THEN p.w < 0.65 OR random() < 0.45 ELSE random() < 0.2 END AS signs,
+		   s.institution_id AS secondary, lead.institution_id AS tertiary
+	  FROM p
+	  JOIN gen_member lead ON lead.alliance_no = p.alliance_no AND lead.n = 1
+	  LEFT JOIN gen_secondary s ON s.alliance_no = p.alliance_no AND s.k = (p.k + p.n) % s.of;
+	CREATE UNIQUE INDEX ON gen_resident (r);
+	ANALYZE gen_resident;
+	UPDATE alliance.institution i SET residents = per_member, key_residents = x.key
+	  FROM (SELECT family, count(*) FILTER (WHERE cardinality(groups) > 0) AS key FROM gen_resident GROUP BY family) AS x
+	 WHERE i.id = x.family;
+	-- contracts: signed in the first year of the span, renewed 85 times in
+	-- 100 for another year; a last one in 15 is ended early (moved away)
+	CREATE TEMP TABLE gen_contract ON COMMIT DROP AS
+	WITH first AS (
+		SELECT g.*, (start + random() * least(span, interval '365 days'))::date AS first_day,
+			   1 + floor(ln(1 - random()) / ln(0.85))::int AS terms, random() AS early
+		  FROM gen_resident g WHERE g.signs)
+	SELECT nextval('alliance.contract_id_seq') AS id, f.r, t, f.alliance_id, f.patient_ref, f.family, f.secondary,
+		   f.tertiary, f.groups, (f.first_day + make_interval(months => 12 * t))::date AS starts,
+		   (f.first_day + make_interval(months => 12 * (t + 1)))::date AS ends,
+		   f.early < 1.0 / 15 AS early
+	  FROM first f
+	 CROSS JOIN LATERAL generate_series(0, f.terms - 1) AS t
+	 WHERE f.first_day + make_interval(months => 12 * t) < now()
+	 ORDER BY f.r, t;
+	INSERT INTO alliance.contract (id, alliance_id, patient_ref, family_institution, secondary_institution,
+								   tertiary_institution, doctor_ref, groups, starts, ends, ended_reason, renews, created_at)
+	SELECT c.id, c.alliance_id, c.patient_ref, c.family, c.secondary, c.tertiary, format('团队 %s', c.r % 7),
+		   c.groups, c.starts,
+		   CASE WHEN c.ended_early THEN c.starts + 1 + ((c.ends - c.starts - 2) * random())::int ELSE c.ends END,
+		   CASE WHEN c.ended_early THEN 'moved away' END, c.renews, c.starts
+	  FROM (SELECT g.*, lag(g.id) OVER w AS renews, g.early AND lead(g.id) OVER w IS NULL AS ended_early
+			  FROM gen_contract g WINDOW w AS (PARTITION BY g.r ORDER BY g.t)) AS c;
+
+	-- visits by the residents, 1 in 5 the first of an episode: a signed
+	-- resident's mostly (8 in 10) in the combination -- the family
+	-- institution first --, the others' mostly at the primary level
 	INSERT INTO alliance.visit (institution_id, patient_ref, at, diagnosis, first_visit)
-	SELECT m.institution_id, format('PAT-%s', (random() * 1e7)::int), start + random() * span,
-		   'J06.9', random() < 0.2
-	  FROM generate_series(1, visits) AS x(k)
+	SELECT CASE WHEN p.signs AND x.u < 0.8
+				THEN CASE WHEN x.w < 0.6 THEN p.family WHEN x.w < 0.85 THEN coalesce(p.secondary, p.family)
+						  ELSE p.tertiary END
+				ELSE m.institution_id END,
+		   p.patient_ref, start + random() * span, 'J06.9', random() < 0.2
+	  FROM (SELECT k, random() AS u, random() AS w,
+				   1 + (random() * ((SELECT count(*) FROM gen_resident) - 1))::bigint AS r
+			  FROM generate_series(1, visits) AS k) AS x
+	  JOIN gen_resident p ON p.r = x.r
 	 CROSS JOIN LATERAL (SELECT g.institution_id FROM gen_member g
-						  WHERE g.alliance_no = 1 + (x.k % alliances)
+						  WHERE g.alliance_no = p.alliance_no
 							AND g.n = CASE WHEN x.k % 10 < 7 THEN 2 + ((x.k / 10) % (members - 1))
 										   ELSE 1 + ((x.k / 7) % members) END) AS m;
 	-- teleconsultations from village clinics and primary centers to their lead
@@ -201,12 +270,14 @@ BEGIN
 	 WHERE p.institution_id <> c.institution_id;
 
 	ANALYZE alliance.referral, alliance.referral_event, alliance.visit, alliance.teleconsult,
-		alliance.outreach, alliance.result_sharing, alliance.membership, alliance.institution;
-	RETURN format('%s alliances, %s institutions, %s referrals, %s events, %s visits',
+		alliance.outreach, alliance.result_sharing, alliance.membership, alliance.institution, alliance.contract;
+	RETURN format('%s alliances, %s institutions, %s referrals, %s events, %s visits, %s residents, %s contracts',
 				  alliances, (SELECT count(*) FROM gen_member),
 				  (SELECT count(*) FROM alliance.referral WHERE patient_ref LIKE 'GEN-%'),
 				  (SELECT count(*) FROM alliance.referral_event WHERE actor = 'generator'),
-				  (SELECT count(*) FROM alliance.visit WHERE patient_ref LIKE 'PAT-%'));
+				  (SELECT count(*) FROM alliance.visit WHERE patient_ref LIKE 'PAT-%'),
+				  (SELECT count(*) FROM gen_resident),
+				  (SELECT count(*) FROM alliance.contract WHERE patient_ref LIKE 'PAT-%'));
 END
 $$;
 

@@ -19,6 +19,16 @@ my $built = $node->safe_psql('postgres',
 	"SELECT generator.network(alliances => 4, members => 20, referrals => 20000, visits => 100000, months => 8, seed => 0.7)");
 note "generated $built";
 $node->safe_psql('postgres', 'SELECT alliance.rebuild_indicators()');
+# the contract indicators have figures to compare: signed residents, visits
+# in their combination
+is($node->safe_psql('postgres',
+	"SELECT count(DISTINCT (alliance_id, month)) FILTER (WHERE indicator = 'in_combination_visit_rate' AND value > 0.5)
+			|| ' ' || count(DISTINCT (alliance_id, month)) FILTER (WHERE indicator = 'contract_coverage' AND value > 0)
+			|| ' ' || count(DISTINCT (alliance_id, month)) FILTER (WHERE indicator = 'key_group_coverage' AND value > 0)
+	   FROM alliance.indicator WHERE institution_id IS NULL"),
+	join(' ', ($node->safe_psql('postgres',
+		"SELECT count(DISTINCT (alliance_id, month)) FROM alliance.indicator WHERE institution_id IS NULL")) x 3),
+	'every generated alliance-month has contract figures: coverage, key coverage, visits mostly in the combination');
 my $figures = "SELECT md5(string_agg(row(alliance_id, institution_id, month, indicator, numerator, denominator, value)::text, '|'
 	ORDER BY alliance_id, month, institution_id NULLS FIRST, indicator)) FROM alliance.indicator";
 my $before = $node->safe_psql('postgres', $figures);
@@ -56,7 +66,9 @@ is($reads, 20, 'twenty reads during a rebuild, none blocked');
 $refresher->quit;
 
 # 3. Rounds of random changes, each followed by a refresh: the figures equal
-#    those computed from scratch over every month of every alliance.
+#    those computed from scratch over every month of every alliance.  The
+#    generator has signed a third of the residents: the contract indicators
+#    are among the figures compared.
 my $scratch = "SELECT md5(string_agg(row(f.alliance_id, f.institution_id, f.month, f.indicator, f.numerator, f.denominator, f.value)::text, '|'
 	ORDER BY f.alliance_id, f.month, f.institution_id NULLS FIRST, f.indicator))
   FROM (SELECT array_agg(a.id) AS a, array_agg(m::date) AS m FROM alliance.alliance a
@@ -108,7 +120,46 @@ my @changes = (
 	   FROM alliance.membership m JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
 	  WHERE m.role = 'member' AND random() < 0.02",
 	"DELETE FROM alliance.outreach WHERE start_date > current_date AND random() < 0.7",
-	"DELETE FROM alliance.visit WHERE patient_ref = 'OLD' AND random() < 0.7");
+	"DELETE FROM alliance.visit WHERE patient_ref = 'OLD' AND random() < 0.7",
+	# family doctor contracts, written directly as sign_contract(),
+	# renew_contract() and end_contract() will: new residents signed (some
+	# mid-month, some ahead), renewals, early ends, removals; visits by signed
+	# residents in and out of their combination; populations changed
+	"INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution, secondary_institution,
+									tertiary_institution, groups, starts, ends)
+	 SELECT m.alliance_id, 'SIGNED-' || m.institution_id || '-' || g || '-' || (random() * 1e9)::int, m.institution_id,
+			(SELECT s.institution_id FROM alliance.membership s JOIN alliance.institution si ON si.id = s.institution_id
+			  WHERE s.alliance_id = m.alliance_id AND si.tier = 'secondary' ORDER BY random() LIMIT 1),
+			l.institution_id, CASE WHEN random() < 0.5 THEN '{elderly}' ELSE '{}' END::text[],
+			d, d + 30 + (random() * 400)::int
+	   FROM alliance.membership m JOIN alliance.institution i ON i.id = m.institution_id
+	   JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
+	  CROSS JOIN generate_series(1, 2) AS g
+	  CROSS JOIN LATERAL (SELECT current_date - 250 + (random() * 300)::int AS d) AS s
+	  WHERE i.tier <= 'primary' AND random() < 0.2",
+	"INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution, secondary_institution,
+									tertiary_institution, groups, starts, ends, renews)
+	 SELECT c.alliance_id, c.patient_ref, c.family_institution, c.secondary_institution, c.tertiary_institution,
+			c.groups, c.ends, c.ends + 365, c.id
+	   FROM alliance.contract c
+	  WHERE c.ended_reason IS NULL AND c.ends < current_date + 30
+		AND NOT EXISTS (SELECT FROM alliance.contract n
+						 WHERE n.alliance_id = c.alliance_id AND n.patient_ref = c.patient_ref AND n.ends > c.ends)
+		AND random() < 0.05",
+	"UPDATE alliance.contract c SET ends = c.starts + 1 + ((c.ends - c.starts - 1) * random())::int, ended_reason = 'moved away'
+	  WHERE c.ended_reason IS NULL AND c.ends > current_date - 200
+		AND NOT EXISTS (SELECT FROM alliance.contract n WHERE n.renews = c.id) AND random() < 0.02",
+	"DELETE FROM alliance.contract c
+	  WHERE NOT EXISTS (SELECT FROM alliance.contract n WHERE n.renews = c.id) AND random() < 0.01",
+	"SELECT count(alliance.record_visit(CASE WHEN random() < 0.5 THEN c.family_institution
+											 WHEN random() < 0.5 THEN c.tertiary_institution
+											 ELSE (SELECT m.institution_id FROM alliance.membership m
+												    WHERE m.alliance_id = c.alliance_id ORDER BY random() LIMIT 1) END,
+										c.patient_ref, c.starts + random() * least(c.ends - c.starts, 200) * interval '1 day'))
+	   FROM alliance.contract c WHERE random() < 0.01 AND c.starts > current_date - 250",
+	"UPDATE alliance.institution SET residents = CASE WHEN random() < 0.2 THEN NULL ELSE 100 + (random() * 900)::int END,
+			key_residents = (random() * 100)::int
+	  WHERE id IN (SELECT id FROM alliance.institution WHERE tier <= 'primary' ORDER BY random() LIMIT 2)");
 # reproducible: Perl's choices and each statement's random() from one seed
 srand(20261122);
 for my $round (1 .. 5)
