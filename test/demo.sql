@@ -140,11 +140,6 @@ FROM alliance.institution i WHERE i.id <> :ruijin;
 
 \echo
 \echo '== Family doctor contracts (家庭医生签约, "1+1+1"): each community health center signs residents with a secondary hospital and 瑞金医院 =='
--- Written against SPEC §10's functions; until they are installed, the same
--- rows are written directly (as a superuser).
-SELECT to_regprocedure('alliance.sign_contract(bigint,text,bigint,bigint,bigint,date,integer,text,text[])') IS NOT NULL
-	   AND to_regprocedure('alliance.set_population(bigint,integer,integer)') IS NOT NULL
-	   AND to_regprocedure('alliance.end_contract(bigint,text)') IS NOT NULL AS contract_api \gset
 SELECT id AS fenyuan FROM alliance.institution WHERE name = '瑞金医院卢湾分院' \gset
 CREATE TEMP TABLE demo_signing AS
 SELECT i.id AS family, CASE WHEN i.id % 2 = 0 THEN :fenyuan ELSE :dongnan END AS secondary, :ruijin AS tertiary,
@@ -154,7 +149,6 @@ SELECT i.id AS family, CASE WHEN i.id % 2 = 0 THEN :fenyuan ELSE :dongnan END AS
 	   current_date - 40 - 3 * n AS starts
 FROM alliance.institution i, generate_series(1, 15) AS n
 WHERE i.tier <= 'primary';
-\if :contract_api
 SELECT count(alliance.set_population(i.id, 40, 16)) AS populations_set
 FROM alliance.institution i WHERE i.tier <= 'primary';
 SELECT count(alliance.sign_contract(1, s.patient_ref, s.family, s.secondary, s.tertiary, s.starts, 12, s.doctor_ref, s.groups))
@@ -162,17 +156,6 @@ SELECT count(alliance.sign_contract(1, s.patient_ref, s.family, s.secondary, s.t
 FROM demo_signing s;
 SELECT alliance.end_contract(c.id, '迁出本区 (moved away)')
 FROM alliance.contract c WHERE c.patient_ref = (SELECT min(patient_ref) FROM demo_signing);
-\else
-\echo '(alliance.sign_contract() and alliance.set_population() are not installed yet: the rows are written directly)'
-UPDATE alliance.institution SET residents = 40, key_residents = 16 WHERE tier <= 'primary';
-INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution, secondary_institution, tertiary_institution,
-							   doctor_ref, groups, starts, ends)
-SELECT 1, s.patient_ref, s.family, s.secondary, s.tertiary, s.doctor_ref, s.groups, s.starts,
-	   (s.starts + interval '12 months')::date
-FROM demo_signing s;
-UPDATE alliance.contract SET ends = current_date, ended_reason = '迁出本区 (moved away)'
-WHERE patient_ref = (SELECT min(patient_ref) FROM demo_signing);
-\endif
 SELECT f.name AS family_institution, count(*) AS signed,
 	   count(*) FILTER (WHERE cardinality(c.groups) > 0) AS key_population,
 	   string_agg(DISTINCT s.name, ', ') AS secondary, string_agg(DISTINCT t.name, ', ') AS tertiary
@@ -182,6 +165,37 @@ JOIN alliance.institution s ON s.id = c.secondary_institution
 JOIN alliance.institution t ON t.id = c.tertiary_institution
 WHERE c.ended_reason IS NULL
 GROUP BY f.id, f.name ORDER BY f.id;
+SELECT id AS wuliqiao FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心' \gset
+SELECT id AS dapuqiao FROM alliance.institution WHERE name = '打浦桥街道社区卫生服务中心' \gset
+\echo '== Routing a signed resident: the combination''s hospital ranks first among the adequate ones of its tier =='
+SELECT min(patient_ref) AS signed_resident FROM alliance.contract
+ WHERE family_institution = :wuliqiao AND ended_reason IS NULL AND secondary_institution = :fenyuan \gset
+\echo 'Acute appendicitis (K35.8, urgent) from 五里桥: for anyone, then for' :signed_resident '(combination: 瑞金医院卢湾分院 + 瑞金医院)'
+SELECT r.name, r.tier, round(r.distance_km::numeric, 2) AS km FROM alliance.route(:wuliqiao, 'K35.8', 'acute', 'urgent', 1, 3) AS r;
+SELECT r.name, r.tier, round(r.distance_km::numeric, 2) AS km FROM alliance.route(:wuliqiao, 'K35.8', 'acute', 'urgent', 1, 3, :'signed_resident') AS r;
+
+\echo '== Gatekeeping (alliance.contract_policy = gatekeep): 看病先找家庭医生 =='
+CREATE FUNCTION pg_temp.outcome(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; message text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || message || coalesce(' (' || nullif(hint, '') || ')', '');
+END $$;
+SET alliance.contract_policy = gatekeep;
+\echo 'The resident goes to another community health center (打浦桥), which refers upward to 瑞金医院:'
+SELECT pg_temp.outcome(format('SELECT alliance.refer(1, %L, %s, %L, %L, %L, to_institution => %s)',
+							  :'signed_resident', :dapuqiao, 'I20.0', 'acute', 'urgent', :ruijin)) AS refused;
+\echo 'The family doctor at 五里桥 refers the same resident, as gatekeeping asks:'
+SELECT alliance.refer(1, :'signed_resident', :wuliqiao, 'I20.0', 'acute', 'urgent', to_institution => :ruijin) AS gatekept \gset
+SELECT r.status, r.signed, f.name AS from_institution, t.name AS to_institution
+FROM alliance.referral r JOIN alliance.institution f ON f.id = r.from_institution JOIN alliance.institution t ON t.id = r.to_institution
+WHERE r.id = :gatekept;
+RESET alliance.contract_policy;
+
 \echo 'Signed residents see their family doctor first, the combination''s hospitals next; one visit in six goes elsewhere:'
 SELECT count(alliance.record_visit(CASE WHEN k <= 3 THEN s.family WHEN k = 4 THEN s.secondary WHEN k = 5 THEN s.tertiary
 										WHEN s.secondary = :dongnan THEN :fenyuan ELSE :dongnan END,
