@@ -7,16 +7,19 @@
 # (5xx, 429 with Retry-After, slow replies, no reply past the timeout,
 # connection resets).  pgbench runs test/soak/workload.sql (soak.step():
 # referrals through the public API, racing clients) for SECONDS while a fault
-# loop kill -9s the dispatcher at random moments and, once, the postmaster.
-# Then the receiver answers 200 to everything, the worker drains, and
-# test/soak/check.sql checks that every event was delivered at least once
-# (and in order), that every referral's state is explained by its events;
-# this script checks the dispatcher's memory.  Exits non-zero if a check
-# fails.
+# loop kill -9s the dispatcher at random moments and, once, the postmaster,
+# and a hostile tenant (test/soak/tenant.pl) holds locks and tries what the
+# extension must refuse.  Then the receiver answers 200 to everything, the
+# worker drains, and test/soak/check.sql checks that every event was
+# delivered at least once (and in order), that every referral's state is
+# explained by its events; this script checks the dispatcher's memory;
+# test/soak/tenant_check.sql that every hostile attempt was refused as
+# expected and that its holds stalled neither delivery nor workload.  Exits
+# non-zero if a check fails.
 #
 # Usage: test/soak.sh [pg_config [SECONDS]]
 # Environment: SOAK_SEED (random), SOAK_RATE (transactions/s, default 40),
-# SOAK_CLIENTS (default 4).
+# SOAK_CLIENTS (default 4), SOAK_SELFTEST=fail (see test/soak/tenant.pl).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
