@@ -7,16 +7,20 @@
 # (5xx, 429 with Retry-After, slow replies, no reply past the timeout,
 # connection resets).  pgbench runs test/soak/workload.sql (soak.step():
 # referrals through the public API, racing clients) for SECONDS while a fault
-# loop kill -9s the dispatcher at random moments and, once, the postmaster.
-# Then the receiver answers 200 to everything, the worker drains, and
-# test/soak/check.sql checks that every event was delivered at least once
-# (and in order), that every referral's state is explained by its events;
-# this script checks the dispatcher's memory.  Exits non-zero if a check
-# fails.
+# loop kill -9s the dispatcher at random moments and, once, the postmaster,
+# and a hostile tenant (test/soak/tenant.pl) holds locks and tries what the
+# extension must refuse.  Then the receiver answers 200 to everything, the
+# worker drains, and test/soak/check.sql checks that every event was
+# delivered at least once (and in order), that every referral's state is
+# explained by its events; this script checks the dispatcher's memory;
+# test/soak/tenant_check.sql that every hostile attempt was refused as
+# expected and that its holds stalled neither delivery nor workload.  Exits
+# non-zero if a check fails.
 #
 # Usage: test/soak.sh [pg_config [SECONDS]]
 # Environment: SOAK_SEED (random), SOAK_RATE (transactions/s, default 40),
-# SOAK_CLIENTS (default 4).
+# SOAK_CLIENTS (default 4), SOAK_SELFTEST=fail (see test/soak/tenant.pl),
+# SOAK_TENANT=off (no tenant: checks 7 and 8 are then not required, 9 is).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,6 +43,27 @@ drain_limit=180      # seconds the worker may take to drain at the end
 # some 20,000 attempts and ends 16 MB above the first's private memory would
 # be leaking about 800 bytes per attempt.
 rss_bound_kb=$((16 * 1024))
+# The hostile tenant's holds (4-8 s each) must stall neither the delivery
+# nor the workload.  Delivery: the lag from the moment a notification is
+# ready to send (created, and its referral's previous notification to the
+# same receiver answered 200: delivery is in order) to the first request
+# the dispatcher starts for it.  Without a tenant that is the dispatcher
+# noticing new work, tens of milliseconds, rarely some hundreds when a
+# turn is busy; a dispatcher that waited for a hold would start those that
+# became ready at its start only when it ends, at least 4 s later.  So: at
+# most 2 s (half the shortest hold, and the 2 s of TAP test 009), 0.5 s at
+# the 95th percentile.  Workload: a step (a few statements) that waited
+# for a hold would take seconds; without, milliseconds, up to some hundreds
+# behind a racing client's row lock: at most 1 s, and at least half the
+# configured rate while a hold lasts.  Measures are taken away from the
+# faults: from fault_before s before a kill -9 (the requests in flight,
+# up to alliance.http_timeout old, are lost) to fault_settle s after it
+# (every backend restarts and the dispatcher catches up).
+lag_max=2
+lag_p95=0.5
+step_max=1
+fault_before=5
+fault_settle=10
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/alliance-soak.XXXXXX")
 data=$work/data
@@ -46,6 +71,7 @@ cd "$work"
 export PGHOST=$work PGPORT=5432 PGDATABASE=soak PGUSER=$(id -un)
 export PGOPTIONS='-c client_min_messages=warning'
 now() { date +%s; }
+epoch() { date +%s.%N; }
 log() { printf '[%4ss] %s\n' "$(($(now) - t0))" "$*"; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
 
@@ -94,6 +120,8 @@ alliance.sla_routine = '60s'
 alliance.no_show_grace = '10s'
 alliance.refresh_interval = '60s'
 alliance.routing_policy = 'off'
+# the receiver's address only: the tenant's internal URLs are all refused
+alliance.http_hosts = '127.0.0.1'
 EOF
 start_cluster() {
 	local deadline=$(($(now) + 60))
@@ -150,6 +178,17 @@ rss_of() {
 	done
 ) >"$work/rss.log" 2>/dev/null &
 pids+=($!)
+# The outbox's backlog and dead rows every 5 s (for a look when check 9
+# fails: a crash discards the cumulative statistics that trigger autovacuum)
+(
+	while :; do
+		psql -X -At -F ' ' -c "SELECT extract(epoch FROM now())::int, (SELECT count(*) FROM alliance.outbox WHERE status = 'pending'),
+		                             n_live_tup, n_dead_tup, autovacuum_count, last_autovacuum
+		                        FROM pg_stat_user_tables WHERE relid = 'alliance.outbox'::regclass" 2>/dev/null || true
+		sleep 5
+	done
+) >"$work/outbox.log" 2>/dev/null &
+pids+=($!)
 first_pid=$(dispatcher_pid)
 rss_cold=$(rss_of "$first_pid")
 log "cluster up, receiver on port $port, dispatcher pid $first_pid"
@@ -172,8 +211,9 @@ attached() {
 	done
 }
 kill_postmaster() {
-	local pm left deadline
+	local pm left deadline killed
 	pm=$(postmaster_pid)
+	killed=$(epoch)
 	kill -9 "$pm"
 	log "fault: kill -9 postmaster $pm"
 	# a killed postmaster stays a zombie a while; its children leave on their own
@@ -192,6 +232,7 @@ kill_postmaster() {
 	done
 	log "fault: the postmaster's children left after $(($(now) - died)) s"
 	start_cluster
+	printf '%s\t%s\tpostmaster\n' "$killed" "$(epoch)" >>"$work/faults.tsv"
 	log "fault: cluster restarted, postmaster $(postmaster_pid)"
 }
 t_end=$((t0 + seconds))
@@ -211,13 +252,30 @@ t_end=$((t0 + seconds))
 		pid=$(dispatcher_pid)
 		if [ -n "$pid" ]; then
 			rss=$(rss_of "$pid" | awk '{print "VmRSS " $3 " kB, RssAnon " $4 " kB"}')
-			! kill -9 "$pid" 2>/dev/null || log "fault: kill -9 dispatcher $pid ($rss)"
+			killed=$(epoch)
+			if kill -9 "$pid" 2>/dev/null; then
+				printf '%s\t%s\tdispatcher\n' "$killed" "$killed" >>"$work/faults.tsv"
+				log "fault: kill -9 dispatcher $pid ($rss)"
+			fi
 		fi
 	done
 	[ $postmaster_killed -eq 1 ] || kill_postmaster
 ) >"$work/faults.log" 2>&1 &
 faults_pid=$!
 pids+=($faults_pid)
+
+# --- the hostile tenant ----------------------------------------------------------
+
+# soak_tenant (acting for 丙医院, GRANT ALL on the tables) and soak_reporting
+# (SELECT on the tables) at random moments, for the workload's SECONDS
+tenant_own=$(q "SELECT id FROM alliance.institution WHERE name = '丙医院'")
+: >"$work/hostile.tsv"
+tenant_max=5000
+[ "${SOAK_TENANT:-on}" != off ] || tenant_max=0
+perl "$here/soak/tenant.pl" "$work/hostile.tsv" "$seed" "$seconds" $tenant_max soak_tenant soak_reporting \
+	"$tenant_own" "$(q 'SELECT min(id) FROM alliance.alliance')" >"$work/tenant.out" 2>&1 &
+tenant_pid=$!
+pids+=($tenant_pid)
 
 # --- the workload --------------------------------------------------------------
 
@@ -236,6 +294,9 @@ while [ "$(now)" -lt "$t_end" ]; do
 done
 log "workload stopped after $segment pgbench segments"
 wait "$faults_pid" || { cat "$work/faults.log"; log "the fault loop failed"; exit 1; }
+# (its last hold ends within 8 s)
+wait "$tenant_pid" || { cat "$work/tenant.out"; log "the tenant failed"; exit 1; }
+log "tenant stopped after $(wc -l <"$work/hostile.tsv") attempts"
 
 # --- drain ---------------------------------------------------------------------
 
@@ -260,6 +321,9 @@ log "drain: receiver answering 200; $( [ $drained -eq 1 ] && echo "drained in $d
 # --- checks --------------------------------------------------------------------
 
 psql -X -q -c "\\copy soak.received FROM '$work/received.tsv' WITH (FORMAT text, NULL '')"
+psql -X -q -c "\\copy soak.hostile FROM '$work/hostile.tsv' WITH (FORMAT text, NULL '')"
+touch "$work/faults.tsv"
+psql -X -q -c "\\copy soak.fault FROM '$work/faults.tsv' WITH (FORMAT text, NULL '')"
 
 echo
 echo "==================== soak summary ===================="
@@ -293,7 +357,7 @@ read -r _ _ cold_rss cold_anon _ _ <<<"$rss_cold"
 warm=$(awk -v p="$first_pid" '$2 == p' "$work/rss.log" | tail -1)
 read -r _ _ warm_rss warm_anon _ _ <<<"${warm:-x x 0 0 0 0}"
 read -r _ _ end_rss end_anon _ _ <<<"${rss_end:-x x 0 0 0 0}"
-born=$(awk -v p="$last_pid" '$2 == p' "$work/rss.log" | head -1)
+born=$(awk -v p="$last_pid" '$2 == p { print; exit }' "$work/rss.log")
 read -r born_t _ born_rss born_anon _ _ <<<"${born:-0 x 0 0 0 0}"
 last_attempts=$(q "SELECT count(*) FROM alliance.delivery_log WHERE at >= to_timestamp(${born_t:-0})")
 [ -n "$rss_end" ] && [ $((end_anon - warm_anon)) -le $rss_bound_kb ] && ok=PASS || ok=FAIL
@@ -315,6 +379,18 @@ fi
 crashes=$(grep -cE 'PANIC|was terminated by signal (6|11)|TRAP' "$work/server.log" || true)
 [ "$crashes" -eq 0 ] && ok=PASS || ok=FAIL
 result $ok "6. server log: $crashes PANIC, assertion or signal 6/11 crashes (the kill -9s are signal 9)"
+
+# 7. the tenant's attempts, 8. its holds against the delivery and the
+# workload, 9. the same away from its holds
+out=$(psql -X -q -v own="$tenant_own" -v rate="$rate" -v before=$fault_before -v settle=$fault_settle -v lag_max=$lag_max \
+	-v lag_p95=$lag_p95 -v step_max=$step_max -f "$here/soak/tenant_check.sql" 2>&1) || fail=1
+echo "$out"
+if [ $tenant_max -eq 0 ]; then
+	grep -q '^PASS 9' <<<"$out" || fail=1
+else
+	grep -q '^FAIL' <<<"$out" && fail=1
+	[ "$(grep -c '^PASS' <<<"$out")" -eq 3 ] || fail=1
+fi
 echo "======================================================"
 echo "soak: $(($(now) - t0)) s in all"
 if [ $fail -ne 0 ]; then

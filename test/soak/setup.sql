@@ -36,8 +36,10 @@ ORDER BY i.id;
 CREATE SCHEMA soak;
 
 -- What each workload step did: its action and 'ok' or the SQLSTATE it got
+-- (started: the step's transaction start; at: its end)
 CREATE TABLE soak.outcome (
 	id bigserial PRIMARY KEY,
+	started timestamptz NOT NULL DEFAULT now(),
 	at timestamptz NOT NULL DEFAULT clock_timestamp(),
 	action text NOT NULL,
 	sqlstate text NOT NULL,
@@ -53,6 +55,39 @@ CREATE TABLE soak.received (
 	signature text NOT NULL,
 	type text,
 	version int
+);
+
+-- The hostile tenant (test/soak/tenant.pl): a clinical role acting for 丙医院
+-- given every table privilege, the habit of a DBA in a hurry, and an
+-- unmapped reporting role given SELECT on every table
+CREATE ROLE soak_tenant LOGIN;
+CREATE ROLE soak_reporting LOGIN;
+SELECT alliance.map_role('soak_tenant', id) FROM alliance.institution WHERE name = '丙医院';
+GRANT ALL ON ALL TABLES IN SCHEMA alliance TO soak_tenant;
+GRANT SELECT ON ALL TABLES IN SCHEMA alliance TO soak_reporting;
+
+-- The tenant's attempts (its log, loaded at the end; see tenant.pl): what
+-- it tried, as whom, what it expected and what it got, and for a hold the
+-- span (server clock) during which it held its lock
+CREATE TABLE soak.hostile (
+	started float8 NOT NULL,
+	ended float8 NOT NULL,
+	role text NOT NULL,
+	action text NOT NULL,
+	expected text NOT NULL,
+	outcome text NOT NULL,
+	held_from float8,
+	held_to float8,
+	detail text
+);
+
+-- The fault loop's faults: when (Unix s) and until when the cluster was
+-- not itself (a kill -9 of the dispatcher: that moment; of the postmaster:
+-- until the restart)
+CREATE TABLE soak.fault (
+	t float8 NOT NULL,
+	until float8 NOT NULL,
+	kind text NOT NULL
 );
 
 -- Conditions a member refers, with acuity and urgency
