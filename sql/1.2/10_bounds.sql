@@ -104,48 +104,8 @@ COMMENT ON CONSTRAINT teleconsult_at_window ON alliance.teleconsult IS 'within a
 COMMENT ON CONSTRAINT outreach_days_window ON alliance.outreach IS 'from start_date to its last day within alliance.time_window()';
 COMMENT ON CONSTRAINT result_sharing_at_window ON alliance.result_sharing IS 'within alliance.time_window()';
 
--- The first and last month of an alliance's data, referrals and activity,
--- counting only the rows inside the window.
-CREATE OR REPLACE FUNCTION alliance.data_months(alliance_id bigint, OUT first_month date, OUT last_month date)
-	LANGUAGE sql STABLE
-BEGIN ATOMIC
-	SELECT greatest(least(min(x.first_month),
-						  CASE WHEN a.created_at >= w.first AND a.created_at < w."end" THEN alliance.month_of(a.created_at) END),
-					w.first_month),
-		   least(greatest(max(x.last_month), alliance.month_of(pg_catalog.now())), w.last_month)
-	  FROM alliance.alliance a
-	 CROSS JOIN (SELECT tw.first, tw."end", wm.first_month, wm.last_month
-				   FROM alliance.time_window() AS tw, alliance.window_months() AS wm) AS w
-	  LEFT JOIN LATERAL (
-		SELECT alliance.month_of(min(r.created_at)), alliance.month_of(max(r.created_at))
-		  FROM alliance.referral r
-		 WHERE r.alliance_id = a.id AND r.created_at >= w.first AND r.created_at < w."end"
-		UNION ALL
-		SELECT least(alliance.month_of((SELECT min(v.at) FROM alliance.visit v
-										 WHERE v.institution_id = ms.institution_id AND v.at >= w.first AND v.at < w."end")),
-					 alliance.month_of((SELECT min(t.at) FROM alliance.teleconsult t
-										 WHERE t.requesting_institution = ms.institution_id AND t.at >= w.first AND t.at < w."end")),
-					 (SELECT pg_catalog.date_trunc('month', min(o.start_date))::date FROM alliance.outreach o
-					   WHERE o.host_institution = ms.institution_id
-						 AND o.start_date >= (w.first AT TIME ZONE 'UTC')::date AND o.start_date < (w."end" AT TIME ZONE 'UTC')::date),
-					 alliance.month_of((SELECT min(s.at) FROM alliance.result_sharing s
-										 WHERE s.consuming_institution = ms.institution_id AND s.at >= w.first AND s.at < w."end"))),
-			   greatest(alliance.month_of((SELECT max(v.at) FROM alliance.visit v
-											WHERE v.institution_id = ms.institution_id AND v.at >= w.first AND v.at < w."end")),
-						alliance.month_of((SELECT max(t.at) FROM alliance.teleconsult t
-											WHERE t.requesting_institution = ms.institution_id AND t.at >= w.first AND t.at < w."end")),
-						(SELECT pg_catalog.date_trunc('month', max(o.start_date + least(o.days, 366) - 1))::date FROM alliance.outreach o
-						  WHERE o.host_institution = ms.institution_id
-							AND o.start_date >= (w.first AT TIME ZONE 'UTC')::date AND o.start_date < (w."end" AT TIME ZONE 'UTC')::date),
-						alliance.month_of((SELECT max(s.at) FROM alliance.result_sharing s
-											WHERE s.consuming_institution = ms.institution_id AND s.at >= w.first AND s.at < w."end")))
-		  FROM alliance.membership ms WHERE ms.alliance_id = a.id
-	  ) AS x(first_month, last_month) ON true
-	 WHERE a.id = data_months.alliance_id
-	 GROUP BY a.created_at, w.first, w."end", w.first_month, w.last_month;
-END;
-COMMENT ON FUNCTION alliance.data_months(bigint) IS
-	'the first and last month of an alliance''s figures: from its creation or first data to this month or its last data, within alliance.window_months()';
+-- alliance.data_months() (the months of an alliance's data, inside the window) is
+-- re-created once, with the contracts' months, in 60_contract_indicators.sql.
 
 -- The touch triggers mark only months inside the window: a row outside it
 -- (a superuser's, with the constraints out of the way) counts nowhere.
