@@ -28,17 +28,7 @@ use AllianceNode;
 
 my $patience = 30;
 
-my $port = PostgreSQL::Test::Cluster::get_free_port();
-my $received_log = "$PostgreSQL::Test::Utils::log_path/009_tenant_dispatch_receiver.jsonl";
-unlink $received_log, "$received_log.arrived";
-my $receiver = IPC::Run::start(
-	[ 'perl', "$ENV{TESTDIR}/test/receiver.pl", $port, $received_log ],
-	'<', \undef, '>>', "$received_log.out", '2>&1');
-END
-{
-	local $?;
-	$receiver->kill_kill if $receiver;
-}
+my ($port, $received_log) = AllianceNode::start_receiver('009_tenant_dispatch');
 
 sub wait_until
 {

@@ -6,6 +6,7 @@ use strict;
 use warnings;
 
 use IO::Socket::INET;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(time usleep);
@@ -61,6 +62,28 @@ sub listening
 {
 	my ($port) = @_;
 	return wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") });
+}
+
+# The receivers started by start_receiver, stopped when the test ends
+my @receivers;
+END
+{
+	local $?;
+	$_->kill_kill for @receivers;
+}
+
+# Start test/receiver.pl on a free port, logging to NAME_receiver.jsonl
+# next to the test's other logs; returns (port, log file)
+sub start_receiver
+{
+	my ($name) = @_;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $log = "$PostgreSQL::Test::Utils::log_path/${name}_receiver.jsonl";
+	unlink $log, "$log.arrived";
+	push @receivers, IPC::Run::start(
+		[ 'perl', "$ENV{TESTDIR}/test/receiver.pl", $port, $log ],
+		'<', \undef, '>>', "$log.out", '2>&1');
+	return ($port, $log);
 }
 
 1;
