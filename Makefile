@@ -53,10 +53,10 @@ test: deps
 demo: deps
 	$(MAKE) all
 	$(MAKE) install
-	test/demo.sh start "$(PG_CONFIG)"
+	demo/demo.sh start "$(PG_CONFIG)"
 
 demo-stop:
-	test/demo.sh stop "$(PG_CONFIG)"
+	demo/demo.sh stop "$(PG_CONFIG)"
 
 bench:
 	test/install-deps.sh "$(PG_CONFIG)" bench

@@ -48,7 +48,7 @@ trap '"$bindir/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null' EXIT
 export PGHOST=$work PGPORT=$port PGDATABASE=postgres
 psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1)
 "${psql[@]}" -c 'CREATE EXTENSION alliance'
-"${psql[@]}" -f "$top/test/sample_alliance.sql" >/dev/null
+"${psql[@]}" -f "$top/demo/sample_alliance.sql" >/dev/null
 
 echo "alliance benchmark: $(nproc) cores, $clients clients, ${seconds}s per measurement, $("$bindir/postgres" -V)"
 
@@ -345,7 +345,7 @@ fi
 
 # --- indicator refresh ---------------------------------------------------
 if want refresh; then
-# A network from the generator (test/generate.sql) of about 1,000,000
+# A network from the generator (demo/generate.sql) of about 1,000,000
 # referrals (the closed loop's returns come on top of the referrals asked
 # for) and 5,000,000 visits over 24 months, in a database of its own that no
 # dispatcher refreshes.  The baseline is a full rebuild; the refresh follows
@@ -359,7 +359,7 @@ rq() { "${psql[@]}" -d bench_refresh -Atc "$1"; }
 # milliseconds of one statement, from psql's \timing
 ms() { "${psql[@]}" -d bench_refresh -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1; }
 rq 'CREATE EXTENSION alliance'
-PGOPTIONS='-c client_min_messages=warning' "${psql[@]}" -d bench_refresh -f "$top/test/generate.sql" >/dev/null
+PGOPTIONS='-c client_min_messages=warning' "${psql[@]}" -d bench_refresh -f "$top/demo/generate.sql" >/dev/null
 t0=$(date +%s)
 network=$(rq "SELECT generator.network(alliances => 40, members => 50, referrals => $r_referrals,
 										visits => $r_visits, months => 24, seed => 0.42)")

@@ -2,7 +2,7 @@
 # make demo / make demo-stop: a private PostgreSQL cluster under the checkout
 # (.demo/), never the system one, with the alliance extension and the sample
 # alliance loaded.  The cluster keeps running until `make demo-stop`.
-# Usage: test/demo.sh start|stop PG_CONFIG
+# Usage: demo/demo.sh start|stop PG_CONFIG
 set -euo pipefail
 
 action=$1
@@ -112,8 +112,8 @@ psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -U postgr
 "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" -c "CREATE DATABASE $dbname"
 "${psql[@]}" -d "$dbname" -c "CREATE EXTENSION alliance" \
 	-c "ALTER DATABASE $dbname SET search_path = \"\$user\", public, alliance"
-"${psql[@]}" -d "$dbname" -f "$top/test/sample_alliance.sql" >/dev/null
-"${psql[@]}" -d "$dbname" -P pager=off -v receiver="http://127.0.0.1:$rport" -f "$top/test/demo.sql"
+"${psql[@]}" -d "$dbname" -f "$top/demo/sample_alliance.sql" >/dev/null
+"${psql[@]}" -d "$dbname" -P pager=off -v receiver="http://127.0.0.1:$rport" -f "$top/demo/demo.sql"
 # the referral flows as a Graphviz picture (alliance.referral_flow_dot), drawn when dot is there
 echo
 "${psql[@]}" -d "$dbname" -At -c "SELECT alliance.referral_flow_dot(1)" >"$demo/referral_flows.dot"

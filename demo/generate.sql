@@ -1,6 +1,6 @@
 -- A generator of realistic alliance networks, for the benchmarks and tests.
 --
---   \i test/generate.sql
+--   \i demo/generate.sql
 --   SELECT generator.network(alliances => 40, members => 50, referrals => 1000000,
 --                            visits => 5000000, months => 24, seed => 0.42);
 --
