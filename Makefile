@@ -1,7 +1,8 @@
 # alliance — PGXS build, plus the two commands of the README:
 #   make test   install what is missing, build, install, replay the fuzz corpora, run every
 #               regression and TAP test
-#   make demo   the same set-up, then a private cluster with the sample alliance
+#   make demo   the same set-up plus Graphviz and a CJK font, then a private cluster with
+#               the sample alliance and a picture of its referral flows
 #   make bench  the same set-up, then the benchmarks against plain-SQL baselines
 #   make fuzz   libFuzzer on every parser (FUZZ_SECONDS per target, default 120)
 #   make valgrind  the regression suite against a server run under valgrind
@@ -50,7 +51,8 @@ test: deps
 	test/fuzz.sh "$(PG_CONFIG)" replay
 	test/run-tests.sh "$(PG_CONFIG)" $(REGRESS)
 
-demo: deps
+demo:
+	test/install-deps.sh "$(PG_CONFIG)" demo
 	$(MAKE) all
 	$(MAKE) install
 	demo/demo.sh start "$(PG_CONFIG)"

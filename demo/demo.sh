@@ -114,11 +114,19 @@ psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" -U postgr
 	-c "ALTER DATABASE $dbname SET search_path = \"\$user\", public, alliance"
 "${psql[@]}" -d "$dbname" -f "$top/demo/sample_alliance.sql" >/dev/null
 "${psql[@]}" -d "$dbname" -P pager=off -v receiver="http://127.0.0.1:$rport" -f "$top/demo/demo.sql"
-# the referral flows as a Graphviz picture (alliance.referral_flow_dot), drawn when dot is there
+# the referral flows as a Graphviz picture (alliance.referral_flow_dot), in PNG
+# and SVG; its text is set in Noto Sans CJK SC (fonts-noto-cjk, installed by
+# `make demo` with graphviz), without which the Chinese names are empty boxes
 echo
 "${psql[@]}" -d "$dbname" -At -c "SELECT alliance.referral_flow_dot(1)" >"$demo/referral_flows.dot"
 if command -v dot >/dev/null; then
-	dot -Tpng "$demo/referral_flows.dot" -o "$demo/referral_flows.png" && echo "== Rendered $demo/referral_flows.png =="
+	for format in png svg; do
+		dot -T"$format" "$demo/referral_flows.dot" -o "$demo/referral_flows.$format"
+	done
+	echo "== Rendered $demo/referral_flows.png and referral_flows.svg (from referral_flows.dot) =="
+	if command -v fc-list >/dev/null && ! fc-list -q 'Noto Sans CJK SC'; then
+		echo "   (the font Noto Sans CJK SC is missing: the Chinese names show as boxes; install fonts-noto-cjk)"
+	fi
 else
 	echo "== Wrote $demo/referral_flows.dot (DOT); install graphviz to render it =="
 fi

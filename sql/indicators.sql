@@ -229,6 +229,14 @@ SELECT max(month) = month_of(now()) AS back_to_this_month FROM indicator WHERE a
 -- the flows between A's members, for Graphviz
 SELECT referral_flow_dot(:a, '2026-01-01', '2026-01-31');
 SELECT referral_flow_dot(:a, '2026-03-01') ~ '->' AS march_has_flows;
+-- an open range is titled in ISO dates whatever the DateStyle; a month
+-- without referrals still draws every member and the legend, no flow, and
+-- says so
+SELECT referral_flow_dot(:a, '2026-03-01') ~ 'referral flows, 2026-03-01 – …";' AS march_titled;
+SELECT d !~ 'penwidth' AS no_flows, d ~ 'no referrals in this period' AS says_none, d ~ '<B>图例 legend</B>' AS legend,
+	   (SELECT count(*) FROM regexp_matches(d, '^  i\d+ \[label="', 'gn'))
+		 = (SELECT count(*) FROM membership m WHERE m.alliance_id = :a) AS every_member
+FROM referral_flow_dot(:a, '2025-02-01', '2025-02-28') AS d;
 
 -- the activity functions: arguments, and who may record what
 SELECT call, sqlstate_of(call) AS result
