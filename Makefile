@@ -62,7 +62,7 @@ bench:
 	test/install-deps.sh "$(PG_CONFIG)" bench
 	$(MAKE) all
 	$(MAKE) install
-	test/bench.sh "$(PG_CONFIG)"
+	test/bench/run.sh "$(PG_CONFIG)"
 
 FUZZ_SECONDS ?= 120
 fuzz:
