@@ -19,8 +19,11 @@ DATA = sql/alliance--1.0.sql sql/alliance--1.0--1.1.sql
 DATA_built = sql/alliance--1.1--1.2.sql
 PGFILEDESC = "alliance - regional medical alliance"
 
-# Regression tests, in sql/ and expected/; they share one database and run in this order.
+# Regression tests: test/sql/NAME.sql, compared with test/expected/NAME.out.
+# setup comes first; every other test also runs after setup alone
+# (test/run-tests.sh PG_CONFIG setup NAME).
 REGRESS = setup tier icd10 enums referral bounds security routing contracts webhook indicators contract_indicators upgrade
+REGRESS_OPTS = --inputdir=test
 
 # TAP tests (PostgreSQL::Test::Cluster) live in test/t, not PGXS's default t/.
 TAP_TESTS = 1

@@ -247,7 +247,7 @@ echo "=== regression tests (pg_regress) under valgrind ==="
 # installcheck mode: pg_regress drops and creates contrib_regression itself
 regress_rc=0
 if [ $# -gt 0 ]; then
-	"$pg_regress" --inputdir=. --outputdir=. --bindir="$bindir" --host="$vg" --port="$port" \
+	"$pg_regress" --inputdir=test --outputdir=. --bindir="$bindir" --host="$vg" --port="$port" \
 		--user=postgres --dbname=contrib_regression "$@" || regress_rc=$?
 fi
 if [ $regress_rc -ne 0 ] && [ -f regression.diffs ]; then

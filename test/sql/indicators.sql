@@ -2,14 +2,11 @@
 -- indicators: a small network whose every figure is worked out by hand below
 --
 SET search_path = public, alliance;
+CALL ids_from(40000);
 SET alliance.routing_policy = off;
 -- the session's time zone does not matter: months are in alliance.timezone
 SET TimeZone = 'America/New_York';
 SHOW alliance.timezone;
- alliance.timezone 
--------------------
- Asia/Shanghai
-(1 row)
 
 -- Alliance A: T (三甲), S (二级), P1, P2 (一级), V (村卫生室).
 -- Alliance B: S (lead) and P1 -- both are members of two alliances.
@@ -20,10 +17,6 @@ SELECT add_institution('T 三甲', '三级甲等') AS t, add_institution('S 二�
 	   add_institution('V 村卫生室', '村卫生室') AS v, add_institution('O 院外', '三级') AS o \gset
 SELECT add_member(:a, :t, 'lead'), add_member(:a, :s), add_member(:a, :p1), add_member(:a, :p2),
 	   add_member(:a, :v), add_member(:b, :s, 'lead'), add_member(:b, :p1);
- add_member | add_member | add_member | add_member | add_member | add_member | add_member 
-------------+------------+------------+------------+------------+------------+------------
-            |            |            |            |            |            | 
-(1 row)
 
 -- Referrals, with the times they happened (written directly: the gate stamps
 -- the present).  Times are Asia/Shanghai (+08) unless said otherwise.
@@ -54,6 +47,7 @@ BEGIN
 	RETURN rid;
 END
 $$;
+
 -- January (A)
 --   R1  P1 -> T  up,   01-10 09:00, accepted 2 h later, completed; its return R1b is in February
 --   R2  P2 -> T  up,   01-20 08:00, rejected 24 h later
@@ -72,15 +66,6 @@ SELECT pg_temp.referral(:a, :t, :p1, '2026-01-15 10:00+08', '{accepted,arrived,c
 SELECT pg_temp.referral(:a, :p1, :s, '2026-01-31 17:00+00', '{accepted}', '{2026-02-01 03:00+08}') AS r5 \gset
 SELECT pg_temp.referral(:a, :t, :p1, '2026-02-03 10:00+08', '{accepted}', '{2026-02-06 10:00+08}', :r1) AS r1b \gset
 SELECT id, direction, status, alliance.month_of(created_at) AS month FROM referral WHERE alliance_id = :a ORDER BY id;
- id  | direction |  status   |   month    
------+-----------+-----------+------------
- 140 | upward    | completed | 01-01-2026
- 141 | upward    | rejected  | 01-01-2026
- 142 | upward    | expired   | 01-01-2026
- 143 | downward  | completed | 01-01-2026
- 144 | upward    | accepted  | 02-01-2026
- 145 | downward  | accepted  | 02-01-2026
-(6 rows)
 
 -- Activity, through the functions applications call.
 -- Visits in January: P1 10 (4 first), P2 5 (2 first), V 3 (1 first), S 6 (2 first), T 6 (1 first);
@@ -88,81 +73,38 @@ SELECT id, direction, status, alliance.month_of(created_at) AS month FROM referr
 SELECT count(record_visit(inst, 'VIS-' || n, '2026-01-12 10:00+08', 'J06.9', n <= firsts))
 FROM (VALUES (:p1, 10, 4), (:p2, 5, 2), (:v, 3, 1), (:s, 6, 2), (:t, 6, 1)) AS x(inst, visits, firsts),
 	 generate_series(1, visits) AS n;
- count 
--------
-    30
-(1 row)
-
 SELECT record_visit(:t, 'VIS-F1', '2026-02-11 09:00+08', first_visit => true) > 0,
 	   record_visit(:t, 'VIS-F2', '2026-02-12 09:00+08') > 0,
 	   record_visit(:p1, 'VIS-F3', '2026-01-31 16:30+00') > 0;
- ?column? | ?column? | ?column? 
-----------+----------+----------
- t        | t        | t
-(1 row)
-
 -- Teleconsultations requested: January P1 twice, V once, S once; March P2 once.
 SELECT record_teleconsult(:p1, :t, '2026-01-05 10:00+08') > 0, record_teleconsult(:p1, :t, '2026-01-06 10:00+08', 'ecg') > 0,
 	   record_teleconsult(:v, :s, '2026-01-07 10:00+08', 'imaging') > 0, record_teleconsult(:s, :t, '2026-01-08 10:00+08') > 0,
 	   record_teleconsult(:p2, :t, '2026-03-09 10:00+08') > 0;
- ?column? | ?column? | ?column? | ?column? | ?column? 
-----------+----------+----------+----------+----------
- t        | t        | t        | t        | t
-(1 row)
-
 -- Outreach (expert -> host): T -> P1 from 01-28 for 10 days (4 in January, 6 in February);
 -- S -> T from 01-05 for 3 days (up, not down); T -> S from 02-10 for 2 days.
 SELECT record_outreach(:t, :p1, '2026-01-28', 10) > 0, record_outreach(:s, :t, '2026-01-05', 3) > 0,
 	   record_outreach(:t, :s, '2026-02-10', 2) > 0;
- ?column? | ?column? | ?column? 
-----------+----------+----------
- t        | t        | t
-(1 row)
-
 -- Results shown (producer -> consumer): January T -> P1 recognized 3 times, not once; S -> P2
 -- recognized; O (not a member) -> P1 recognized.  March S -> P1 recognized.
 SELECT count(record_result_sharing(prod, cons, '2026-01-20 10:00+08', rec))
 FROM (VALUES (:t, :p1, true), (:t, :p1, true), (:t, :p1, true), (:t, :p1, false),
 			 (:s, :p2, true), (:o, :p1, true), (:s, :p1, true)) AS x(prod, cons, rec);
- count 
--------
-     7
-(1 row)
-
 UPDATE result_sharing SET at = '2026-03-03 10:00+08'
  WHERE producing_institution = :s AND consuming_institution = :p1;
+
 -- the refresh computes every touched month, and every month up to this one
 SELECT count(DISTINCT (alliance_id, month)) > 0 AS touched FROM indicator_dirty;
- touched 
----------
- t
-(1 row)
-
 -- (in one transaction: now() is the same for the refresh and the check, even
 -- across a month boundary)
 BEGIN;
 SELECT refresh_indicators();
- refresh_indicators 
---------------------
- 
-(1 row)
-
 SELECT count(*) AS left_dirty FROM indicator_dirty;
- left_dirty 
-------------
-          0
-(1 row)
-
 SELECT min(month), max(month) = month_of(now()) AS to_this_month,
 	   count(DISTINCT month) = (SELECT count(*) FROM generate_series('2026-01-01'::date, month_of(now()), '1 month')) AS every_month,
 	   count(*) FILTER (WHERE institution_id IS NULL) / count(DISTINCT month) AS alliance_rows_a_month
 FROM indicator WHERE alliance_id = :a;
-    min     | to_this_month | every_month | alliance_rows_a_month 
-------------+---------------+-------------+-----------------------
- 01-01-2026 | t             | t           |                    16
-(1 row)
-
 COMMIT;
+
 -- Alliance A, whole alliance, by hand:
 --                            January                        February                 March
 -- upward_referrals           3 (R1 R2 R3)                   1 (R5)                   0
@@ -178,7 +120,7 @@ COMMIT;
 -- resource_sinking_rate      4/7 (T->P1 4 of 4+3)           8/8 (6 + 2)              0/0 -> NULL
 -- result_recognition_rate    4/5 (O's result not counted)   0/0 -> NULL              1/1
 -- contract_coverage          0/- (no contract; the population unknown: NULL), likewise
--- key_group_coverage         in every month (sql/contract_indicators.sql has their figures)
+-- key_group_coverage         in every month (test/sql/contract_indicators.sql has their figures)
 -- in_combination_visit_rate  0/0 -> NULL
 -- contract_renewal_rate      0/0 -> NULL
 SELECT indicator,
@@ -191,25 +133,6 @@ SELECT indicator,
 FROM indicator WHERE alliance_id = :a AND institution_id IS NULL
 GROUP BY indicator
 ORDER BY array_position('{upward_referrals,downward_referrals,downward_share,acceptance_rate,response_p50_hours,sla_met_rate,closed_loop_rate,primary_first_visit_rate,primary_visit_share,telemedicine_coverage,resource_sinking_rate,result_recognition_rate,contract_coverage,key_group_coverage,in_combination_visit_rate,contract_renewal_rate}'::text[], indicator);
-         indicator         | Jan n/d |   Jan   | Feb n/d |   Feb   |  Mar   | Apr (empty) 
----------------------------+---------+---------+---------+---------+--------+-------------
- upward_referrals          | 3/-     |  3.0000 | 1/-     |  1.0000 | 0.0000 |      0.0000
- downward_referrals        | 1/-     |  1.0000 | 1/-     |  1.0000 | 0.0000 |      0.0000
- downward_share            | 1/4     |  0.2500 | 1/2     |  0.5000 |        |            
- acceptance_rate           | 2/3     |  0.6667 | 2/2     |  1.0000 |        |            
- response_p50_hours        |         | 24.0000 |         | 37.0000 |        |            
- sla_met_rate              | 3/4     |  0.7500 | 1/2     |  0.5000 |        |            
- closed_loop_rate          | 1/1     |  1.0000 | 0/0     |         |        |            
- primary_first_visit_rate  | 7/10    |  0.7000 | 0/1     |  0.0000 |        |            
- primary_visit_share       | 18/30   |  0.6000 | 1/3     |  0.3333 |        |            
- telemedicine_coverage     | 2/3     |  0.6667 | 0/3     |  0.0000 | 0.3333 |      0.0000
- resource_sinking_rate     | 4/7     |  0.5714 | 8/8     |  1.0000 |        |            
- result_recognition_rate   | 4/5     |  0.8000 | 0/0     |         | 1.0000 |            
- contract_coverage         | 0/-     |         | 0/-     |         |        |            
- key_group_coverage        | 0/-     |         | 0/-     |         |        |            
- in_combination_visit_rate | 0/0     |         | 0/0     |         |        |            
- contract_renewal_rate     | 0/0     |         | 0/0     |         |        |            
-(16 rows)
 
 -- Members of A, January, by hand (counts and shares to the sender, the
 -- answering side's figures to the receiver, activity where it happened):
@@ -228,59 +151,6 @@ WHERE ind.alliance_id = :a AND ind.month = '2026-01-01'
 						'primary_visit_share', 'primary_first_visit_rate', 'telemedicine_coverage',
 						'resource_sinking_rate', 'result_recognition_rate')
 ORDER BY i.id, array_position('{downward_share,acceptance_rate,response_p50_hours,sla_met_rate,closed_loop_rate,primary_first_visit_rate,primary_visit_share,telemedicine_coverage,resource_sinking_rate,result_recognition_rate}'::text[], ind.indicator);
-    name    |        indicator         |  n/d  |  value  
-------------+--------------------------+-------+---------
- T 三甲     | downward_share           | 1/1   |  1.0000
- T 三甲     | acceptance_rate          | 1/2   |  0.5000
- T 三甲     | response_p50_hours       |       | 13.0000
- T 三甲     | sla_met_rate             | 2/2   |  1.0000
- T 三甲     | closed_loop_rate         | 1/1   |  1.0000
- T 三甲     | primary_first_visit_rate | 0/1   |  0.0000
- T 三甲     | primary_visit_share      | 0/6   |  0.0000
- T 三甲     | telemedicine_coverage    | 0/0   |        
- T 三甲     | resource_sinking_rate    | 0/3   |  0.0000
- T 三甲     | result_recognition_rate  | 0/0   |        
- S 二级     | downward_share           | 0/0   |        
- S 二级     | acceptance_rate          | 0/0   |        
- S 二级     | response_p50_hours       |       |        
- S 二级     | sla_met_rate             | 0/1   |  0.0000
- S 二级     | closed_loop_rate         | 0/0   |        
- S 二级     | primary_first_visit_rate | 0/2   |  0.0000
- S 二级     | primary_visit_share      | 0/6   |  0.0000
- S 二级     | telemedicine_coverage    | 0/0   |        
- S 二级     | resource_sinking_rate    | 0/0   |        
- S 二级     | result_recognition_rate  | 0/0   |        
- P1 社区    | downward_share           | 0/1   |  0.0000
- P1 社区    | acceptance_rate          | 1/1   |  1.0000
- P1 社区    | response_p50_hours       |       | 24.0000
- P1 社区    | sla_met_rate             | 1/1   |  1.0000
- P1 社区    | closed_loop_rate         | 0/0   |        
- P1 社区    | primary_first_visit_rate | 4/4   |  1.0000
- P1 社区    | primary_visit_share      | 10/10 |  1.0000
- P1 社区    | telemedicine_coverage    | 1/1   |  1.0000
- P1 社区    | resource_sinking_rate    | 4/4   |  1.0000
- P1 社区    | result_recognition_rate  | 3/4   |  0.7500
- P2 社区    | downward_share           | 0/1   |  0.0000
- P2 社区    | acceptance_rate          | 0/0   |        
- P2 社区    | response_p50_hours       |       |        
- P2 社区    | sla_met_rate             | 0/0   |        
- P2 社区    | closed_loop_rate         | 0/0   |        
- P2 社区    | primary_first_visit_rate | 2/2   |  1.0000
- P2 社区    | primary_visit_share      | 5/5   |  1.0000
- P2 社区    | telemedicine_coverage    | 0/1   |  0.0000
- P2 社区    | resource_sinking_rate    | 0/0   |        
- P2 社区    | result_recognition_rate  | 1/1   |  1.0000
- V 村卫生室 | downward_share           | 0/1   |  0.0000
- V 村卫生室 | acceptance_rate          | 0/0   |        
- V 村卫生室 | response_p50_hours       |       |        
- V 村卫生室 | sla_met_rate             | 0/0   |        
- V 村卫生室 | closed_loop_rate         | 0/0   |        
- V 村卫生室 | primary_first_visit_rate | 1/1   |  1.0000
- V 村卫生室 | primary_visit_share      | 3/3   |  1.0000
- V 村卫生室 | telemedicine_coverage    | 1/1   |  1.0000
- V 村卫生室 | resource_sinking_rate    | 0/0   |        
- V 村卫生室 | result_recognition_rate  | 0/0   |        
-(50 rows)
 
 -- February members: P1 sent R5 up (share 0/1) and received R1b 72 h late (p50 72, SLA 0/1);
 -- S received R5 in 2 h (p50 2, SLA 1/1); T sent R1b down (share 1/1).
@@ -289,15 +159,6 @@ FROM indicator ind JOIN institution i ON i.id = ind.institution_id
 WHERE ind.alliance_id = :a AND ind.month = '2026-02-01' AND ind.value IS NOT NULL
   AND ind.indicator IN ('downward_share', 'response_p50_hours', 'sla_met_rate')
 ORDER BY i.id, ind.indicator;
-  name   |     indicator      |  value  
----------+--------------------+---------
- T 三甲  | downward_share     |  1.0000
- S 二级  | response_p50_hours |  2.0000
- S 二级  | sla_met_rate       |  1.0000
- P1 社区 | downward_share     |  0.0000
- P1 社区 | response_p50_hours | 72.0000
- P1 社区 | sla_met_rate       |  0.0000
-(6 rows)
 
 -- Alliance B (S, P1), whose members are also A's: no referrals; its own activity:
 --                            January                      February          March
@@ -314,15 +175,6 @@ FROM indicator WHERE alliance_id = :b AND institution_id IS NULL
   AND indicator IN ('primary_visit_share', 'primary_first_visit_rate', 'telemedicine_coverage',
 					'resource_sinking_rate', 'result_recognition_rate', 'upward_referrals')
 GROUP BY indicator ORDER BY indicator;
-        indicator         |  Jan   |  Feb   |  Mar   
---------------------------+--------+--------+--------
- primary_first_visit_rate | 0.6667 |        |       
- primary_visit_share      | 0.6250 | 1.0000 |       
- resource_sinking_rate    |        |        |       
- result_recognition_rate  |        |        | 1.0000
- telemedicine_coverage    | 1.0000 | 0.0000 | 0.0000
- upward_referrals         | 0.0000 | 0.0000 | 0.0000
-(6 rows)
 
 -- the same figures, computed from scratch: every row of every alliance and
 -- month (their number grows with the calendar, so it is shown for the months
@@ -338,167 +190,46 @@ JOIN compute_indicators(ARRAY(SELECT alliance_id FROM indicator WHERE institutio
 						ARRAY(SELECT month FROM indicator WHERE institution_id IS NULL AND indicator = 'upward_referrals' ORDER BY alliance_id, 1)) AS f
   ON f.alliance_id = i.alliance_id AND f.month = i.month AND f.indicator = i.indicator
  AND f.institution_id IS NOT DISTINCT FROM i.institution_id;
- rows Jan-Mar | all_same | some 
---------------+----------+------
-          432 | t        | t
-(1 row)
 
 -- a change touches its months alone; a refresh recomputes them
 SELECT record_visit(:v, 'VIS-LATE', '2026-03-15 10:00+08', first_visit => true) > 0;
- ?column? 
-----------
- t
-(1 row)
-
 SELECT DISTINCT alliance_id = :a AS in_a, month FROM indicator_dirty;
- in_a |   month    
-------+------------
- t    | 03-01-2026
-(1 row)
-
 SELECT refresh_indicators();
- refresh_indicators 
---------------------
- 
-(1 row)
-
 SELECT round(value, 4) AS "A March primary_visit_share (1/1)" FROM indicator
 WHERE alliance_id = :a AND institution_id IS NULL AND month = '2026-03-01' AND indicator = 'primary_visit_share';
- A March primary_visit_share (1/1) 
------------------------------------
-                            1.0000
-(1 row)
-
 -- a member leaving changes every month of its alliance
 DELETE FROM membership WHERE alliance_id = :b AND institution_id = :p1;
 SELECT count(DISTINCT month) >= 3 AS every_month_touched FROM indicator_dirty WHERE alliance_id = :b;
- every_month_touched 
----------------------
- t
-(1 row)
-
 SELECT refresh_indicators();
- refresh_indicators 
---------------------
- 
-(1 row)
-
 SELECT round(value, 4) AS "B January primary_visit_share without P1 (0/6)" FROM indicator
 WHERE alliance_id = :b AND institution_id IS NULL AND month = '2026-01-01' AND indicator = 'primary_visit_share';
- B January primary_visit_share without P1 (0/6) 
-------------------------------------------------
-                                         0.0000
-(1 row)
-
 SELECT count(*) AS "P1's rows in B" FROM indicator WHERE alliance_id = :b AND institution_id = :p1;
- P1's rows in B 
-----------------
-              0
-(1 row)
 
 -- the scorecard: the latest month, against the targets (A's own target for primary_visit_share)
 INSERT INTO indicator_target (alliance_id, indicator, target) VALUES (:a, 'primary_visit_share', 0.5);
 SELECT alliance, month = month_of(now()) AS this_month, indicator, target, direction, met
 FROM scorecard WHERE alliance_id IN (:a, :b) AND target IS NOT NULL ORDER BY alliance_id, indicator;
-     alliance     | this_month |         indicator         | target | direction | met 
-------------------+------------+---------------------------+--------+-----------+-----
- 指标测试医联体 A | t          | contract_coverage         |   0.30 | >=        | 
- 指标测试医联体 A | t          | in_combination_visit_rate |   0.70 | >=        | 
- 指标测试医联体 A | t          | key_group_coverage        |   0.60 | >=        | 
- 指标测试医联体 A | t          | primary_visit_share       |    0.5 | >=        | 
- 指标测试医联体 A | t          | resource_sinking_rate     |    0.8 | >=        | 
- 指标测试医联体 A | t          | telemedicine_coverage     |    1.0 | >=        | f
- 指标测试医联体 B | t          | contract_coverage         |   0.30 | >=        | 
- 指标测试医联体 B | t          | in_combination_visit_rate |   0.70 | >=        | 
- 指标测试医联体 B | t          | key_group_coverage        |   0.60 | >=        | 
- 指标测试医联体 B | t          | primary_visit_share       |   0.65 | >=        | 
- 指标测试医联体 B | t          | resource_sinking_rate     |    0.8 | >=        | 
- 指标测试医联体 B | t          | telemedicine_coverage     |    1.0 | >=        | 
-(12 rows)
-
 SELECT sqlstate_of('DELETE FROM alliance.indicator_target WHERE builtin') AS remove_builtin_target;
-                         remove_builtin_target                         
------------------------------------------------------------------------
- 42501: built-in rows of indicator_target cannot be changed or removed
-(1 row)
 
 -- activity after this month (outreach going on, a visit booked) has figures,
 -- every month up to it, with no gap; the scorecard stays on this month; when
 -- the data go, so do the months after this one
 SELECT record_outreach(:t, :p2, current_date, 60) > 0 AS outreach,
 	   record_visit(:v, 'VIS-FUTURE', now() + interval '100 days') > 0 AS visit;
- outreach | visit 
-----------+-------
- t        | t
-(1 row)
-
 SELECT refresh_indicators();
- refresh_indicators 
---------------------
- 
-(1 row)
-
 SELECT max(month) > month_of(now()) + 60 AS figures_ahead,
 	   count(DISTINCT month) = 1 + extract(year FROM age(max(month), min(month))) * 12
 								 + extract(month FROM age(max(month), min(month))) AS no_gap
 FROM indicator WHERE alliance_id = :a;
- figures_ahead | no_gap 
----------------+--------
- t             | t
-(1 row)
-
 SELECT DISTINCT month = month_of(now()) AS scorecard_on_this_month FROM scorecard WHERE alliance_id = :a;
- scorecard_on_this_month 
--------------------------
- t
-(1 row)
-
 DELETE FROM outreach WHERE start_date = current_date AND host_institution = :p2;
 DELETE FROM visit WHERE patient_ref = 'VIS-FUTURE';
 SELECT refresh_indicators();
- refresh_indicators 
---------------------
- 
-(1 row)
-
 SELECT max(month) = month_of(now()) AS back_to_this_month FROM indicator WHERE alliance_id = :a;
- back_to_this_month 
---------------------
- t
-(1 row)
 
 -- the flows between A's members, for Graphviz
 SELECT referral_flow_dot(:a, '2026-01-01', '2026-01-31');
-                             referral_flow_dot                              
-----------------------------------------------------------------------------
- digraph referral_flows {                                                  +
-   rankdir=BT;                                                             +
-   label="指标测试医联体 A";                                               +
-   node [shape=box, style="rounded,filled", fontname="Noto Sans CJK SC"];  +
-   i31 [label="T 三甲\ntertiary-A", fillcolor="#ffcdd2"];                  +
-   i32 [label="S 二级\nsecondary", fillcolor="#bbdefb"];                   +
-   i33 [label="P1 社区\nprimary", fillcolor="#c8e6c9"];                    +
-   i34 [label="P2 社区\nprimary", fillcolor="#c8e6c9"];                    +
-   i35 [label="V 村卫生室\nvillage", fillcolor="#e8f5e9"];                 +
-   { rank=same; i35 }                                                      +
-   { rank=same; i33; i34 }                                                 +
-   { rank=same; i32 }                                                      +
-   { rank=same; i31 }                                                      +
-   i35 -> i33 [style=invis];                                               +
-   i33 -> i32 [style=invis];                                               +
-   i32 -> i31 [style=invis];                                               +
-   i31 -> i33 [label="1", penwidth=6.0, color="#2ca02c", constraint=false];+
-   i33 -> i31 [label="1", penwidth=6.0, color="#d62728"];                  +
-   i34 -> i31 [label="1", penwidth=6.0, color="#d62728"];                  +
-   i35 -> i32 [label="1", penwidth=6.0, color="#d62728"];                  +
- }
-(1 row)
-
 SELECT referral_flow_dot(:a, '2026-03-01') ~ '->' AS march_has_flows;
- march_has_flows 
------------------
- t
-(1 row)
 
 -- the activity functions: arguments, and who may record what
 SELECT call, sqlstate_of(call) AS result
@@ -514,26 +245,7 @@ FROM (VALUES
 	(format('SELECT alliance.record_visit(%s, %L, now())', 999999, 'x')),
 	(format('SELECT alliance.record_teleconsult(%s, %s, now())', :p1, 999999))
 ) AS v(call);
-                            call                            |                                         result                                         
-------------------------------------------------------------+----------------------------------------------------------------------------------------
- SELECT alliance.record_visit(33, NULL, now())              | 22004: patient_ref must not be null
- SELECT alliance.record_visit(33, '', now())                | 22023: patient_ref must not be empty
- SELECT alliance.record_visit(33, 'x', NULL)                | 22004: at must not be null
- SELECT alliance.record_teleconsult(33, 33, now())          | 22023: a teleconsultation needs two different institutions
- SELECT alliance.record_teleconsult(33, 31, now(), '')      | 22023: kind must not be empty
- SELECT alliance.record_outreach(31, 33, current_date, 0)   | 23514: new row for relation "outreach" violates check constraint "outreach_days_check"
- SELECT alliance.record_outreach(31, 33, current_date, 400) | 23514: new row for relation "outreach" violates check constraint "outreach_days_check"
- SELECT alliance.record_result_sharing(31, 33, now(), NULL) | 22004: recognized must not be null
- SELECT alliance.record_visit(999999, 'x', now())           | 42704: institution 999999 does not exist
- SELECT alliance.record_teleconsult(33, 999999, now())      | 42704: institution 999999 does not exist
-(10 rows)
-
 SELECT map_role('regress_primary', :p1);
- map_role 
-----------
- 
-(1 row)
-
 SET ROLE regress_primary;
 SELECT call, sqlstate_of(call) AS result
 FROM (VALUES
@@ -545,61 +257,15 @@ FROM (VALUES
 	(format('SELECT alliance.record_result_sharing(%s, %s, now(), true)', :t, :p1)),
 	(format('SELECT alliance.record_result_sharing(%s, %s, now(), true)', :p1, :t))
 ) AS v(call);
-                            call                            |                        result                         
-------------------------------------------------------------+-------------------------------------------------------
- SELECT alliance.record_visit(33, 'own', now())             | ok
- SELECT alliance.record_visit(31, 'other', now())           | 42501: permission denied to record a visit
- SELECT alliance.record_teleconsult(33, 31, now())          | ok
- SELECT alliance.record_teleconsult(31, 33, now())          | 42501: permission denied to record a teleconsultation
- SELECT alliance.record_outreach(31, 33, current_date)      | ok
- SELECT alliance.record_result_sharing(31, 33, now(), true) | ok
- SELECT alliance.record_result_sharing(33, 31, now(), true) | 42501: permission denied to record result sharing
-(7 rows)
-
 -- row-level security: its own visits only; the indicators are for everyone
 SELECT count(*) FILTER (WHERE institution_id = :p1) = count(*) AS only_own_visits FROM visit;
- only_own_visits 
------------------
- t
-(1 row)
-
 SELECT count(*) > 0 AS reads_indicators FROM indicator WHERE alliance_id = :a;
- reads_indicators 
-------------------
- t
-(1 row)
-
 SELECT sqlstate_of('SELECT alliance.rebuild_indicators()') AS rebuild_needs_owner;
-                     rebuild_needs_owner                      
---------------------------------------------------------------
- 42501: permission denied for function indicator_refresh_lock
-(1 row)
-
 SELECT sqlstate_of(format('SELECT count(*) FROM alliance.compute_indicators(ARRAY[%s::bigint], ARRAY[%L::date])',
 						  :a, '2026-01-01')) AS compute_needs_owner;
-                   compute_needs_owner                    
-----------------------------------------------------------
- 42501: permission denied for function compute_indicators
-(1 row)
-
 -- nor can it move the months
 SELECT sqlstate_of('SET alliance.timezone = ''UTC''') AS set_timezone;
-                        set_timezone                        
-------------------------------------------------------------
- 55P02: parameter "alliance.timezone" cannot be changed now
-(1 row)
-
 RESET ROLE;
 SELECT rebuild_indicators();
- rebuild_indicators 
---------------------
- 
-(1 row)
-
 SELECT count(*) AS left_dirty FROM indicator_dirty;
- left_dirty 
-------------
-          0
-(1 row)
-
 RESET TimeZone;
