@@ -70,8 +70,9 @@ if [ ${#regress_tests[@]} -gt 0 ]; then
 	fi
 fi
 
-tap_rc=0
+tap_rc=0 tap_result=passed
 if [ "${PROVE_TESTS:-}" = none ]; then
+	tap_result=skipped
 	echo "=== TAP tests (prove): skipped (PROVE_TESTS=none) ==="
 else
 	echo "=== TAP tests (prove) ==="
@@ -87,6 +88,8 @@ if [ $tap_rc -ne 0 ]; then
 	done
 fi
 
-echo "=== summary: pg_regress $([ $regress_rc -eq 0 ] && echo passed || echo FAILED)," \
-	"prove $([ $tap_rc -eq 0 ] && echo passed || echo FAILED) ==="
+regress_result=passed
+[ ${#regress_tests[@]} -gt 0 ] || regress_result=skipped
+echo "=== summary: pg_regress $([ $regress_rc -eq 0 ] && echo $regress_result || echo FAILED)," \
+	"prove $([ $tap_rc -eq 0 ] && echo $tap_result || echo FAILED) ==="
 [ $regress_rc -eq 0 ] && [ $tap_rc -eq 0 ]

@@ -5,6 +5,11 @@
 --
 CREATE EXTENSION alliance;
 
+-- The server must preload the library (the worker's settings exist only
+-- then): with make installcheck, shared_preload_libraries = 'alliance' in the
+-- server's configuration.  make test's servers have it (test/regress.conf).
+SELECT 'alliance' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) AS preloaded;
+
 -- roles: an admin (through the role alliance.admin_role names), one per
 -- institution a test maps, a reporting role.  Roles outlive the database
 -- (make installcheck against a running server): made afresh each time.
