@@ -71,7 +71,7 @@ deps:
 test: deps
 	$(MAKE) all ALLIANCE_WERROR=1
 	$(MAKE) install ALLIANCE_WERROR=1
-	test/fuzz.sh "$(PG_CONFIG)" replay
+	test/fuzz/fuzz.sh "$(PG_CONFIG)" replay
 	test/run-tests.sh "$(PG_CONFIG)" $(REGRESS)
 
 demo: deps
@@ -91,20 +91,20 @@ bench:
 FUZZ_SECONDS ?= 120
 fuzz:
 	test/install-deps.sh "$(PG_CONFIG)" fuzz
-	test/fuzz.sh "$(PG_CONFIG)" $(FUZZ_SECONDS)
+	test/fuzz/fuzz.sh "$(PG_CONFIG)" $(FUZZ_SECONDS)
 
 valgrind:
 	test/install-deps.sh "$(PG_CONFIG)" valgrind
 	$(MAKE) all
 	$(MAKE) install
-	test/valgrind.sh "$(PG_CONFIG)" $(REGRESS)
+	test/valgrind/valgrind.sh "$(PG_CONFIG)" $(REGRESS)
 
 SOAK_SECONDS ?= 600
 soak:
 	test/install-deps.sh "$(PG_CONFIG)" soak
 	$(MAKE) all
 	$(MAKE) install
-	test/soak.sh "$(PG_CONFIG)" $(SOAK_SECONDS)
+	test/soak/soak.sh "$(PG_CONFIG)" $(SOAK_SECONDS)
 
 sql/alliance--1.1--1.2.sql: $(sort $(wildcard sql/1.2/*.sql))
 	cat $^ > $@
