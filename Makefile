@@ -50,6 +50,8 @@ PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-
 ifeq ($(ALLIANCE_WERROR),1)
 PG_CFLAGS += -Werror
 endif
+# the record of that choice (see .werror below)
+EXTRA_CLEAN = .werror
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -119,4 +121,3 @@ werror := $(if $(filter 1,$(ALLIANCE_WERROR)),on,off)
 .werror: FORCE
 	@[ "$$(cat $@ 2>/dev/null)" = $(werror) ] || echo $(werror) >$@
 $(OBJS): .werror
-EXTRA_CLEAN += .werror
