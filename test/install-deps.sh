@@ -26,7 +26,7 @@ case "${2:-}" in
 		;;
 	bench)
 		packages+=(
-			nginx                    # the dispatch benchmark's webhook receiver (run by bench.sh, not as a service)
+			nginx                    # the dispatch benchmark's webhook receiver (run by test/bench/dispatch.sh, not as a service)
 			curl                     # its baseline: the same POSTs from curl --parallel
 		)
 		;;

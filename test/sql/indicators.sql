@@ -2,6 +2,7 @@
 -- indicators: a small network whose every figure is worked out by hand below
 --
 SET search_path = public, alliance;
+CALL ids_from(40000);
 SET alliance.routing_policy = off;
 -- the session's time zone does not matter: months are in alliance.timezone
 SET TimeZone = 'America/New_York';
@@ -119,7 +120,7 @@ COMMIT;
 -- resource_sinking_rate      4/7 (T->P1 4 of 4+3)           8/8 (6 + 2)              0/0 -> NULL
 -- result_recognition_rate    4/5 (O's result not counted)   0/0 -> NULL              1/1
 -- contract_coverage          0/- (no contract; the population unknown: NULL), likewise
--- key_group_coverage         in every month (sql/contract_indicators.sql has their figures)
+-- key_group_coverage         in every month (test/sql/contract_indicators.sql has their figures)
 -- in_combination_visit_rate  0/0 -> NULL
 -- contract_renewal_rate      0/0 -> NULL
 SELECT indicator,

@@ -17,7 +17,7 @@
 # expected and that its holds stalled neither delivery nor workload.  Exits
 # non-zero if a check fails.
 #
-# Usage: test/soak.sh [pg_config [SECONDS]]
+# Usage: test/soak/soak.sh [pg_config [SECONDS]]
 # Environment: SOAK_SEED (random), SOAK_RATE (transactions/s, default 40),
 # SOAK_CLIENTS (default 4), SOAK_SELFTEST=fail (see test/soak/tenant.pl),
 # SOAK_TENANT=off (no tenant: checks 7 and 8 are then not required, 9 is).
@@ -25,7 +25,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=test/lib.sh
-. "$here/lib.sh"
+. "$here/../lib.sh"
 as_postgres_or_continue "$0" "$@"
 
 pg_config=${1:-pg_config}
@@ -132,7 +132,7 @@ start_cluster() {
 }
 start_cluster
 createdb soak
-psql -X -q -f "$here/soak/setup.sql" >"$work/setup.log"
+psql -X -q -f "$here/setup.sql" >"$work/setup.log"
 
 # the receiver, on a free port, as every member's endpoint (a third FHIR)
 port=
@@ -145,7 +145,7 @@ q "SELECT i.id || ' ' || alliance.set_endpoint(i.id, format('http://127.0.0.1:%s
                                                CASE WHEN i.id % 3 = 0 THEN 'fhir' ELSE 'native' END)
      FROM alliance.institution i ORDER BY i.id" >"$work/secrets"
 : >"$work/received.tsv"
-perl "$here/soak/receiver.pl" "$port" "$work/received.tsv" "$work/secrets" "$seed" 5000 1000 2500 \
+perl "$here/receiver.pl" "$port" "$work/received.tsv" "$work/secrets" "$seed" 5000 1000 2500 \
 	>"$work/receiver.out" 2>&1 &
 receiver_pid=$!
 for _ in $(seq 100); do
@@ -272,7 +272,7 @@ tenant_own=$(q "SELECT id FROM alliance.institution WHERE name = '丙医院'")
 : >"$work/hostile.tsv"
 tenant_max=5000
 [ "${SOAK_TENANT:-on}" != off ] || tenant_max=0
-perl "$here/soak/tenant.pl" "$work/hostile.tsv" "$seed" "$seconds" $tenant_max soak_tenant soak_reporting \
+perl "$here/tenant.pl" "$work/hostile.tsv" "$seed" "$seconds" $tenant_max soak_tenant soak_reporting \
 	"$tenant_own" "$(q 'SELECT min(id) FROM alliance.alliance')" >"$work/tenant.out" 2>&1 &
 tenant_pid=$!
 pids+=($tenant_pid)
@@ -287,7 +287,7 @@ while [ "$(now)" -lt "$t_end" ]; do
 	started=$(now)
 	left=$((t_end - started))
 	[ "$left" -gt 0 ] || break
-	pgbench -n -c "$clients" -j 2 -R "$rate" -T "$left" -f "$here/soak/workload.sql" \
+	pgbench -n -c "$clients" -j 2 -R "$rate" -T "$left" -f "$here/workload.sql" \
 		--random-seed=$((seed + segment)) >>"$work/pgbench.log" 2>&1 || true
 	# not a busy loop if pgbench cannot run at all
 	[ $(($(now) - started)) -ge 2 ] || sleep 1
@@ -346,7 +346,7 @@ result() { # result PASS|FAIL text...
 	[ "$1" = PASS ] || fail=1
 	echo "$*"
 }
-out=$(psql -X -q -f "$here/soak/check.sql" 2>&1) || fail=1
+out=$(psql -X -q -f "$here/check.sql" 2>&1) || fail=1
 echo "$out"
 grep -q '^FAIL' <<<"$out" && fail=1
 [ "$(grep -c '^PASS' <<<"$out")" -eq 4 ] || fail=1
@@ -383,7 +383,7 @@ result $ok "6. server log: $crashes PANIC, assertion or signal 6/11 crashes (the
 # 7. the tenant's attempts, 8. its holds against the delivery and the
 # workload, 9. the same away from its holds
 out=$(psql -X -q -v own="$tenant_own" -v rate="$rate" -v before=$fault_before -v settle=$fault_settle -v lag_max=$lag_max \
-	-v lag_p95=$lag_p95 -v step_max=$step_max -f "$here/soak/tenant_check.sql" 2>&1) || fail=1
+	-v lag_p95=$lag_p95 -v step_max=$step_max -f "$here/tenant_check.sql" 2>&1) || fail=1
 echo "$out"
 if [ $tenant_max -eq 0 ]; then
 	grep -q '^PASS 9' <<<"$out" || fail=1

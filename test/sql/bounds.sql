@@ -3,8 +3,8 @@
 -- (alliance.time_window(), alliance.text_limits()), by the functions and by
 -- the tables' CHECK constraints; the indicators ignore what lies outside.
 --
--- Everything here is rolled back and the sequences put back, so that the
--- tests after this one see the database as referral.sql left it.
+-- Everything here is rolled back and the sequences put back: it leaves
+-- nothing behind.
 --
 SET search_path = public, alliance;
 SET alliance.routing_policy = off;
@@ -12,6 +12,7 @@ SET TimeZone = 'UTC';
 CREATE TEMP TABLE bounds_sequences AS
 	SELECT format('%I.%I', schemaname, sequencename) AS seq, last_value, start_value
 	  FROM pg_sequences WHERE schemaname = 'alliance';
+CALL ids_from(10000);
 BEGIN;
 
 -- "ok" when the statement succeeds (and is undone), else its SQLSTATE and message

@@ -3,6 +3,7 @@
 -- (the regression database has no dispatcher: notifications stay pending)
 --
 SET search_path = public, alliance;
+CALL ids_from(30000);
 SET alliance.routing_policy = off;
 
 -- the Standard Webhooks reference example

@@ -2,35 +2,15 @@
 -- tier routing: rules, required tiers, candidates, policy
 --
 SET search_path = public, alliance;
+CALL ids_from(20000);
+
 -- the built-in rules
 SELECT coalesce(pattern::text, '(any)') AS pattern, min_tier, max_tier, acuity, urgency, specialty
 FROM routing_rule
 WHERE builtin AND (pattern IS NULL OR pattern::text NOT LIKE 'C%' AND pattern::text NOT LIKE 'D%')
 ORDER BY pattern NULLS LAST, urgency;
- pattern | min_tier  | max_tier  | acuity  |  urgency  | specialty  
----------+-----------+-----------+---------+-----------+------------
- (any)   | secondary | tertiary  |         | emergency | 
- (any)   | secondary | tertiary  |         | urgent    | 
- (any)   | primary   | secondary |         | routine   | 
- E11     | primary   | secondary | chronic |           | 
- I10     | primary   | secondary | chronic |           | 
- I21     | tertiary  | tertiary  | acute   |           | cardiology
- I25     | primary   | secondary | chronic |           | 
- I60     | tertiary  | tertiary  | acute   |           | neurology
- I61     | tertiary  | tertiary  | acute   |           | neurology
- I63     | tertiary  | tertiary  | acute   |           | neurology
- I69     | primary   | secondary | chronic |           | 
- J44     | primary   | secondary | chronic |           | 
- N18     | primary   | secondary | chronic |           | 
- Z50     | village   | primary   | rehab   |           | 
-(14 rows)
-
 SELECT count(*) AS oncology_rules, min(pattern), max(pattern), bool_and(specialty = 'oncology' AND min_tier = 'tertiary') AS all_tertiary_oncology
 FROM routing_rule WHERE builtin AND (pattern::text LIKE 'C%' OR pattern::text LIKE 'D%');
- oncology_rules | min | max | all_tertiary_oncology 
-----------------+-----+-----+-----------------------
-            149 | C00 | D48 | t
-(1 row)
 
 -- every default rule's example
 SELECT v.diagnosis, v.acuity, v.urgency, required_tiers(v.diagnosis, v.acuity, v.urgency) AS tiers,
@@ -50,30 +30,6 @@ FROM (VALUES
 	-- D49 lies outside C00-D48
 	('D49', 'chronic', 'routine')
 ) AS v(diagnosis, acuity, urgency);
- diagnosis | acuity  |  urgency  |        tiers        |      rule      
------------+---------+-----------+---------------------+----------------
- I10       | chronic | routine   | [primary,tertiary)  | I10
- E11.9     | chronic | routine   | [primary,tertiary)  | E11
- J44.1     | chronic | urgent    | [primary,tertiary)  | J44
- I25.1     | chronic | routine   | [primary,tertiary)  | I25
- I69.3     | chronic | routine   | [primary,tertiary)  | I69
- N18.5     | chronic | routine   | [primary,tertiary)  | N18
- I21.401   | acute   | emergency | [tertiary,)         | I21 cardiology
- I63.9     | acute   | emergency | [tertiary,)         | I63 neurology
- I61.0     | acute   | urgent    | [tertiary,)         | I61 neurology
- I60.1     | acute   | routine   | [tertiary,)         | I60 neurology
- C34.1     | chronic | routine   | [tertiary,)         | C34 oncology
- C50.9     | acute   | urgent    | [tertiary,)         | C50 oncology
- D48.9     | chronic | routine   | [tertiary,)         | D48 oncology
- Z50.1     | rehab   | routine   | [village,secondary) | Z50
- A09       | acute   | emergency | [secondary,)        | (any)
- K35.8     | acute   | urgent    | [secondary,)        | (any)
- M54.5     | chronic | routine   | [primary,tertiary)  | (any)
- I10       | acute   | emergency | [secondary,)        | (any)
- I21.4     | chronic | routine   | [primary,tertiary)  | (any)
- Z50.1     | chronic | routine   | [primary,tertiary)  | (any)
- D49       | chronic | routine   | [primary,tertiary)  | (any)
-(21 rows)
 
 -- longest pattern first; the specific beats the open; an administrator's rule beats a built-in one
 SELECT add_routing_rule('I21.4', 'secondary', 'tertiary', 'acute', NULL, 'cardiology') AS r_i21_4 \gset
@@ -95,20 +51,6 @@ FROM (VALUES
 	('I10', 'chronic', 'routine'), ('I10.x00x002', 'chronic', 'routine'),
 	('K35.8', 'acute', 'routine'), ('K35.8', 'acute', 'emergency')
 ) AS v(diagnosis, acuity, urgency);
-  diagnosis  | acuity  |  urgency  |        tiers         |        rule        
--------------+---------+-----------+----------------------+--------------------
- I21.401     | acute   | urgent    | [secondary,)         | I21.4 (longest)
- I21.4       | acute   | urgent    | [secondary,)         | I21.4 (longest)
- I21.3       | acute   | urgent    | [tertiary,)          | I21 built-in
- I21         | acute   | urgent    | [tertiary,)          | I21 built-in
- J44.1       | chronic | urgent    | [secondary,tertiary) | J44 chronic urgent
- J44.1       | chronic | routine   | [primary,tertiary)   | J44 built-in
- I10         | chronic | routine   | [village,secondary)  | I10 override
- I10.x00x002 | chronic | routine   | [village,secondary)  | I10 override
- K35.8       | acute   | routine   | [secondary,)         | K35 open
- K35.8       | acute   | emergency | [tertiary,)          | K35 emergency
-(10 rows)
-
 SELECT call, sqlstate_of(call) AS result
 FROM (VALUES
 	('SELECT alliance.add_routing_rule(''I21.4'', ''secondary'', ''tertiary'', ''acute'', NULL, ''x'')'),
@@ -118,44 +60,15 @@ FROM (VALUES
 	('UPDATE alliance.routing_rule SET max_tier = ''tertiary'' WHERE pattern = ''I10'' AND builtin'),
 	('DELETE FROM alliance.routing_rule WHERE builtin')
 ) AS v(call);
-                                           call                                           |                                             result                                              
-------------------------------------------------------------------------------------------+-------------------------------------------------------------------------------------------------
- SELECT alliance.add_routing_rule('I21.4', 'secondary', 'tertiary', 'acute', NULL, 'x')   | 23505: duplicate key value violates unique constraint "routing_rule_key"
- SELECT alliance.add_routing_rule('F32', 'tertiary', 'primary')                           | 23514: new row for relation "routing_rule" violates check constraint "routing_rule_tiers_check"
- SELECT alliance.add_routing_rule('F32', NULL, 'primary')                                 | 22004: min_tier must not be null
- SELECT alliance.add_routing_rule('F32', 'primary', 'secondary', specialty => '')         | 22023: specialty must not be empty
- UPDATE alliance.routing_rule SET max_tier = 'tertiary' WHERE pattern = 'I10' AND builtin | 42501: built-in rows of routing_rule cannot be changed or removed
- DELETE FROM alliance.routing_rule WHERE builtin                                          | 42501: built-in rows of routing_rule cannot be changed or removed
-(6 rows)
-
 SET ROLE regress_tertiary;
 SELECT sqlstate_of('SELECT alliance.add_routing_rule(''F32'', ''primary'', ''secondary'')') AS member_adds_rule;
-                member_adds_rule                
-------------------------------------------------
- 42501: permission denied to add a routing rule
-(1 row)
-
 RESET ROLE;
 -- an administrator's rule can be edited and removed
 UPDATE routing_rule SET max_tier = 'secondary' WHERE id = :r_k35_open;
 SELECT required_tiers('K35.8', 'acute', 'routine') AS k35_after_update;
-   k35_after_update   
-----------------------
- [secondary,tertiary)
-(1 row)
-
 DELETE FROM routing_rule WHERE id IN (:r_i10_override, :r_k35_open, :r_k35_emergency);
 SELECT required_tiers('I10') AS i10_after_delete, required_tiers('K35.8', 'acute', 'routine') AS k35_after_delete;
-  i10_after_delete  |  k35_after_delete  
---------------------+--------------------
- [primary,tertiary) | [primary,tertiary)
-(1 row)
-
 SELECT sqlstate_of('SELECT alliance.required_tiers(NULL)') AS null_diagnosis, required_tiers(NULL) IS NULL AS strict;
- null_diagnosis | strict 
-----------------+--------
- ok             | t
-(1 row)
 
 -- a small alliance with known geography (Huangpu, Shanghai)
 SELECT create_alliance('routing test', 'county_community') AS ra \gset
@@ -171,246 +84,77 @@ SELECT add_institution('村卫生室 V', '村卫生室', NULL, 31.2300, 121.4800
 	   add_institution('非成员 三甲', '三级甲等', NULL, 31.2301, 121.4801, '{cardiology,neurology}', 3000) AS outsider2 \gset
 SELECT add_member(:ra, id, CASE WHEN id = :t1 THEN 'lead' ELSE 'member' END)
 FROM unnest(ARRAY[:v, :p1, :p2, :s1, :s2, :t0, :t1, :t2, :t3]::bigint[]) AS id;
- add_member 
-------------
- 
- 
- 
- 
- 
- 
- 
- 
- 
-(9 rows)
 
 -- acute MI from a village clinic: the nearest tertiary member with cardiology
 -- (the nearer tertiary without cardiology, and the non-member, are not taken)
 SELECT name, tier, round(distance_km::numeric, 2) AS km, round(score::numeric, 2) AS score
 FROM route(:v, 'I21.0', 'acute', 'emergency');
-        name        |    tier    |  km   |  score  
---------------------+------------+-------+---------
- 三甲 T-near        | tertiary-A |  5.06 |    5.06
- 三乙 T-far         | tertiary-B | 17.55 |   17.55
- 三级 T-no-position | tertiary   |       | 9999.00
-(3 rows)
-
 -- under the I21.4 rule added above, secondary will do: an emergency goes to the
 -- nearest adequate member whatever its level
 SELECT name, tier, round(distance_km::numeric, 2) AS km, round(score::numeric, 2) AS score
 FROM route(:v, 'I21.401', 'acute', 'emergency');
-        name        |    tier     |  km   |  score  
---------------------+-------------+-------+---------
- 二级 S1            | secondary-A |  1.46 |    1.46
- 三甲 T-near        | tertiary-A  |  5.06 |    5.06
- 三乙 T-far         | tertiary-B  | 17.55 |   17.55
- 三级 T-no-position | tertiary    |       | 9999.00
-(4 rows)
-
 -- not an emergency: the lowest adequate tier comes first
 SELECT name, tier, round(distance_km::numeric, 2) AS km, round(score::numeric, 2) AS score
 FROM route(:v, 'I21.401', 'acute', 'urgent');
-        name        |    tier     |  km   |  score   
---------------------+-------------+-------+----------
- 二级 S1            | secondary-A |  1.46 |     1.46
- 三甲 T-near        | tertiary-A  |  5.06 | 10005.06
- 三乙 T-far         | tertiary-B  | 17.55 | 10017.55
- 三级 T-no-position | tertiary    |       | 19999.00
-(4 rows)
-
 -- chronic hypertension from a tertiary hospital routes down to primary members, nearest first
 SELECT name, tier, round(distance_km::numeric, 2) AS km FROM route(:t1, 'I10', max_results => 3);
-  name   |    tier     |  km  
----------+-------------+------
- 社区 P2 | primary     | 2.20
- 社区 P1 | primary     | 4.91
- 二级 S1 | secondary-A | 3.62
-(3 rows)
-
 -- stroke: tertiary with neurology only
 SELECT name FROM route(:p2, 'I63.9', 'acute', 'emergency');
-    name     
--------------
- 三甲 T-near
-(1 row)
-
 -- a full member is skipped, an unknown free-bed count is not; a member not accepting is skipped
 SELECT set_capacity(:t1, 0), set_capacity(:t2, NULL, false);
- set_capacity | set_capacity 
---------------+--------------
-              | 
-(1 row)
-
 SELECT name, tier FROM route(:v, 'I21.0', 'acute', 'emergency');
-        name        |   tier   
---------------------+----------
- 三级 T-no-position | tertiary
-(1 row)
-
 SELECT set_capacity(:t1, 50), set_capacity(:t2, 10, true);
- set_capacity | set_capacity 
---------------+--------------
-              | 
-(1 row)
-
 -- free beds break ties of distance and level only
 SELECT name, round(score::numeric, 4) AS score FROM route(:p1, 'I10', max_results => 2);
-  name   |   score    
----------+------------
- 社区 P2 |     2.7797
- 二级 S1 | 10001.3167
-(2 rows)
-
 -- a non-member is never returned, even the nearest; nor the sender itself
 SELECT count(*) FILTER (WHERE institution_id = :outsider2) AS outsider_returned,
 	   count(*) FILTER (WHERE institution_id = :t1) AS sender_returned
 FROM route(:t1, 'I21.0', 'acute', 'emergency', max_results => 100);
- outsider_returned | sender_returned 
--------------------+-----------------
-                 0 |               0
-(1 row)
-
 -- limited to an alliance; an institution routing in an alliance it is not in
 SELECT count(*) AS in_alliance FROM route(:v, 'I10', alliance_id => :ra, max_results => 100);
- in_alliance 
--------------
-           4
-(1 row)
-
+SELECT create_alliance('routing elsewhere', 'county_community') AS elsewhere \gset
 SELECT call, sqlstate_of(call) AS result
 FROM (VALUES
-	(format('SELECT * FROM alliance.route(%s, ''I10'', alliance_id => %s)', :v, :alliance_id)),
+	(format('SELECT * FROM alliance.route(%s, ''I10'', alliance_id => %s)', :v, :elsewhere)),
 	(format('SELECT * FROM alliance.route(%s, ''I10'')', 999999)),
 	(format('SELECT * FROM alliance.route(%s, ''I10'', max_results => 0)', :v)),
 	(format('SELECT * FROM alliance.route(%s, NULL)', :v))
 ) AS v(call);
-ERROR:  syntax error at or near ":"
-LINE 3: ...iance.route(%s, ''I10'', alliance_id => %s)', 10, :alliance_...
-                                                             ^
+
 -- refer() without a target takes the best route; with none, AL005
 SELECT refer(:ra, 'R-001', :v, 'I21.0', 'acute', 'emergency') AS r1,
 	   refer(:ra, 'R-002', :s1, 'I10') AS r2 \gset
 SELECT r.patient_ref, i.name AS routed_to, r.status, r.direction
 FROM referral r JOIN institution i ON i.id = r.to_institution WHERE r.id IN (:r1, :r2) ORDER BY r.id;
- patient_ref |  routed_to  |  status   | direction 
--------------+-------------+-----------+-----------
- R-001       | 三甲 T-near | accepted  | upward
- R-002       | 社区 P1     | requested | downward
-(2 rows)
-
 SELECT set_capacity(id, 0) FROM unnest(ARRAY[:t0, :t1, :t2, :t3]::bigint[]) AS id;
- set_capacity 
---------------
- 
- 
- 
- 
-(4 rows)
-
 SELECT error_of(format('SELECT alliance.refer(%s, %L, %s, %L, %L, %L)', :ra, 'R-003', :v, 'C34.1', 'chronic', 'routine')) AS no_route;
-                                                   no_route                                                    
----------------------------------------------------------------------------------------------------------------
- AL005: no route for C34.1 (chronic, routine) from institution 10 in alliance 6                               +
- No active, accepting member with free beds fits rule 45 (C34): tiers [tertiary,tertiary], specialty oncology.
-(1 row)
-
 SELECT set_capacity(id, 10) FROM unnest(ARRAY[:t0, :t1, :t2, :t3]::bigint[]) AS id;
- set_capacity 
---------------
- 
- 
- 
- 
-(4 rows)
 
 -- the routing policy, for a target outside the required tiers
 SHOW alliance.routing_policy;
- alliance.routing_policy 
--------------------------
- warn
-(1 row)
-
 SELECT refer(:ra, 'R-004', :v, 'I63.9', 'acute', 'urgent', :s2) AS r4 \gset
-WARNING:  institution 14 (二级 S2, secondary) is outside the tiers required for I63.9 (acute, urgent)
-DETAIL:  The applicable rule 8 (I63, acute): tiers [tertiary,tertiary], specialty neurology.
-HINT:  alliance.routing_policy is warn; alliance.route() lists the members that fit.
 SELECT to_institution = :s2 AS warned_but_kept FROM referral WHERE id = :r4;
- warned_but_kept 
------------------
- t
-(1 row)
-
 SET alliance.routing_policy = 'error';
 SELECT error_of(format('SELECT alliance.refer(%s, %L, %s, %L, %L, %L, %s)', :ra, 'R-005', :v, 'I63.9', 'acute', 'urgent', :s2)) AS policy_error;
-                                            policy_error                                            
-----------------------------------------------------------------------------------------------------
- AL007: institution 14 (二级 S2, secondary) is outside the tiers required for I63.9 (acute, urgent)+
- The applicable rule 8 (I63, acute): tiers [tertiary,tertiary], specialty neurology.
-(1 row)
-
 SELECT refer(:ra, 'R-006', :v, 'I63.9', 'acute', 'urgent', :t1) AS r6 \gset
 SELECT to_institution = :t1 AS inside_is_fine FROM referral WHERE id = :r6;
- inside_is_fine 
-----------------
- t
-(1 row)
-
 SET alliance.routing_policy = 'off';
 SELECT refer(:ra, 'R-007', :v, 'I63.9', 'acute', 'urgent', :s2) AS r7 \gset
 SELECT to_institution = :s2 AS off_accepts FROM referral WHERE id = :r7;
- off_accepts 
--------------
- t
-(1 row)
-
 RESET alliance.routing_policy;
 SET ROLE regress_primary;
 SELECT sqlstate_of('SET alliance.routing_policy = off') AS member_turns_policy_off;
-                       member_turns_policy_off                       
----------------------------------------------------------------------
- 42501: permission denied to set parameter "alliance.routing_policy"
-(1 row)
-
 RESET ROLE;
+
 -- rules and institutions are cached; a change is seen at the next call
 SELECT required_tiers('F20.0') AS before;
-       before       
---------------------
- [primary,tertiary)
-(1 row)
-
 SELECT add_routing_rule('F20', 'tertiary', 'tertiary', specialty => 'psychiatry') AS r_f20 \gset
 SELECT required_tiers('F20.0') AS after_insert;
- after_insert 
---------------
- [tertiary,)
-(1 row)
-
 SELECT count(*) AS psychiatry_members FROM route(:p1, 'F20.0');
- psychiatry_members 
---------------------
-                  0
-(1 row)
-
 UPDATE institution SET specialties = specialties || '{psychiatry}' WHERE id = :t2;
 SELECT name FROM route(:p1, 'F20.0');
-    name    
-------------
- 三乙 T-far
-(1 row)
-
 BEGIN;
 UPDATE routing_rule SET min_tier = 'secondary' WHERE id = :r_f20;
 SELECT required_tiers('F20.0') AS inside_transaction;
- inside_transaction 
---------------------
- [secondary,)
-(1 row)
-
 ROLLBACK;
 SELECT required_tiers('F20.0') AS after_rollback;
- after_rollback 
-----------------
- [tertiary,)
-(1 row)
-

@@ -5,14 +5,8 @@ SET search_path = public, alliance;
 -- routing has its own test (routing.sql); here targets are named freely
 SET alliance.routing_policy = off;
 
--- roles: an admin (through alliance_admin), one per institution, a reporting role
-CREATE ROLE regress_alliance_admin NOLOGIN;
+-- the roles of setup: an admin (through alliance_admin), one per institution, a reporting role
 SET alliance.admin_role = 'regress_alliance_admin';
-CREATE ROLE regress_admin IN ROLE regress_alliance_admin;
-CREATE ROLE regress_tertiary;
-CREATE ROLE regress_primary;
-CREATE ROLE regress_village;
-CREATE ROLE regress_reporting;
 
 -- the registry
 SELECT create_alliance('瑞金医联体', 'city_group') AS alliance_id \gset

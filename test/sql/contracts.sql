@@ -7,7 +7,8 @@ SET alliance.admin_role = 'regress_alliance_admin';
 SET alliance.routing_policy = off;
 
 -- SQLSTATE, message and hint of a failing statement, the ids of alliances,
--- institutions and contracts (which depend on the tests before) written N
+-- institutions and contracts (which depend on the tests before, if any)
+-- written N
 CREATE FUNCTION public.hint_of(statement text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -18,11 +19,15 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
 	GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
 	RETURN regexp_replace(regexp_replace(SQLSTATE || ': ' || SQLERRM || coalesce(E'\nHINT: ' || nullif(hint, ''), ''),
-						  '(alliance|institution|contract) -?[0-9]+', '\1 N', 'g'),
+						  '(alliance|institution|contract) -?[0-9]+', '\1 N', 'gi'),
 						  '\([0-9]+\); an emergency', '(N); an emergency');
 END
 $$;
 
+-- roles outlive the database (make installcheck against a running server)
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_c_family, regress_c_secondary, regress_c_tertiary, regress_c_other;
+RESET client_min_messages;
 CREATE ROLE regress_c_family;
 CREATE ROLE regress_c_secondary;
 CREATE ROLE regress_c_tertiary;

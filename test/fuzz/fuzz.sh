@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz the extension's parsers (src/parse.c, src/webhook_url.c) as plain C.
 #
-# Usage: test/fuzz.sh [pg_config [seconds|replay]]
+# Usage: test/fuzz/fuzz.sh [pg_config [seconds|replay]]
 #   seconds  (make fuzz, default 120) build every target of test/fuzz with
 #            clang and libFuzzer + ASan + UBSan and run each that long,
 #            starting from a scratch copy of its seed corpus
@@ -18,7 +18,7 @@ set -euo pipefail
 
 pg_config=${1:-pg_config}
 mode=${2:-120}
-srcdir=$(cd "$(dirname "$0")/.." && pwd)
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 fuzzdir=$srcdir/test/fuzz
 
 all_targets=(tier icd10 tier_range duration_list retry_after host_list webhook_url)
