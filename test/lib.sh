@@ -9,7 +9,9 @@ as_postgres_or_continue() {
 	shift
 	[ "$(id -u)" -eq 0 ] || return 0
 	local top work rc
-	top=$(cd "$(dirname "$script")/.." && pwd)
+	# the top of the tree: the directory above the script's that holds alliance.control
+	top=$(cd "$(dirname "$script")" && pwd)
+	while [ ! -f "$top/alliance.control" ] && [ "$top" != / ]; do top=$(dirname "$top"); done
 	work=$(mktemp -d /tmp/alliance-run.XXXXXX)
 	tar -C "$top" --exclude=./.git --exclude=./.demo --exclude=./tmp_check --exclude=./results \
 		-cf - . | tar -C "$work" -xf -
