@@ -41,8 +41,9 @@ REGRESS_OPTS = --inputdir=test
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-# libcurl sends the webhooks
+# libcurl sends the webhooks, as User-Agent alliance/<the version the control file installs>
 PG_CPPFLAGS += $(shell curl-config --cflags 2>/dev/null)
+PG_CPPFLAGS += -DALLIANCE_VERSION='"$(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" alliance.control)"'
 SHLIB_LINK += $(shell curl-config --libs 2>/dev/null)
 
 # The project's own C files are built with these warnings; they are errors with

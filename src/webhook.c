@@ -743,7 +743,7 @@ webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 	ADD_HEADER("webhook-timestamp: %s", timestamp);
 	ADD_HEADER("webhook-signature: %s", signature);
 	ADD_HEADER("alliance-database: %s", s->dbname);
-	ADD_HEADER("User-Agent: alliance/1.0 (PostgreSQL)");
+	ADD_HEADER("User-Agent: alliance/" ALLIANCE_VERSION " (PostgreSQL)");
 	ADD_HEADER("Expect:");
 	if (!resolve_list(s, &d->resolve))
 	{
@@ -842,13 +842,15 @@ collect_finished(WebhookSender *s)
 /*
  * Wait for the latch, a socket, curl's timer or timeout_ms, whichever comes
  * first, and let curl do its I/O.  Finished deliveries go to the done list.
+ * Returns whether the latch was set.
  */
-void
+bool
 webhook_wait(WebhookSender *s, long timeout_ms, uint32 wait_event_info)
 {
 	WaitEvent	events[64];
 	int			n;
 	int			running;
+	bool		latch = false;
 
 	if (s->timer_set)
 	{
@@ -865,7 +867,10 @@ webhook_wait(WebhookSender *s, long timeout_ms, uint32 wait_event_info)
 	for (int i = 0; i < n; i++)
 	{
 		if (events[i].events & WL_LATCH_SET)
+		{
 			ResetLatch(MyLatch);
+			latch = true;
+		}
 		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
 			curl_multi_socket_action(s->multi, events[i].fd,
 									 (events[i].events & WL_SOCKET_READABLE ? CURL_CSELECT_IN : 0) |
@@ -878,6 +883,7 @@ webhook_wait(WebhookSender *s, long timeout_ms, uint32 wait_event_info)
 		curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 	collect_finished(s);
+	return latch;
 }
 
 /* The finished deliveries, handed over to the caller */

@@ -61,7 +61,7 @@ extern void webhook_free_delivery(WebhookSender *sender, Delivery *d);
 extern void webhook_start(WebhookSender *sender, Delivery *d, const char *secret);
 extern int	webhook_in_flight(WebhookSender *sender);
 extern Delivery *webhook_in_flight_list(WebhookSender *sender);
-extern void webhook_wait(WebhookSender *sender, long timeout_ms, uint32 wait_event_info);
+extern bool webhook_wait(WebhookSender *sender, long timeout_ms, uint32 wait_event_info);
 extern Delivery *webhook_take_done(WebhookSender *sender);
 
 #endif							/* ALLIANCE_WEBHOOK_H */

@@ -64,10 +64,12 @@ COMMENT ON FUNCTION alliance.route(bigint, alliance.icd10, alliance.acuity, alli
 -- The notifications carry whether the patient was signed: referral.signed
 -- in the native body, an extension (url urn:alliance:signed, valueBoolean)
 -- of the FHIR Task.
-CREATE OR REPLACE FUNCTION alliance.event_payload(referral_id bigint, event_id bigint, format text DEFAULT 'native')
+-- The body of a notification, as one expression over the referral and
+-- its event: the planner inlines it into the dispatcher's claim, which
+-- builds a whole batch of payloads in one plan.
+CREATE FUNCTION alliance.event_payload_of(r alliance.referral, e alliance.referral_event, format text)
 	RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-	SELECT CASE WHEN event_payload.format OPERATOR(pg_catalog.=) 'fhir' THEN
+RETURN CASE WHEN format OPERATOR(pg_catalog.=) 'fhir' THEN
 		pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
 			'resourceType', 'Task',
 			'id', 'referral-' OPERATOR(pg_catalog.||) r.id,
@@ -127,7 +129,14 @@ BEGIN ATOMIC
 				'updated_at', e.at, 'due_at', e.due_at, 'scheduled_at', e.scheduled_at),
 			'event', pg_catalog.jsonb_build_object(
 				'from_status', e.from_status, 'to_status', e.to_status, 'actor', e.actor, 'note', e.note))::text
-	END
+	END;
+COMMENT ON FUNCTION alliance.event_payload_of(alliance.referral, alliance.referral_event, text) IS
+	'the body of a notification of event e of referral r: native JSON, or a FHIR R4 Task with format fhir (alliance.event_payload by ids)';
+
+CREATE OR REPLACE FUNCTION alliance.event_payload(referral_id bigint, event_id bigint, format text DEFAULT 'native')
+	RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+	SELECT alliance.event_payload_of(r, e, event_payload.format)
 	  FROM alliance.referral r
 	  JOIN alliance.referral_event e ON e.referral_id OPERATOR(pg_catalog.=) r.id
 	 WHERE r.id OPERATOR(pg_catalog.=) event_payload.referral_id

@@ -26,6 +26,8 @@ trap bench_exit EXIT
 
 # A fresh cluster in tmp_check/bench, alliance preloaded and created in
 # database postgres with the sample alliance (demo/sample_alliance.sql).
+# BENCH_PRELOAD adds libraries to shared_preload_libraries, BENCH_CONF lines
+# to postgresql.conf.
 # Prints the benchmark's header line unless the driver (run.sh) already has.
 bench_start() {
 	pg_paths "$1"
@@ -38,7 +40,7 @@ bench_start() {
 port = $port
 listen_addresses = ''
 unix_socket_directories = '$work'
-shared_preload_libraries = 'alliance'
+shared_preload_libraries = 'alliance${BENCH_PRELOAD:+,$BENCH_PRELOAD}'
 shared_buffers = 256MB
 max_wal_size = 4GB
 # commits cost the same on both sides of every comparison; without waiting for
@@ -50,6 +52,7 @@ alliance.databases = 'bench_dispatch'
 # the dispatch benchmark times commit -> receipt from the commit timestamps
 # (a few bytes per commit; the other benchmarks are not measurably affected)
 track_commit_timestamp = on
+${BENCH_CONF:-}
 CONF
 	"$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null
 	bench_at_exit '"$bindir/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null'

@@ -1,0 +1,16 @@
+
+------------------------------------------------------------------------------
+-- The dispatcher's queue, per endpoint
+------------------------------------------------------------------------------
+
+-- The dispatcher claims per endpoint: the oldest due notifications of each
+-- endpoint with room, one probe of this index each.  A busy endpoint's rows
+-- are not read, and a failing one's wait beyond now() on their own
+-- schedule, where no probe reaches them: neither slows the others.
+CREATE INDEX outbox_due ON alliance.outbox (institution_id, next_attempt_at, id)
+	WHERE status OPERATOR(pg_catalog.=) 'pending'::alliance.outbox_status;
+COMMENT ON INDEX alliance.outbox_due IS 'the worker''s queue, per receiving institution';
+
+-- A claim only sets lease_until, which no index holds: with room on the
+-- page, that update is HOT and touches no index.
+ALTER TABLE alliance.outbox SET (fillfactor = 70);
