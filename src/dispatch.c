@@ -141,8 +141,6 @@ typedef struct Turn
 	bool		extension;
 	int			nclaimed;
 	Claimed   **claimed;		/* in ready_cxt, the array in the turn's */
-	bool		has_next_due;
-	double		next_due_seconds;	/* until the next retry */
 	bool		due_unclaimed;	/* something due was not claimed */
 	int64		delivered;		/* recorded by the turn, for the slot's figures */
 	int64		failed;
@@ -294,21 +292,40 @@ static Stmt release_leases = {
 };
 
 /*
- * Seconds until the next notification falls due, at most a day ahead
- * (whatever is stored -- a year 294276, infinity -- the arithmetic cannot
- * overflow); and whether one is due that nobody has claimed (its endpoint
- * was busy, or another session held its row).
+ * Seconds until the next notification to an active endpoint falls due, at
+ * most a day ahead (whatever is stored -- a year 294276, infinity -- the
+ * arithmetic cannot overflow); and whether one is due that nobody has
+ * claimed (another session held its row: with nothing in flight, no
+ * finished request would bring a turn).  Probes of outbox_due per
+ * endpoint, as the claim.
  */
 static Stmt next_due = {
 	"SELECT extract(epoch FROM least("
-	"   (SELECT o.next_attempt_at FROM alliance.outbox o"
-	"     WHERE o.status = 'pending' AND o.next_attempt_at > now()"
-	"     ORDER BY o.next_attempt_at LIMIT 1),"
-	"   now() + interval '1 day') - now())::float8,"
-	" EXISTS (SELECT FROM alliance.outbox o"
-	"          WHERE o.status = 'pending' AND o.next_attempt_at <= now() AND o.lease_until IS NULL)",
+	"   (SELECT min(n.at) FROM alliance.webhook_endpoint e CROSS JOIN LATERAL ("
+	"      SELECT o.next_attempt_at AS at FROM alliance.outbox o"
+	"       WHERE o.institution_id = e.institution_id AND o.status = 'pending' AND o.next_attempt_at > now()"
+	"       ORDER BY o.next_attempt_at LIMIT 1) n"
+	"     WHERE e.active),"
+	"   now() + interval '1 day') - now())::float8",
 	0, {InvalidOid}
 };
+
+static Stmt due_unclaimed = {
+	"SELECT EXISTS (SELECT FROM alliance.webhook_endpoint e"
+	"                WHERE e.active AND EXISTS ("
+	"                  SELECT FROM alliance.outbox o"
+	"                   WHERE o.institution_id = e.institution_id AND o.status = 'pending'"
+	"                     AND o.next_attempt_at <= now() AND o.lease_until IS NULL))",
+	0, {InvalidOid}
+};
+
+/*
+ * When the next retry falls due, as last looked up; looked up again when a
+ * turn recorded a failure (which schedules one), when that time has come,
+ * and at least every second (another session may have scheduled one).
+ */
+static TimestampTz next_due_at = 0;
+static TimestampTz next_due_looked_up = 0;
 
 bool
 retry_schedule_check(char **newval, void **extra, GucSource source)
@@ -814,6 +831,7 @@ deliver_step(void *arg)
 	StmtScope	scope;
 	Datum		value;
 	char	   *problem;
+	TimestampTz now;
 
 	turn->extension = OidIsValid(get_extension_oid("alliance", true));
 	if (!turn->extension)
@@ -833,11 +851,21 @@ deliver_step(void *arg)
 				(errmsg("alliance dispatcher: claiming with payloads failed, building them one at a time: %s", problem)));
 		claim_one_by_one(turn);
 	}
-	stmt_run(&next_due, NULL, NULL, 1);
-	turn->has_next_due = stmt_get(1, &value);
-	if (turn->has_next_due)
-		turn->next_due_seconds = DatumGetFloat8(value);
-	turn->due_unclaimed = stmt_get(2, &value) && DatumGetBool(value);
+	now = GetCurrentTimestamp();
+	if (turn->failed > 0 || now >= next_due_at ||
+		now >= TimestampTzPlusMilliseconds(next_due_looked_up, RETRY_HELD_MS))
+	{
+		stmt_run(&next_due, NULL, NULL, 1);
+		next_due_at = TimestampTzPlusMilliseconds(now, stmt_get(1, &value)
+												  ? ms_until(DatumGetFloat8(value)) : LONGEST_SLEEP_MS);
+		next_due_looked_up = now;
+	}
+	turn->due_unclaimed = false;
+	if (turn->nclaimed == 0 && nready == 0 && webhook_in_flight(sender) == 0)
+	{
+		stmt_run(&due_unclaimed, NULL, NULL, 1);
+		turn->due_unclaimed = stmt_get(1, &value) && DatumGetBool(value);
+	}
 	stmt_end(&scope);
 }
 
@@ -991,7 +1019,7 @@ dispatcher_turn(void)
 	 * flight, another session held its row) is claimed when a request
 	 * finishes, which wakes us; or within a second.
 	 */
-	timeout = !turn.has_next_due ? LONGEST_SLEEP_MS : ms_until(turn.next_due_seconds);
+	timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_due_at);
 	if (turn.due_unclaimed || finished != NULL || ngone > 0)
 		timeout = Min(timeout, RETRY_HELD_MS);
 	return timeout;
