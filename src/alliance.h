@@ -12,7 +12,7 @@
 #include "utils/guc.h"
 
 /*
- * SQLSTATEs of the referral functions (SPEC §4).  Applications act on these,
+ * SQLSTATEs of the referral functions.  Applications act on these,
  * so they never change meaning.
  */
 #define ERRCODE_AL_TRANSITION_NOT_ALLOWED	MAKE_SQLSTATE('A','L','0','0','1')

@@ -34,7 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "alliance.h"
-#include "exec.h"
+#include "stmt.h"
 #include "referral.h"
 #include "worker.h"
 

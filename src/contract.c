@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * contract.c
- *	  Family doctor contracts (家庭医生签约服务, "1+1+1"; SPEC §10): signing,
+ *	  Family doctor contracts (家庭医生签约服务, "1+1+1"): signing,
  *	  renewing and ending them, the registered population, and the contract
  *	  in force that routing and refer() consult.
  *
@@ -37,11 +37,11 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "access.h"
+#include "caller.h"
 #include "alliance.h"
 #include "bounds.h"
 #include "contract.h"
-#include "exec.h"
+#include "stmt.h"
 #include "parse.h"
 
 #define CONTRACT_MAX_MONTHS 120

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * contract.h
- *	  Family doctor contracts (SPEC §10), for routing and referrals: the
+ *	  Family doctor contracts, for routing and referrals: the
  *	  contract a resident has in force today, and the institutions of the
  *	  resident's combination.
  *

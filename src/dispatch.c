@@ -49,7 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "alliance.h"
-#include "exec.h"
+#include "stmt.h"
 #include "parse.h"
 #include "webhook.h"
 #include "worker.h"

@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * guard.c
- *	  The second fence (SPEC §8): what holds whatever table privileges a DBA
+ *	  The second fence: what holds whatever table privileges a DBA
  *	  grants.
  *
  * Privileges are the first fence: applications are granted SELECT and write
  * through the extension's functions, which decide and then write as the
- * extension's owner (exec.c).  A DBA's GRANT ALL ON ALL TABLES lifts that
+ * extension's owner (stmt.c).  A DBA's GRANT ALL ON ALL TABLES lifts that
  * fence; these functions keep the promises anyway:
  *
  * - alliance.write_guard(), a statement trigger on every table: a statement
@@ -41,8 +41,8 @@
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
-#include "access.h"
-#include "exec.h"
+#include "caller.h"
+#include "stmt.h"
 
 /* launcher.c */
 extern Datum dispatcher_status(PG_FUNCTION_ARGS);

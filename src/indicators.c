@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * indicators.c
- *	  The activity the indicators count (SPEC §7): visits, teleconsultations,
+ *	  The activity the indicators count: visits, teleconsultations,
  *	  outreach, result sharing -- recorded by a role acting for the
  *	  institution concerned -- and the alliance.timezone setting whose
  *	  calendar months the indicators use.
@@ -21,10 +21,10 @@
 #include "utils/date.h"
 #include "utils/guc.h"
 
-#include "access.h"
+#include "caller.h"
 #include "alliance.h"
 #include "bounds.h"
-#include "exec.h"
+#include "stmt.h"
 #include "parse.h"
 #include "registry.h"
 

@@ -45,7 +45,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#include "access.h"
+#include "caller.h"
 
 #include "worker.h"
 

@@ -15,8 +15,8 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 
-#include "access.h"
-#include "exec.h"
+#include "caller.h"
+#include "stmt.h"
 #include "worker.h"
 
 static Stmt dead_notification = {

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * referral.c
- *	  The referral state machine (SPEC §4): the transition table, the one
+ *	  The referral state machine: the transition table, the one
  *	  gate every status change passes, referral creation, the emergency green
  *	  channel and the closed-loop return referral; with family doctor
- *	  contracts (SPEC §10), the signed flag and gatekeeping.
+ *	  contracts, the signed flag and gatekeeping.
  *
  * Every change of a referral's status -- alliance.transition, its SQL
  * shorthands, schedule(), complete(), the green channel, the worker's expiry
@@ -24,11 +24,11 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "access.h"
+#include "caller.h"
 #include "alliance.h"
 #include "bounds.h"
 #include "contract.h"
-#include "exec.h"
+#include "stmt.h"
 #include "parse.h"
 #include "referral.h"
 #include "routing.h"

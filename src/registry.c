@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * registry.c
- *	  The alliance's registry (SPEC §3): alliances, institutions, their
+ *	  The alliance's registry: alliances, institutions, their
  *	  memberships, capacity, webhook endpoints, and which database roles act
  *	  for which institution.
  *
- * Each function checks what its caller may do (access.c), then writes as the
- * extension's owner (exec.c).
+ * Each function checks what its caller may do (caller.c), then writes as the
+ * extension's owner (stmt.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -19,8 +19,8 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "access.h"
-#include "exec.h"
+#include "caller.h"
+#include "stmt.h"
 #include "parse.h"
 #include "registry.h"
 #include "webhook.h"

@@ -8,7 +8,7 @@
 #ifndef ALLIANCE_REGISTRY_H
 #define ALLIANCE_REGISTRY_H
 
-/* 42704 unless the institution exists; inside a statement scope (exec.h) */
+/* 42704 unless the institution exists; inside a statement scope (stmt.h) */
 extern void registry_require_institution(int64 institution_id);
 
 #endif							/* ALLIANCE_REGISTRY_H */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * routing.c
- *	  Tier routing (SPEC §5): which tiers should treat a condition, and which
+ *	  Tier routing: which tiers should treat a condition, and which
  *	  members of the alliance can, best first.
  *
  * Decisions run in C over a per-backend cache of the rules and of the
@@ -17,7 +17,7 @@
  * urgency beats leaving them open), then an administrator's rule before a
  * built-in one, then the oldest.
  *
- * For a signed resident (SPEC §10), the members of the resident's
+ * For a signed resident (one with a family doctor contract), the members of the resident's
  * combination rank before the other members of their own tier; the lowest
  * adequate tier still comes first, and a member that cannot take the
  * condition is not chosen, combination or not.  Emergencies stay nearest
@@ -46,11 +46,11 @@
 #include "utils/rangetypes.h"
 #include "utils/typcache.h"
 
-#include "access.h"
+#include "caller.h"
 #include "alliance.h"
 #include "bounds.h"
 #include "contract.h"
-#include "exec.h"
+#include "stmt.h"
 #include "routing.h"
 
 int			alliance_routing_policy = ROUTING_POLICY_WARN;

@@ -1,6 +1,6 @@
 
 ------------------------------------------------------------------------------
--- Security whatever the grants (SPEC §8): privileges are the first fence, the
+-- Security whatever the grants: privileges are the first fence, the
 -- extension's own checks the second
 ------------------------------------------------------------------------------
 

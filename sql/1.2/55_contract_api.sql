@@ -1,6 +1,6 @@
 
 ------------------------------------------------------------------------------
--- Family doctor contracts (家庭医生签约服务, "1+1+1"): the functions (SPEC §10)
+-- Family doctor contracts (家庭医生签约服务, "1+1+1"): the functions
 ------------------------------------------------------------------------------
 
 -- today's date in alliance.timezone: the day a contract is in force on

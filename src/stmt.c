@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * exec.c
+ * stmt.c
  *	  How the extension runs its own SQL statements.
  *
  * Every function that touches the extension's tables runs its statements
@@ -31,7 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "bounds.h"
-#include "exec.h"
+#include "stmt.h"
 
 /* The owner of the alliance extension, who owns its tables */
 Oid

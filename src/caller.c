@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * access.c
+ * caller.c
  *	  Who acts for whom.
  *
  * The caller of a function is the current user when it is called (so an
@@ -27,9 +27,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "access.h"
+#include "caller.h"
 #include "alliance.h"
-#include "exec.h"
+#include "stmt.h"
 
 static Stmt mapped_institutions = {
 	"SELECT DISTINCT m.institution_id"

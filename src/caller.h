@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * access.h
- *	  Who acts for whom (SPEC §8): superusers and the admin role act for
+ * caller.h
+ *	  Who acts for whom: superusers and the admin role act for
  *	  every institution, a role mapped with alliance.map_role for the
  *	  institutions it is mapped to, any other role for none.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef ALLIANCE_ACCESS_H
-#define ALLIANCE_ACCESS_H
+#ifndef ALLIANCE_CALLER_H
+#define ALLIANCE_CALLER_H
 
 typedef struct Caller
 {
@@ -27,4 +27,4 @@ extern void caller_require_admin(const Caller *caller, const char *action);
 extern void caller_require_institution(const Caller *caller, int64 institution,
 									   const char *action);
 
-#endif							/* ALLIANCE_ACCESS_H */
+#endif							/* ALLIANCE_CALLER_H */

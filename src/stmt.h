@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * exec.h
+ * stmt.h
  *	  How the extension runs its own SQL statements: prepared once per
  *	  backend, with search_path pinned, as the caller or as the extension's
  *	  owner.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef ALLIANCE_EXEC_H
-#define ALLIANCE_EXEC_H
+#ifndef ALLIANCE_STMT_H
+#define ALLIANCE_STMT_H
 
 #include "executor/spi.h"
 #include "datatype/timestamp.h"
@@ -54,4 +54,4 @@ extern char *arg_patient_ref(FunctionCallInfo fcinfo, int n);
 extern char *arg_bounded_text(FunctionCallInfo fcinfo, int n, const char *name, int limit);
 extern TimestampTz arg_instant(FunctionCallInfo fcinfo, int n, const char *name);
 
-#endif							/* ALLIANCE_EXEC_H */
+#endif							/* ALLIANCE_STMT_H */
