@@ -59,24 +59,24 @@ first_day_of(int year)
 
 /* The first instant of the window: 1900-01-01 00:00 UTC */
 TimestampTz
-bounds_first_instant(void)
+alliance_bounds_first_instant(void)
 {
 	return (TimestampTz) first_day_of(BOUNDS_FIRST_YEAR) * USECS_PER_DAY;
 }
 
 /* The first instant after the window: 2200-01-01 00:00 UTC */
 TimestampTz
-bounds_end_instant(void)
+alliance_bounds_end_instant(void)
 {
 	return (TimestampTz) first_day_of(BOUNDS_END_YEAR) * USECS_PER_DAY;
 }
 
 /* Raise 22008 unless value lies in the window */
 void
-bounds_check_instant(TimestampTz value, const char *what)
+alliance_bounds_check_instant(TimestampTz value, const char *what)
 {
 	if (TIMESTAMP_NOT_FINITE(value) ||
-		value < bounds_first_instant() || value >= bounds_end_instant())
+		value < alliance_bounds_first_instant() || value >= alliance_bounds_end_instant())
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
 				 errmsg("%s %s is outside %d-01-01 to %d-01-01", what,
@@ -93,7 +93,7 @@ day_to_str(DateADT value)
 
 /* Raise 22008 unless value lies in the window */
 void
-bounds_check_day(DateADT value, const char *what)
+alliance_bounds_check_day(DateADT value, const char *what)
 {
 	if (DATE_NOT_FINITE(value) ||
 		value < first_day_of(BOUNDS_FIRST_YEAR) || value >= first_day_of(BOUNDS_END_YEAR))
@@ -110,11 +110,11 @@ bounds_check_day(DateADT value, const char *what)
  * window; a days below 1 counts as 1 (its own check says more).
  */
 void
-bounds_check_day_span(DateADT start, int32 days, const char *what)
+alliance_bounds_check_day_span(DateADT start, int32 days, const char *what)
 {
 	int64		last;
 
-	bounds_check_day(start, what);
+	alliance_bounds_check_day(start, what);
 	last = (int64) start + Max(days, 1) - 1;
 	if (last >= first_day_of(BOUNDS_END_YEAR))
 		ereport(ERROR,
@@ -130,11 +130,11 @@ bounds_check_day_span(DateADT start, int32 days, const char *what)
  * from a day before this transaction's start to a year after it.
  */
 void
-bounds_check_appointment(TimestampTz value, const char *what)
+alliance_bounds_check_appointment(TimestampTz value, const char *what)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
-	bounds_check_instant(value, what);
+	alliance_bounds_check_instant(value, what);
 	if (value < now - BOUNDS_SCHEDULE_PAST)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
@@ -154,7 +154,7 @@ bounds_check_appointment(TimestampTz value, const char *what)
  * characters are counted only when the bytes could hold too many.
  */
 void
-bounds_check_text(const char *value, int len, int limit, const char *what)
+alliance_bounds_check_text(const char *value, int len, int limit, const char *what)
 {
 	if (len <= limit)
 		return;
@@ -171,7 +171,7 @@ bounds_check_text(const char *value, int len, int limit, const char *what)
  * no-break space U+00A0 or the ideographic space U+3000).
  */
 void
-bounds_check_not_blank(const char *value, int len, const char *what)
+alliance_bounds_check_not_blank(const char *value, int len, const char *what)
 {
 	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
 	int			i = 0;
@@ -217,9 +217,9 @@ check_named(text *value, const TextLimit *limit)
 	const char *data = VARDATA_ANY(value);
 	int			len = VARSIZE_ANY_EXHDR(value);
 
-	bounds_check_text(data, len, limit->limit, limit->what);
+	alliance_bounds_check_text(data, len, limit->limit, limit->what);
 	if (limit->not_blank)
-		bounds_check_not_blank(data, len, limit->what);
+		alliance_bounds_check_not_blank(data, len, limit->what);
 }
 
 /*
@@ -261,7 +261,7 @@ PG_FUNCTION_INFO_V1(bounds_instant_sql);
 Datum
 bounds_instant_sql(PG_FUNCTION_ARGS)
 {
-	bounds_check_instant(PG_GETARG_TIMESTAMPTZ(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	alliance_bounds_check_instant(PG_GETARG_TIMESTAMPTZ(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_BOOL(true);
 }
 
@@ -274,7 +274,7 @@ PG_FUNCTION_INFO_V1(bounds_days_sql);
 Datum
 bounds_days_sql(PG_FUNCTION_ARGS)
 {
-	bounds_check_day_span(PG_GETARG_DATEADT(0), PG_GETARG_INT32(1),
+	alliance_bounds_check_day_span(PG_GETARG_DATEADT(0), PG_GETARG_INT32(1),
 						  text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	PG_RETURN_BOOL(true);
 }
@@ -318,8 +318,8 @@ time_window_sql(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	past->day = BOUNDS_SCHEDULE_PAST / USECS_PER_DAY;
 	ahead->day = BOUNDS_SCHEDULE_AHEAD / USECS_PER_DAY;
-	values[0] = TimestampTzGetDatum(bounds_first_instant());
-	values[1] = TimestampTzGetDatum(bounds_end_instant());
+	values[0] = TimestampTzGetDatum(alliance_bounds_first_instant());
+	values[1] = TimestampTzGetDatum(alliance_bounds_end_instant());
 	values[2] = IntervalPGetDatum(past);
 	values[3] = IntervalPGetDatum(ahead);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));

@@ -18,13 +18,13 @@ typedef struct Caller
 	int64	   *institutions;
 } Caller;
 
-extern bool caller_role_acts_for_all(Oid role);
-extern bool role_map_by_oid(void);
-extern void caller_identify(Caller *caller);
-extern bool caller_acts_for(const Caller *caller, int64 institution);
-extern char *caller_name(const Caller *caller);
-extern void caller_require_admin(const Caller *caller, const char *action);
-extern void caller_require_institution(const Caller *caller, int64 institution,
+extern bool alliance_caller_role_acts_for_all(Oid role);
+extern bool alliance_role_map_by_oid(void);
+extern void alliance_caller_identify(Caller *caller);
+extern bool alliance_caller_acts_for(const Caller *caller, int64 institution);
+extern char *alliance_caller_name(const Caller *caller);
+extern void alliance_caller_require_admin(const Caller *caller, const char *action);
+extern void alliance_caller_require_institution(const Caller *caller, int64 institution,
 									   const char *action);
 
 #endif							/* ALLIANCE_CALLER_H */

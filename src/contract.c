@@ -37,12 +37,13 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "caller.h"
 #include "alliance.h"
 #include "bounds.h"
+#include "caller.h"
 #include "contract.h"
-#include "stmt.h"
 #include "parse.h"
+#include "settings.h"
+#include "stmt.h"
 
 #define CONTRACT_MAX_MONTHS 120
 
@@ -181,8 +182,8 @@ today(void)
 	Datum		arg = CStringGetTextDatum(alliance_timezone);
 	Datum		value;
 
-	stmt_run(&today_stmt, &arg, NULL, 1);
-	if (!stmt_get(1, &value))
+	alliance_stmt_run(&today_stmt, &arg, NULL, 1);
+	if (!alliance_stmt_get(1, &value))
 		elog(ERROR, "could not read today's date");
 	return DatumGetDateADT(value);
 }
@@ -213,7 +214,7 @@ arg_months(FunctionCallInfo fcinfo, int n)
 {
 	int			months;
 
-	arg_require(fcinfo, n, "months");
+	alliance_arg_require(fcinfo, n, "months");
 	months = PG_GETARG_INT32(n);
 	if (months < 1 || months > CONTRACT_MAX_MONTHS)
 		ereport(ERROR,
@@ -232,7 +233,7 @@ arg_groups(FunctionCallInfo fcinfo, int n)
 	bool	   *nulls;
 	int			nelems;
 
-	arg_require(fcinfo, n, "groups");
+	alliance_arg_require(fcinfo, n, "groups");
 	array = PG_GETARG_ARRAYTYPE_P(n);
 	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
 	for (int i = 0; i < nelems; i++)
@@ -277,7 +278,7 @@ check_combination(int64 alliance_id, const int64 *institutions)
 	bool		member[3] = {false, false, false};
 
 	values[0] = Int64GetDatum(alliance_id);
-	stmt_run(&alliance_exists, values, NULL, 1);
+	alliance_stmt_run(&alliance_exists, values, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -288,7 +289,7 @@ check_combination(int64 alliance_id, const int64 *institutions)
 		values[p + 1] = Int64GetDatum(institutions[p]);
 		nulls[p + 1] = institutions[p] ? ' ' : 'n';
 	}
-	stmt_run(&member_tiers, values, nulls, 0);
+	alliance_stmt_run(&member_tiers, values, nulls, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -299,7 +300,7 @@ check_combination(int64 alliance_id, const int64 *institutions)
 			if (institutions[p] == id)
 			{
 				member[p] = true;
-				if (!tier_parse(tier, strlen(tier), &tiers[p]))
+				if (!alliance_tier_parse(tier, strlen(tier), &tiers[p]))
 					elog(ERROR, "invalid tier \"%s\" of institution " INT64_FORMAT, tier, id);
 			}
 	}
@@ -325,7 +326,7 @@ check_combination(int64 alliance_id, const int64 *institutions)
 		{
 			char		tier[TIER_OUTPUT_SIZE];
 
-			tier_format(tiers[p], false, tier);
+			alliance_tier_format(tiers[p], false, tier);
 			ereport(ERROR,
 					(errcode(ERRCODE_AL_NOT_A_MEMBER),
 					 errmsg("%s institution " INT64_FORMAT " is %s, not %s member",
@@ -356,7 +357,7 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
 	values[0] = Int32GetDatum(CONTRACT_LOCK_CLASS);
 	values[1] = Int64GetDatum(alliance_id);
 	values[2] = CStringGetTextDatum(patient_ref);
-	stmt_run(&resident_lock, values, NULL, 0);
+	alliance_stmt_run(&resident_lock, values, NULL, 0);
 
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = CStringGetTextDatum(patient_ref);
@@ -382,8 +383,8 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
 	MemoryContextSwitchTo(outer);
 	PG_TRY();
 	{
-		stmt_run(&insert_contract, values, nulls, 0);
-		if (!stmt_get(1, &id))
+		alliance_stmt_run(&insert_contract, values, nulls, 0);
+		if (!alliance_stmt_get(1, &id))
 			elog(ERROR, "contract was not signed");
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(outer);
@@ -412,7 +413,7 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
 
 		values[2] = DateADTGetDatum(starts);
 		values[3] = DateADTGetDatum(ends);
-		stmt_run(&overlapping_contract, values, NULL, 1);
+		alliance_stmt_run(&overlapping_contract, values, NULL, 1);
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_AL_CONTRACT_OVERLAP),
@@ -454,37 +455,37 @@ sign_contract(PG_FUNCTION_ARGS)
 	DateADT		ends;
 	int64		id;
 
-	arg_require(fcinfo, 0, "alliance_id");
-	patient_ref = arg_patient_ref(fcinfo, 1);
-	arg_require(fcinfo, 2, "family_institution");
+	alliance_arg_require(fcinfo, 0, "alliance_id");
+	patient_ref = alliance_arg_patient_ref(fcinfo, 1);
+	alliance_arg_require(fcinfo, 2, "family_institution");
 	institutions[PLACE_FAMILY] = PG_GETARG_INT64(2);
 	institutions[PLACE_SECONDARY] = arg_institution(fcinfo, 3);
 	institutions[PLACE_TERTIARY] = arg_institution(fcinfo, 4);
 	if (!PG_ARGISNULL(5))
 	{
 		starts = PG_GETARG_DATEADT(5);
-		bounds_check_day(starts, "starts");
+		alliance_bounds_check_day(starts, "starts");
 	}
 	months = arg_months(fcinfo, 6);
-	doctor_ref = arg_bounded_text(fcinfo, 7, "doctor_ref", BOUNDS_DOCTOR_REF);
+	doctor_ref = alliance_arg_bounded_text(fcinfo, 7, "doctor_ref", BOUNDS_DOCTOR_REF);
 	if (doctor_ref)
-		bounds_check_not_blank(doctor_ref, strlen(doctor_ref), "doctor_ref");
+		alliance_bounds_check_not_blank(doctor_ref, strlen(doctor_ref), "doctor_ref");
 	groups = arg_groups(fcinfo, 8);
 
-	caller_identify(&caller);
-	caller_require_institution(&caller, institutions[PLACE_FAMILY],
+	alliance_caller_identify(&caller);
+	alliance_caller_require_institution(&caller, institutions[PLACE_FAMILY],
 							   psprintf("sign a contract with institution " INT64_FORMAT,
 										institutions[PLACE_FAMILY]));
 
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	if (PG_ARGISNULL(5))
 		starts = today();
 	ends = add_months(starts, months);
-	bounds_check_day_span(starts, ends - starts, "starts");
+	alliance_bounds_check_day_span(starts, ends - starts, "starts");
 	check_combination(PG_GETARG_INT64(0), institutions);
 	id = insert_checked(PG_GETARG_INT64(0), patient_ref, institutions, doctor_ref, groups,
 						starts, ends, 0);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -503,7 +504,7 @@ read_locked(const Caller *caller, int64 id, ContractRow *row, const char *action
 	bool		sees = false;
 	Datum		value;
 
-	stmt_run(&lock_contract, &arg, NULL, 1);
+	alliance_stmt_run(&lock_contract, &arg, NULL, 1);
 	if (SPI_processed > 0)
 	{
 		tuple = SPI_tuptable->vals[0];
@@ -515,7 +516,7 @@ read_locked(const Caller *caller, int64 id, ContractRow *row, const char *action
 		{
 			value = SPI_getbinval(tuple, desc, 3 + p, &isnull);
 			row->institutions[p] = isnull ? 0 : DatumGetInt64(value);
-			sees |= row->institutions[p] != 0 && caller_acts_for(caller, row->institutions[p]);
+			sees |= row->institutions[p] != 0 && alliance_caller_acts_for(caller, row->institutions[p]);
 		}
 		row->doctor_ref = SPI_getvalue(tuple, desc, 6);
 		row->groups = SPI_datumTransfer(SPI_getbinval(tuple, desc, 7, &isnull), false, -1);
@@ -528,7 +529,7 @@ read_locked(const Caller *caller, int64 id, ContractRow *row, const char *action
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("contract " INT64_FORMAT " not found", id),
 				 errhint("It does not exist, or your role acts for none of its institutions.")));
-	caller_require_institution(caller, row->institutions[PLACE_FAMILY],
+	alliance_caller_require_institution(caller, row->institutions[PLACE_FAMILY],
 							   psprintf("%s contract " INT64_FORMAT, action, id));
 }
 
@@ -544,11 +545,11 @@ renew_contract(PG_FUNCTION_ARGS)
 	DateADT		ends;
 	int64		id;
 
-	arg_require(fcinfo, 0, "contract_id");
+	alliance_arg_require(fcinfo, 0, "contract_id");
 	months = arg_months(fcinfo, 1);
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	read_locked(&caller, PG_GETARG_INT64(0), &row, "renew");
 	if (row.ended_early)
 		ereport(ERROR,
@@ -556,11 +557,11 @@ renew_contract(PG_FUNCTION_ARGS)
 				 errmsg("contract " INT64_FORMAT " was ended early and cannot be renewed", row.id),
 				 errhint("Sign a new contract with alliance.sign_contract().")));
 	ends = add_months(row.ends, months);
-	bounds_check_day_span(row.ends, ends - row.ends, "renewal");
+	alliance_bounds_check_day_span(row.ends, ends - row.ends, "renewal");
 	check_combination(row.alliance_id, row.institutions);
 	id = insert_checked(row.alliance_id, row.patient_ref, row.institutions, row.doctor_ref,
 						row.groups, row.ends, ends, row.id);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -580,13 +581,13 @@ end_contract(PG_FUNCTION_ARGS)
 	DateADT		day;
 	Datum		values[3];
 
-	arg_require(fcinfo, 0, "contract_id");
-	arg_require(fcinfo, 1, "reason");
-	reason = arg_bounded_text(fcinfo, 1, "reason", BOUNDS_REASON);
-	bounds_check_not_blank(reason, strlen(reason), "reason");
+	alliance_arg_require(fcinfo, 0, "contract_id");
+	alliance_arg_require(fcinfo, 1, "reason");
+	reason = alliance_arg_bounded_text(fcinfo, 1, "reason", BOUNDS_REASON);
+	alliance_bounds_check_not_blank(reason, strlen(reason), "reason");
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	read_locked(&caller, PG_GETARG_INT64(0), &row, "end");
 	day = today();
 	if (row.ended_early)
@@ -602,11 +603,11 @@ end_contract(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(row.id);
 	values[1] = DateADTGetDatum(Max(day, row.starts));
 	values[2] = CStringGetTextDatum(reason);
-	stmt_run(&update_end, values, NULL, 0);
+	alliance_stmt_run(&update_end, values, NULL, 0);
 	/* the renewals already signed will not start either */
 	values[1] = values[2];
-	stmt_run(&end_renewals, values, NULL, 0);
-	stmt_end(&scope);
+	alliance_stmt_run(&end_renewals, values, NULL, 0);
+	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }
 
@@ -624,7 +625,7 @@ set_population(PG_FUNCTION_ARGS)
 	Tier		tier;
 	char	   *tiertext;
 
-	arg_require(fcinfo, 0, "institution_id");
+	alliance_arg_require(fcinfo, 0, "institution_id");
 	institution = PG_GETARG_INT64(0);
 	for (int i = 1; i < 3; i++)
 	{
@@ -641,19 +642,19 @@ set_population(PG_FUNCTION_ARGS)
 				 errmsg("key_residents (%d) must not exceed residents (%d)",
 						PG_GETARG_INT32(2), PG_GETARG_INT32(1))));
 
-	caller_identify(&caller);
-	caller_require_institution(&caller, institution,
+	alliance_caller_identify(&caller);
+	alliance_caller_require_institution(&caller, institution,
 							   psprintf("set the population of institution " INT64_FORMAT, institution));
 
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	values[0] = Int64GetDatum(institution);
-	stmt_run(&institution_tier, values, NULL, 1);
-	if (!stmt_get(1, &value))
+	alliance_stmt_run(&institution_tier, values, NULL, 1);
+	if (!alliance_stmt_get(1, &value))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("institution " INT64_FORMAT " does not exist", institution)));
 	tiertext = TextDatumGetCString(value);
-	if (!tier_parse(tiertext, strlen(tiertext), &tier))
+	if (!alliance_tier_parse(tiertext, strlen(tiertext), &tier))
 		elog(ERROR, "invalid tier \"%s\" of institution " INT64_FORMAT, tiertext, institution);
 	if (TIER_LEVEL(tier) > TIER_PRIMARY)
 		ereport(ERROR,
@@ -661,8 +662,8 @@ set_population(PG_FUNCTION_ARGS)
 				 errmsg("institution " INT64_FORMAT " is %s, and only village and primary members have a registered population",
 						institution, tiertext),
 				 errdetail("Residents sign with the family doctor teams of village and primary members.")));
-	stmt_run(&update_population, values, nulls, 0);
-	stmt_end(&scope);
+	alliance_stmt_run(&update_population, values, nulls, 0);
+	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }
 
@@ -671,7 +672,7 @@ set_population(PG_FUNCTION_ARGS)
  * ALTER EXTENSION alliance UPDATE, refer() works as it did.
  */
 bool
-contracts_installed(void)
+alliance_contracts_installed(void)
 {
 	Oid			nsp = get_namespace_oid("alliance", true);
 
@@ -685,7 +686,7 @@ contracts_installed(void)
  * Inside a statement scope; names are allocated in the current context.
  */
 bool
-contract_in_force(int64 alliance_id, const char *patient_ref, ContractInForce *contract)
+alliance_contract_in_force(int64 alliance_id, const char *patient_ref, ContractInForce *contract)
 {
 	Datum		values[3];
 	HeapTuple	tuple;
@@ -696,7 +697,7 @@ contract_in_force(int64 alliance_id, const char *patient_ref, ContractInForce *c
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = CStringGetTextDatum(patient_ref);
 	values[2] = CStringGetTextDatum(alliance_timezone);
-	stmt_run(&in_force, values, NULL, 1);
+	alliance_stmt_run(&in_force, values, NULL, 1);
 	if (SPI_processed == 0)
 		return false;
 	tuple = SPI_tuptable->vals[0];
@@ -713,7 +714,7 @@ contract_in_force(int64 alliance_id, const char *patient_ref, ContractInForce *c
 
 /* The combination of a contract in force, allocated in the current context */
 void
-contract_combination(const ContractInForce *contract, Combination *comb)
+alliance_contract_combination(const ContractInForce *contract, Combination *comb)
 {
 	comb->institutions = palloc(3 * sizeof(int64));
 	comb->n = 0;
@@ -732,7 +733,7 @@ contract_combination(const ContractInForce *contract, Combination *comb)
  * Allocated in cxt.
  */
 void
-contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
+alliance_contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
 						 MemoryContext cxt, Combination *comb)
 {
 	StmtScope	scope;
@@ -741,13 +742,13 @@ contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
 
 	comb->n = 0;
 	comb->institutions = NULL;
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	values[0] = Int64GetDatum(alliance_id);
 	nulls[0] = alliance_id ? ' ' : 'n';
 	values[1] = CStringGetTextDatum(patient_ref);
 	values[2] = Int64GetDatum(from);
 	values[3] = CStringGetTextDatum(alliance_timezone);
-	stmt_run(&combinations_of, values, nulls, 0);
+	alliance_stmt_run(&combinations_of, values, nulls, 0);
 	comb->institutions = MemoryContextAlloc(cxt, Max(SPI_processed, 1) * 3 * sizeof(int64));
 	for (uint64 i = 0; i < SPI_processed; i++)
 		for (int col = 1; col <= 3; col++)
@@ -758,11 +759,11 @@ contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
 			if (!isnull)
 				comb->institutions[comb->n++] = DatumGetInt64(value);
 		}
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 }
 
 bool
-combination_has(const Combination *comb, int64 institution)
+alliance_combination_has(const Combination *comb, int64 institution)
 {
 	if (comb == NULL)
 		return false;

@@ -48,9 +48,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "alliance.h"
-#include "stmt.h"
 #include "parse.h"
+#include "settings.h"
+#include "stmt.h"
 #include "webhook.h"
 #include "worker.h"
 
@@ -279,13 +279,13 @@ static Stmt next_due = {
 };
 
 bool
-retry_schedule_check(char **newval, void **extra, GucSource source)
+alliance_retry_schedule_check(char **newval, void **extra, GucSource source)
 {
 	RetrySchedule *parsed = malloc(sizeof(RetrySchedule));
 
 	if (parsed == NULL)
 		return false;
-	if (!duration_list_parse(*newval, strlen(*newval), parsed->seconds, MAX_SCHEDULE, &parsed->n))
+	if (!alliance_duration_list_parse(*newval, strlen(*newval), parsed->seconds, MAX_SCHEDULE, &parsed->n))
 	{
 		GUC_check_errdetail("The retry schedule is a comma-separated list of at most %d durations "
 							"of at most a year, such as \"0,5s,5min,30min,2h\".", MAX_SCHEDULE);
@@ -297,7 +297,7 @@ retry_schedule_check(char **newval, void **extra, GucSource source)
 }
 
 void
-retry_schedule_assign(const char *newval, void *extra)
+alliance_retry_schedule_assign(const char *newval, void *extra)
 {
 	if (extra)
 		schedule = *(RetrySchedule *) extra;
@@ -433,7 +433,7 @@ record_finished(Turn *turn)
 	values[5] = float8_array(duration, n);
 	values[6] = PointerGetDatum(construct_array(started, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	stmt_run(&record_attempts, values, NULL, 0);
+	alliance_stmt_run(&record_attempts, values, NULL, 0);
 
 	/* move what is done to recording; the rest waits for a later turn */
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -482,7 +482,7 @@ disable_gone_endpoints(void)
 	}
 	values[0] = int8_array(ids, ngone);
 	values[1] = text_array(urls, NULL, ngone);
-	stmt_run(&disable_gone, values, NULL, 0);
+	alliance_stmt_run(&disable_gone, values, NULL, 0);
 	/* done ones to the front, so that a commit can forget them */
 	for (int i = 0; i < ngone; i++)
 	{
@@ -529,7 +529,7 @@ column_int8(uint64 i, int col)
 static void
 claim(Turn *turn, bool with_payload)
 {
-	int			in_flight = webhook_in_flight(sender);
+	int			in_flight = alliance_webhook_in_flight(sender);
 	int			free_slots = alliance_max_in_flight - in_flight;
 	int			nbusy = 0;
 	int			nfull = 0;
@@ -547,7 +547,7 @@ claim(Turn *turn, bool with_payload)
 	ids = palloc((in_flight + 1) * sizeof(Datum));
 	used = palloc((in_flight + 1) * sizeof(Datum));
 	full = palloc((in_flight + 1) * sizeof(Datum));
-	for (d = webhook_in_flight_list(sender); d; d = d->next)
+	for (d = alliance_webhook_in_flight_list(sender); d; d = d->next)
 	{
 		int			i;
 
@@ -572,7 +572,7 @@ claim(Turn *turn, bool with_payload)
 	values[4] = int8_array(full, nfull);
 	/* a lease outlives any request, even one queued behind a slow endpoint */
 	values[5] = Float8GetDatum(2.0 * alliance_http_timeout / 1000.0 + 30);
-	stmt_run(with_payload ? &claim_due : &claim_due_bare, values, NULL, 0);
+	alliance_stmt_run(with_payload ? &claim_due : &claim_due_bare, values, NULL, 0);
 
 	turn->claimed = MemoryContextAlloc(turn->cxt, Max(SPI_processed, 1) * sizeof(Claimed));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -650,8 +650,8 @@ build_one_payload(void *arg)
 	values[0] = Int64GetDatum(job->c->referral_id);
 	values[1] = Int64GetDatum(job->c->event_id);
 	values[2] = CStringGetTextDatum(job->c->body);	/* the format, from claim_due_bare */
-	stmt_run(&build_payload, values, NULL, 1);
-	job->c->body = stmt_get(1, &body)
+	alliance_stmt_run(&build_payload, values, NULL, 1);
+	job->c->body = alliance_stmt_get(1, &body)
 		? MemoryContextStrdup(job->turn->cxt, TextDatumGetCString(body))
 		: NULL;
 }
@@ -701,7 +701,7 @@ claim_one_by_one(Turn *turn)
 		values[0] = int8_array(referral, nbad);
 		values[1] = int8_array(id, nbad);
 		values[2] = text_array(error, NULL, nbad);
-		stmt_run(&bury, values, NULL, 0);
+		alliance_stmt_run(&bury, values, NULL, 0);
 	}
 }
 
@@ -719,9 +719,9 @@ deliver_step(void *arg)
 		leases_released = false;
 		return;
 	}
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	if (!leases_released)
-		stmt_run(&release_leases, NULL, NULL, 0);
+		alliance_stmt_run(&release_leases, NULL, NULL, 0);
 	record_finished(turn);
 	disable_gone_endpoints();
 	problem = in_subtransaction(claim_with_payloads, turn);
@@ -731,11 +731,11 @@ deliver_step(void *arg)
 				(errmsg("alliance dispatcher: claiming with payloads failed, building them one at a time: %s", problem)));
 		claim_one_by_one(turn);
 	}
-	stmt_run(&next_due, NULL, NULL, 1);
-	turn->has_next_due = stmt_get(1, &due);
+	alliance_stmt_run(&next_due, NULL, NULL, 1);
+	turn->has_next_due = alliance_stmt_get(1, &due);
 	if (turn->has_next_due)
 		turn->next_due_seconds = DatumGetFloat8(due);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 }
 
 /* After the turn's commit: forget what it recorded, count it, start what it claimed */
@@ -749,7 +749,7 @@ turn_committed(Turn *turn)
 	for (d = recording; d; d = next)
 	{
 		next = d->next;
-		webhook_free_delivery(sender, d);
+		alliance_webhook_free_delivery(sender, d);
 	}
 	recording = NULL;
 	memmove(gone, gone + ngone_done, (ngone - ngone_done) * sizeof(Gone));
@@ -771,14 +771,14 @@ turn_committed(Turn *turn)
 	{
 		Claimed    *c = &turn->claimed[i];
 
-		d = webhook_new_delivery(sender, c->url, c->body ? c->body : "{}");
+		d = alliance_webhook_new_delivery(sender, c->url, c->body ? c->body : "{}");
 		d->outbox_id = c->outbox_id;
 		d->referral_id = c->referral_id;
 		d->event_id = c->event_id;
 		d->institution_id = c->institution_id;
 		d->attempts = c->attempts;
 		d->fhir = c->fhir;
-		webhook_start(sender, d, c->secret);
+		alliance_webhook_start(sender, d, c->secret);
 	}
 }
 
@@ -810,7 +810,7 @@ dispatcher_turn(void)
 
 	/* what is claimed must outlive the transaction that claims it */
 	turn.cxt = keep;
-	ok = worker_in_transaction(slot, deliver_step, &turn, "delivering notifications");
+	ok = alliance_worker_in_transaction(slot, deliver_step, &turn, "delivering notifications");
 	MemoryContextSwitchTo(keep);
 
 	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
@@ -903,7 +903,7 @@ alliance_dispatcher_main(Datum arg)
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		ereport(FATAL, (errmsg("could not initialize libcurl")));
-	sender = webhook_sender_create(dbname);
+	sender = alliance_webhook_sender_create(dbname);
 	turn_context = AllocSetContextCreate(TopMemoryContext, "alliance dispatcher turn",
 										 ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG, (errmsg("alliance dispatcher started for database \"%s\"", dbname)));
@@ -914,8 +914,8 @@ alliance_dispatcher_main(Datum arg)
 		Delivery   *done;
 
 		/* SIGTERM: stop between batches (in-flight rows keep their lease) */
-		(void) worker_check_signals();
-		if (worker_exit_requested(slot))
+		(void) alliance_worker_check_signals();
+		if (alliance_worker_exit_requested(slot))
 		{
 			ereport(LOG, (errmsg("alliance dispatcher for database \"%s\" leaves for DROP DATABASE", dbname)));
 			proc_exit(0);
@@ -924,10 +924,10 @@ alliance_dispatcher_main(Datum arg)
 		MemoryContextReset(turn_context);
 		MemoryContextSwitchTo(turn_context);
 		timeout = dispatcher_turn();
-		webhook_wait(sender, timeout, PG_WAIT_EXTENSION);
+		alliance_webhook_wait(sender, timeout, PG_WAIT_EXTENSION);
 
 		/* what finished is recorded at the next turn */
-		while ((done = webhook_take_done(sender)) != NULL)
+		while ((done = alliance_webhook_take_done(sender)) != NULL)
 		{
 			Delivery   *next;
 

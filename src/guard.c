@@ -84,10 +84,10 @@ write_guard(PG_FUNCTION_ARGS)
 				 errmsg("alliance.write_guard() must be called as a BEFORE statement trigger with two arguments")));
 	trigger = trigdata->tg_trigger;
 
-	if (superuser_arg(user) || user == extension_owner())
+	if (superuser_arg(user) || user == alliance_extension_owner())
 		return PointerGetDatum(NULL);
 	admin_may = strcmp(trigger->tgargs[0], "admin") == 0;
-	if (admin_may && caller_role_acts_for_all(user))
+	if (admin_may && alliance_caller_role_acts_for_all(user))
 		return PointerGetDatum(NULL);
 
 	ereport(ERROR,
@@ -155,7 +155,7 @@ dispatcher_status_shown(PG_FUNCTION_ARGS)
 	int			hidden = -1;
 
 	(void) dispatcher_status(fcinfo);
-	if (caller_role_acts_for_all(GetUserId()) || rsinfo->setResult == NULL)
+	if (alliance_caller_role_acts_for_all(GetUserId()) || rsinfo->setResult == NULL)
 		return (Datum) 0;
 
 	all = rsinfo->setResult;

@@ -24,15 +24,16 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "caller.h"
 #include "alliance.h"
 #include "bounds.h"
+#include "caller.h"
 #include "contract.h"
-#include "stmt.h"
 #include "parse.h"
 #include "referral.h"
 #include "routing.h"
-#include "worker.h"
+#include "settings.h"
+#include "stmt.h"
+#include "wake.h"
 
 /* Labels of alliance.referral_status, in the enum's order */
 static const char *const status_names[RS_COUNT] = {
@@ -198,7 +199,7 @@ status_from_datum(Datum value)
 }
 
 const char *
-referral_status_name(ReferralStatus status)
+alliance_referral_status_name(ReferralStatus status)
 {
 	return status_names[status];
 }
@@ -272,7 +273,7 @@ read_locked(int64 id, ReferralRow *row)
 	TupleDesc	desc;
 	bool		isnull;
 
-	stmt_run(&lock_referral, &arg, NULL, 1);
+	alliance_stmt_run(&lock_referral, &arg, NULL, 1);
 	if (SPI_processed == 0)
 		referral_not_found(id);
 	tuple = SPI_tuptable->vals[0];
@@ -313,18 +314,18 @@ record_event(int64 referral_id, const char *from, ReferralStatus to, const char 
 	values[4] = note ? CStringGetTextDatum(note) : (Datum) 0;
 	nulls[4] = note ? ' ' : 'n';
 	values[5] = Int32GetDatum(version);
-	stmt_run(&insert_event, values, nulls, 0);
-	if (!stmt_get(1, &event_id))
+	alliance_stmt_run(&insert_event, values, nulls, 0);
+	if (!alliance_stmt_get(1, &event_id))
 		elog(ERROR, "referral event was not recorded");
 
 	values[0] = event_id;
 	values[1] = Int64GetDatum(referral_id);
 	values[2] = Int64GetDatum(from_institution);
 	values[3] = Int64GetDatum(sent ? to_institution : from_institution);
-	stmt_run(&insert_outbox, values, NULL, 0);
+	alliance_stmt_run(&insert_outbox, values, NULL, 0);
 
 	/* the dispatcher sends them, and keeps an eye on the new deadlines */
-	worker_wake_at_commit();
+	alliance_wake_at_commit();
 }
 
 static Datum gate(const Transition *t, const Caller *caller, bool by_system);
@@ -343,10 +344,10 @@ green_channel(int64 referral_id, int64 to_institution, const Caller *caller)
 	Datum		arg = Int64GetDatum(to_institution);
 	Datum		accepting;
 
-	stmt_run(&receiver_accepting, &arg, NULL, 1);
+	alliance_stmt_run(&receiver_accepting, &arg, NULL, 1);
 	green.referral_id = referral_id;
 	green.to = RS_ACCEPTED;
-	if (stmt_get(1, &accepting) && !DatumGetBool(accepting))
+	if (alliance_stmt_get(1, &accepting) && !DatumGetBool(accepting))
 		green.note = "green channel (急诊绿色通道): emergencies are accepted on arrival;"
 			" the receiving institution was not accepting referrals, and an emergency cannot be refused";
 	else
@@ -355,7 +356,7 @@ green_channel(int64 referral_id, int64 to_institution, const Caller *caller)
 }
 
 /*
- * The gate.  Runs inside stmt_begin(..., true).  by_system is for changes the
+ * The gate.  Runs inside alliance_stmt_begin(..., true).  by_system is for changes the
  * gate itself decides (the green channel): no right is checked.  Returns the
  * referral after the change, as an alliance.referral datum in SPI memory.
  */
@@ -371,14 +372,14 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	if (!by_system && !caller->acts_for_all && caller->ninstitutions == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
-				 errmsg("role \"%s\" may not move referrals", caller_name(caller)),
+				 errmsg("role \"%s\" may not move referrals", alliance_caller_name(caller)),
 				 errdetail("It acts for no institution."),
 				 errhint("An administrator maps a role to an institution with alliance.map_role().")));
 
 	read_locked(t->referral_id, &row);
 
-	if (!by_system && !caller_acts_for(caller, row.from_institution) &&
-		!caller_acts_for(caller, row.to_institution))
+	if (!by_system && !alliance_caller_acts_for(caller, row.from_institution) &&
+		!alliance_caller_acts_for(caller, row.to_institution))
 		referral_not_found(row.id);
 
 	if (t->check_version && t->expected_version != row.version)
@@ -402,12 +403,12 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 						   status_names[row.status], next_statuses(row.status))));
 
 	if (!by_system && !caller->acts_for_all &&
-		!((allowed & BY_SENDER) && caller_acts_for(caller, row.from_institution)) &&
-		!((allowed & BY_RECEIVER) && caller_acts_for(caller, row.to_institution)))
+		!((allowed & BY_SENDER) && alliance_caller_acts_for(caller, row.from_institution)) &&
+		!((allowed & BY_RECEIVER) && alliance_caller_acts_for(caller, row.to_institution)))
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
 				 errmsg("role \"%s\" may not move referral " INT64_FORMAT " to %s",
-						caller_name(caller), row.id, status_names[t->to]),
+						alliance_caller_name(caller), row.id, status_names[t->to]),
 				 errdetail("Only %s may.", who_may(allowed, &row))));
 
 	if ((t->to == RS_REJECTED || t->to == RS_CANCELLED) && t->note == NULL)
@@ -416,7 +417,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 				 errmsg("a referral cannot be %s without a reason", status_names[t->to]),
 				 errhint("Give the reason as the note.")));
 	if (t->to == RS_REJECTED || t->to == RS_CANCELLED)
-		bounds_check_not_blank(t->note, strlen(t->note), "reason");
+		alliance_bounds_check_not_blank(t->note, strlen(t->note), "reason");
 
 	values[0] = Int64GetDatum(row.id);
 	values[1] = CStringGetTextDatum(status_names[t->to]);
@@ -428,12 +429,12 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 		values[3] = TimestampTzGetDatum(t->scheduled_at);
 	else
 		nulls[3] = 'n';
-	stmt_run(&update_referral, values, nulls, 0);
-	if (!stmt_get(1, &result))
+	alliance_stmt_run(&update_referral, values, nulls, 0);
+	if (!alliance_stmt_get(1, &result))
 		elog(ERROR, "referral " INT64_FORMAT " vanished under lock", row.id);
 
 	record_event(row.id, status_names[row.status], t->to,
-				 t->actor ? t->actor : by_system ? "alliance" : caller_name(caller),
+				 t->actor ? t->actor : by_system ? "alliance" : alliance_caller_name(caller),
 				 t->note, row.version + 1,
 				 row.from_institution, row.to_institution,
 				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED));
@@ -449,16 +450,16 @@ gate(const Transition *t, const Caller *caller, bool by_system)
  * (palloc'd in the current context).
  */
 Datum
-referral_transition(const Transition *t)
+alliance_referral_transition(const Transition *t)
 {
 	Caller		caller;
 	StmtScope	scope;
 	Datum		result;
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	result = SPI_datumTransfer(gate(t, &caller, false), false, -1);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	return result;
 }
 
@@ -478,8 +479,8 @@ check_gatekeeping(const ContractInForce *contract, int64 from, int64 to, const c
 		return;
 	values[0] = Int64GetDatum(from);
 	values[1] = Int64GetDatum(to);
-	stmt_run(&referral_direction, values, NULL, 1);
-	if (!stmt_get(1, &direction) || strcmp(TextDatumGetCString(direction), "upward") != 0)
+	alliance_stmt_run(&referral_direction, values, NULL, 1);
+	if (!alliance_stmt_get(1, &direction) || strcmp(TextDatumGetCString(direction), "upward") != 0)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_AL_GATEKEEPING),
@@ -494,7 +495,7 @@ check_gatekeeping(const ContractInForce *contract, int64 from, int64 to, const c
 }
 
 /*
- * Create a referral; runs inside stmt_begin(..., true).  parent_id is the
+ * Create a referral; runs inside alliance_stmt_begin(..., true).  parent_id is the
  * referral a return referral closes, or 0: the closed loop goes back to the
  * sender whatever the routing rules say, so only other referrals meet
  * alliance.routing_policy and gatekeeping.  contract is the patient's
@@ -515,11 +516,11 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	ReferralStatus status = submit ? RS_REQUESTED : RS_DRAFT;
 	Datum		id;
 
-	if (!caller_acts_for(caller, from))
+	if (!alliance_caller_acts_for(caller, from))
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
 				 errmsg("role \"%s\" may not refer patients from institution " INT64_FORMAT,
-						caller_name(caller), from),
+						alliance_caller_name(caller), from),
 				 errdetail("Only the sending institution creates a referral.")));
 	if (from == to)
 		ereport(ERROR,
@@ -527,14 +528,14 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 				 errmsg("institution " INT64_FORMAT " cannot refer a patient to itself", from)));
 
 	values[0] = Int64GetDatum(alliance_id);
-	stmt_run(&alliance_exists, values, NULL, 1);
+	alliance_stmt_run(&alliance_exists, values, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("alliance " INT64_FORMAT " does not exist", alliance_id)));
 	values[1] = Int64GetDatum(from);
 	values[2] = Int64GetDatum(to);
-	stmt_run(&member_institutions, values, NULL, 0);
+	alliance_stmt_run(&member_institutions, values, NULL, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -552,7 +553,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 				 errhint("Both institutions of a referral must be members of its alliance; see alliance.membership.")));
 	if (parent_id == 0)
 	{
-		routing_check_target(to, diagnosis, acuity, urgency);
+		alliance_routing_check_target(to, diagnosis, acuity, urgency);
 		check_gatekeeping(contract, from, to, urgency);
 	}
 
@@ -560,7 +561,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	values[1] = CStringGetTextDatum(patient_ref);
 	values[2] = Int64GetDatum(from);
 	values[3] = Int64GetDatum(to);
-	icd10_format(diagnosis, code);
+	alliance_icd10_format(diagnosis, code);
 	values[4] = CStringGetTextDatum(code);
 	values[5] = CStringGetTextDatum(acuity);
 	values[6] = CStringGetTextDatum(urgency);
@@ -574,11 +575,11 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	else
 		nulls[10] = 'n';
 	values[11] = BoolGetDatum(contract != NULL);
-	stmt_run(contracts_installed() ? &insert_referral : &insert_referral_1_1, values, nulls, 0);
-	if (!stmt_get(1, &id))
+	alliance_stmt_run(alliance_contracts_installed() ? &insert_referral : &insert_referral_1_1, values, nulls, 0);
+	if (!alliance_stmt_get(1, &id))
 		elog(ERROR, "referral was not created");
 
-	record_event(DatumGetInt64(id), NULL, status, caller_name(caller), reason, 1, from, to, submit);
+	record_event(DatumGetInt64(id), NULL, status, alliance_caller_name(caller), reason, 1, from, to, submit);
 
 	if (submit && strcmp(urgency, "emergency") == 0)
 		(void) green_channel(DatumGetInt64(id), to, caller);
@@ -605,35 +606,35 @@ refer(PG_FUNCTION_ARGS)
 	bool		is_signed;
 	Combination comb;
 
-	arg_require(fcinfo, 0, "alliance_id");
-	arg_require(fcinfo, 2, "from_institution");
-	arg_require(fcinfo, 3, "diagnosis");
-	arg_require(fcinfo, 4, "acuity");
-	arg_require(fcinfo, 5, "urgency");
-	arg_require(fcinfo, 8, "submit");
-	patient_ref = arg_patient_ref(fcinfo, 1);
+	alliance_arg_require(fcinfo, 0, "alliance_id");
+	alliance_arg_require(fcinfo, 2, "from_institution");
+	alliance_arg_require(fcinfo, 3, "diagnosis");
+	alliance_arg_require(fcinfo, 4, "acuity");
+	alliance_arg_require(fcinfo, 5, "urgency");
+	alliance_arg_require(fcinfo, 8, "submit");
+	patient_ref = alliance_arg_patient_ref(fcinfo, 1);
 	diagnosis = DatumGetInt64(PG_GETARG_DATUM(3));
 
-	acuity = arg_enum_label(PG_GETARG_DATUM(4));
-	urgency = arg_enum_label(PG_GETARG_DATUM(5));
+	acuity = alliance_arg_enum_label(PG_GETARG_DATUM(4));
+	urgency = alliance_arg_enum_label(PG_GETARG_DATUM(5));
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	/* read as the owner: whether the patient is signed is not the sender's to see */
-	is_signed = contracts_installed() &&
-		contract_in_force(PG_GETARG_INT64(0), patient_ref, &contract);
+	is_signed = alliance_contracts_installed() &&
+		alliance_contract_in_force(PG_GETARG_INT64(0), patient_ref, &contract);
 	if (is_signed)
-		contract_combination(&contract, &comb);
+		alliance_contract_combination(&contract, &comb);
 	if (PG_ARGISNULL(6))
-		to = routing_best_target(PG_GETARG_INT64(2), PG_GETARG_INT64(0), diagnosis, acuity, urgency,
+		to = alliance_routing_best_target(PG_GETARG_INT64(2), PG_GETARG_INT64(0), diagnosis, acuity, urgency,
 								 is_signed && alliance_contract_policy != CONTRACT_POLICY_OFF ? &comb : NULL);
 	else
 		to = PG_GETARG_INT64(6);
 	id = create_referral(&caller, PG_GETARG_INT64(0), patient_ref, PG_GETARG_INT64(2),
 						 diagnosis, acuity, urgency, to,
-						 arg_bounded_text(fcinfo, 7, "reason", BOUNDS_REASON),
+						 alliance_arg_bounded_text(fcinfo, 7, "reason", BOUNDS_REASON),
 						 PG_GETARG_BOOL(8), 0, is_signed ? &contract : NULL);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -644,14 +645,14 @@ transition(PG_FUNCTION_ARGS)
 {
 	Transition	t = {0};
 
-	arg_require(fcinfo, 0, "referral_id");
-	arg_require(fcinfo, 1, "to_status");
+	alliance_arg_require(fcinfo, 0, "referral_id");
+	alliance_arg_require(fcinfo, 1, "to_status");
 	t.referral_id = PG_GETARG_INT64(0);
 	t.to = status_from_datum(PG_GETARG_DATUM(1));
-	t.note = arg_bounded_text(fcinfo, 2, "note", BOUNDS_NOTE);
+	t.note = alliance_arg_bounded_text(fcinfo, 2, "note", BOUNDS_NOTE);
 	t.check_version = !PG_ARGISNULL(3);
 	t.expected_version = t.check_version ? PG_GETARG_INT32(3) : 0;
-	return referral_transition(&t);
+	return alliance_referral_transition(&t);
 }
 
 /* alliance.schedule(referral_id, at) */
@@ -661,14 +662,14 @@ schedule(PG_FUNCTION_ARGS)
 {
 	Transition	t = {0};
 
-	arg_require(fcinfo, 0, "referral_id");
-	arg_require(fcinfo, 1, "at");
+	alliance_arg_require(fcinfo, 0, "referral_id");
+	alliance_arg_require(fcinfo, 1, "at");
 	t.referral_id = PG_GETARG_INT64(0);
 	t.to = RS_SCHEDULED;
 	t.has_scheduled_at = true;
 	t.scheduled_at = PG_GETARG_TIMESTAMPTZ(1);
-	bounds_check_appointment(t.scheduled_at, "at");
-	return referral_transition(&t);
+	alliance_bounds_check_appointment(t.scheduled_at, "at");
+	return alliance_referral_transition(&t);
 }
 
 /* The code a referral row's diagnosis text names */
@@ -677,7 +678,7 @@ diagnosis_of(const char *text)
 {
 	Icd10		code;
 
-	if (!icd10_parse(text, strlen(text), &code))
+	if (!alliance_icd10_parse(text, strlen(text), &code))
 		elog(ERROR, "invalid diagnosis \"%s\" in alliance.referral", text);
 	return code;
 }
@@ -715,14 +716,14 @@ complete(PG_FUNCTION_ARGS)
 	Datum		result;
 	ContractInForce contract;
 
-	arg_require(fcinfo, 0, "referral_id");
-	arg_require(fcinfo, 2, "return_to_sender");
+	alliance_arg_require(fcinfo, 0, "referral_id");
+	alliance_arg_require(fcinfo, 2, "return_to_sender");
 	t.referral_id = PG_GETARG_INT64(0);
 	t.to = RS_COMPLETED;
-	t.note = arg_bounded_text(fcinfo, 1, "summary", BOUNDS_SUMMARY);
+	t.note = alliance_arg_bounded_text(fcinfo, 1, "summary", BOUNDS_SUMMARY);
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	result = gate(&t, &caller, false);
 	if (PG_GETARG_BOOL(2))
 	{
@@ -738,11 +739,11 @@ complete(PG_FUNCTION_ARGS)
 						"routine", row.from_institution,
 						return_reason(row.id, t.note),
 						true, row.id,
-						contracts_installed() &&
-						contract_in_force(row.alliance_id, row.patient_ref, &contract) ? &contract : NULL);
+						alliance_contracts_installed() &&
+						alliance_contract_in_force(row.alliance_id, row.patient_ref, &contract) ? &contract : NULL);
 	}
 	result = SPI_datumTransfer(result, false, -1);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	return result;
 }
 

@@ -40,7 +40,7 @@ typedef struct Transition
 	TimestampTz scheduled_at;
 } Transition;
 
-extern Datum referral_transition(const Transition *t);
-extern const char *referral_status_name(ReferralStatus status);
+extern Datum alliance_referral_transition(const Transition *t);
+extern const char *alliance_referral_status_name(ReferralStatus status);
 
 #endif							/* ALLIANCE_REFERRAL_H */

@@ -20,9 +20,9 @@
 #include "utils/lsyscache.h"
 
 #include "caller.h"
-#include "stmt.h"
 #include "parse.h"
 #include "registry.h"
+#include "stmt.h"
 #include "webhook.h"
 
 static Stmt insert_alliance = {
@@ -125,7 +125,7 @@ require_row(Stmt *exists, const char *what, int64 id)
 {
 	Datum		arg = Int64GetDatum(id);
 
-	stmt_run(exists, &arg, NULL, 1);
+	alliance_stmt_run(exists, &arg, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -133,7 +133,7 @@ require_row(Stmt *exists, const char *what, int64 id)
 }
 
 void
-registry_require_institution(int64 institution_id)
+alliance_registry_require_institution(int64 institution_id)
 {
 	require_row(&institution_exists, "institution", institution_id);
 }
@@ -144,8 +144,8 @@ run_returning_id(Stmt *stmt, Datum *values, const char *nulls)
 {
 	Datum		id;
 
-	stmt_run(stmt, values, nulls, 0);
-	if (!stmt_get(1, &id))
+	alliance_stmt_run(stmt, values, nulls, 0);
+	if (!alliance_stmt_get(1, &id))
 		elog(ERROR, "statement returned no id: %s", stmt->sql);
 	return DatumGetInt64(id);
 }
@@ -160,18 +160,18 @@ create_alliance(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	int64		id;
 
-	arg_require(fcinfo, 0, "name");
-	arg_require(fcinfo, 1, "model");
-	arg_require(fcinfo, 2, "integration");
-	caller_identify(&caller);
-	caller_require_admin(&caller, "create an alliance");
+	alliance_arg_require(fcinfo, 0, "name");
+	alliance_arg_require(fcinfo, 1, "model");
+	alliance_arg_require(fcinfo, 2, "integration");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_admin(&caller, "create an alliance");
 
 	values[0] = PG_GETARG_DATUM(0);
-	values[1] = CStringGetTextDatum(arg_enum_label(PG_GETARG_DATUM(1)));
-	values[2] = CStringGetTextDatum(arg_enum_label(PG_GETARG_DATUM(2)));
-	stmt_begin(&scope, true);
+	values[1] = CStringGetTextDatum(alliance_arg_enum_label(PG_GETARG_DATUM(1)));
+	values[2] = CStringGetTextDatum(alliance_arg_enum_label(PG_GETARG_DATUM(2)));
+	alliance_stmt_begin(&scope, true);
 	id = run_returning_id(&insert_alliance, values, NULL);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -190,21 +190,21 @@ add_institution(PG_FUNCTION_ARGS)
 	char		tier[TIER_OUTPUT_SIZE];
 	int64		id;
 
-	arg_require(fcinfo, 0, "name");
-	arg_require(fcinfo, 1, "tier");
-	caller_identify(&caller);
-	caller_require_admin(&caller, "add an institution");
+	alliance_arg_require(fcinfo, 0, "name");
+	alliance_arg_require(fcinfo, 1, "tier");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_admin(&caller, "add an institution");
 
-	tier_format(DatumGetInt16(PG_GETARG_DATUM(1)), false, tier);
+	alliance_tier_format(DatumGetInt16(PG_GETARG_DATUM(1)), false, tier);
 	for (int i = 0; i < 7; i++)
 	{
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
 	values[1] = CStringGetTextDatum(tier);
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	id = run_returning_id(&insert_institution, values, nulls);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -220,28 +220,28 @@ add_member(PG_FUNCTION_ARGS)
 	char	   *role;
 	Datum		values[3];
 
-	arg_require(fcinfo, 0, "alliance_id");
-	arg_require(fcinfo, 1, "institution_id");
-	arg_require(fcinfo, 2, "role");
+	alliance_arg_require(fcinfo, 0, "alliance_id");
+	alliance_arg_require(fcinfo, 1, "institution_id");
+	alliance_arg_require(fcinfo, 2, "role");
 	alliance_id = PG_GETARG_INT64(0);
 	institution_id = PG_GETARG_INT64(1);
-	role = arg_text(fcinfo, 2);
+	role = alliance_arg_text(fcinfo, 2);
 	if (strcmp(role, "lead") != 0 && strcmp(role, "member") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid membership role \"%s\"", role),
 				 errhint("A member's role is lead (牵头单位) or member.")));
-	caller_identify(&caller);
-	caller_require_admin(&caller, "change the members of an alliance");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_admin(&caller, "change the members of an alliance");
 
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	require_row(&alliance_exists, "alliance", alliance_id);
 	require_row(&institution_exists, "institution", institution_id);
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = Int64GetDatum(institution_id);
 	if (strcmp(role, "lead") == 0)
 	{
-		stmt_run(&other_lead, values, NULL, 1);
+		alliance_stmt_run(&other_lead, values, NULL, 1);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -252,8 +252,8 @@ add_member(PG_FUNCTION_ARGS)
 					 errhint("An alliance has at most one lead (牵头单位); make the current one a member first.")));
 	}
 	values[2] = CStringGetTextDatum(role);
-	stmt_run(&upsert_membership, values, NULL, 0);
-	stmt_end(&scope);
+	alliance_stmt_run(&upsert_membership, values, NULL, 0);
+	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }
 
@@ -268,23 +268,23 @@ set_capacity(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	char		nulls[3] = "   ";
 
-	arg_require(fcinfo, 0, "institution_id");
-	arg_require(fcinfo, 2, "accepting");
+	alliance_arg_require(fcinfo, 0, "institution_id");
+	alliance_arg_require(fcinfo, 2, "accepting");
 	institution_id = PG_GETARG_INT64(0);
-	caller_identify(&caller);
-	caller_require_institution(&caller, institution_id, "set the capacity of an institution");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_institution(&caller, institution_id, "set the capacity of an institution");
 
 	values[0] = Int64GetDatum(institution_id);
 	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
 	values[2] = PG_GETARG_DATUM(2);
-	stmt_begin(&scope, true);
-	stmt_run(&update_capacity, values, nulls, 0);
+	alliance_stmt_begin(&scope, true);
+	alliance_stmt_run(&update_capacity, values, nulls, 0);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("institution " INT64_FORMAT " does not exist", institution_id)));
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }
 
@@ -304,37 +304,37 @@ set_endpoint(PG_FUNCTION_ARGS)
 	char	   *secret;
 	Datum		values[4];
 
-	arg_require(fcinfo, 0, "institution_id");
-	arg_require(fcinfo, 1, "url");
-	arg_require(fcinfo, 2, "format");
+	alliance_arg_require(fcinfo, 0, "institution_id");
+	alliance_arg_require(fcinfo, 1, "url");
+	alliance_arg_require(fcinfo, 2, "format");
 	institution_id = PG_GETARG_INT64(0);
-	url = arg_text(fcinfo, 1);
-	format = arg_text(fcinfo, 2);
-	caller_identify(&caller);
-	caller_require_institution(&caller, institution_id, "set the webhook endpoint of an institution");
+	url = alliance_arg_text(fcinfo, 1);
+	format = alliance_arg_text(fcinfo, 2);
+	alliance_caller_identify(&caller);
+	alliance_caller_require_institution(&caller, institution_id, "set the webhook endpoint of an institution");
 	if (strcmp(format, "native") != 0 && strcmp(format, "fhir") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid webhook format \"%s\"", format),
 				 errhint("The format is native or fhir.")));
-	webhook_check_url(url);
-	secret = webhook_new_secret();
+	alliance_webhook_check_url(url);
+	secret = alliance_webhook_new_secret();
 
 	values[0] = Int64GetDatum(institution_id);
 	values[1] = CStringGetTextDatum(url);
 	values[2] = CStringGetTextDatum(format);
 	values[3] = CStringGetTextDatum(secret);
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	require_row(&institution_exists, "institution", institution_id);
 	if (OidIsValid(get_relname_relid("webhook_secret", get_namespace_oid("alliance", false))))
 	{
-		stmt_run(&upsert_endpoint, values, NULL, 0);
+		alliance_stmt_run(&upsert_endpoint, values, NULL, 0);
 		values[1] = values[3];
-		stmt_run(&upsert_secret, values, NULL, 0);
+		alliance_stmt_run(&upsert_secret, values, NULL, 0);
 	}
 	else
-		stmt_run(&upsert_endpoint_1_0, values, NULL, 0);
-	stmt_end(&scope);
+		alliance_stmt_run(&upsert_endpoint_1_0, values, NULL, 0);
+	alliance_stmt_end(&scope);
 	PG_RETURN_TEXT_P(cstring_to_text(secret));
 }
 
@@ -352,28 +352,28 @@ change_role_map(FunctionCallInfo fcinfo, Stmt *stmt, const char *action, bool ro
 	Datum		values[2];
 	Oid			role;
 
-	arg_require(fcinfo, 0, "role");
-	arg_require(fcinfo, 1, "institution_id");
-	caller_identify(&caller);
-	caller_require_admin(&caller, action);
+	alliance_arg_require(fcinfo, 0, "role");
+	alliance_arg_require(fcinfo, 1, "institution_id");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_admin(&caller, action);
 	role = get_role_oid(NameStr(*PG_GETARG_NAME(0)), !role_must_exist);
 
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = PG_GETARG_DATUM(1);
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	require_row(&institution_exists, "institution", PG_GETARG_INT64(1));
-	if (!role_map_by_oid())
+	if (!alliance_role_map_by_oid())
 	{
 		values[0] = PG_GETARG_DATUM(0);
-		stmt_run(stmt == &insert_role_map ? &insert_role_map_1_0 : &delete_role_map_1_0, values, NULL, 0);
+		alliance_stmt_run(stmt == &insert_role_map ? &insert_role_map_1_0 : &delete_role_map_1_0, values, NULL, 0);
 	}
 	else
 	{
-		stmt_run(&delete_dropped_roles, NULL, NULL, 0);
+		alliance_stmt_run(&delete_dropped_roles, NULL, NULL, 0);
 		if (OidIsValid(role))
-			stmt_run(stmt, values, NULL, 0);
+			alliance_stmt_run(stmt, values, NULL, 0);
 	}
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 }
 
 /* alliance.map_role(role, institution_id): role acts for the institution */

@@ -9,6 +9,6 @@
 #define ALLIANCE_REGISTRY_H
 
 /* 42704 unless the institution exists; inside a statement scope (stmt.h) */
-extern void registry_require_institution(int64 institution_id);
+extern void alliance_registry_require_institution(int64 institution_id);
 
 #endif							/* ALLIANCE_REGISTRY_H */

@@ -29,7 +29,7 @@ typedef struct Stmt
 	SPIPlanPtr	plan;			/* prepared on first use, kept */
 } Stmt;
 
-/* State saved by stmt_begin and restored by stmt_end */
+/* State saved by alliance_stmt_begin and restored by alliance_stmt_end */
 typedef struct StmtScope
 {
 	Oid			saved_userid;
@@ -38,20 +38,20 @@ typedef struct StmtScope
 } StmtScope;
 
 /* the owner of the alliance extension; 55000 when it is not installed */
-extern Oid	extension_owner(void);
-extern void stmt_begin(StmtScope *scope, bool as_owner);
-extern void stmt_end(StmtScope *scope);
-extern int	stmt_run(Stmt *stmt, Datum *values, const char *nulls, long count);
+extern Oid	alliance_extension_owner(void);
+extern void alliance_stmt_begin(StmtScope *scope, bool as_owner);
+extern void alliance_stmt_end(StmtScope *scope);
+extern int	alliance_stmt_run(Stmt *stmt, Datum *values, const char *nulls, long count);
 
 /* the value of column col (1-based) of row 0 of the last result, or NULL */
-extern bool stmt_get(int col, Datum *value);
+extern bool alliance_stmt_get(int col, Datum *value);
 
 /* arguments of the SQL entry points */
-extern void arg_require(FunctionCallInfo fcinfo, int n, const char *name);
-extern char *arg_enum_label(Datum value);
-extern char *arg_text(FunctionCallInfo fcinfo, int n);
-extern char *arg_patient_ref(FunctionCallInfo fcinfo, int n);
-extern char *arg_bounded_text(FunctionCallInfo fcinfo, int n, const char *name, int limit);
-extern TimestampTz arg_instant(FunctionCallInfo fcinfo, int n, const char *name);
+extern void alliance_arg_require(FunctionCallInfo fcinfo, int n, const char *name);
+extern char *alliance_arg_enum_label(Datum value);
+extern char *alliance_arg_text(FunctionCallInfo fcinfo, int n);
+extern char *alliance_arg_patient_ref(FunctionCallInfo fcinfo, int n);
+extern char *alliance_arg_bounded_text(FunctionCallInfo fcinfo, int n, const char *name, int limit);
+extern TimestampTz alliance_arg_instant(FunctionCallInfo fcinfo, int n, const char *name);
 
 #endif							/* ALLIANCE_STMT_H */
