@@ -42,6 +42,7 @@
 #include "caller.h"
 #include "contract.h"
 #include "parse.h"
+#include "registry.h"
 #include "settings.h"
 #include "stmt.h"
 
@@ -81,11 +82,6 @@ typedef struct ContractRow
 static Stmt today_stmt = {
 	"SELECT (now() AT TIME ZONE $1)::date",
 	1, {TEXTOID}
-};
-
-static Stmt alliance_exists = {
-	"SELECT 1 FROM alliance.alliance WHERE id = $1",
-	1, {INT8OID}
 };
 
 static Stmt member_tiers = {
@@ -277,12 +273,8 @@ check_combination(int64 alliance_id, const int64 *institutions)
 	Tier		tiers[3];
 	bool		member[3] = {false, false, false};
 
+	alliance_registry_require_alliance(alliance_id);
 	values[0] = Int64GetDatum(alliance_id);
-	alliance_stmt_run(&alliance_exists, values, NULL, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("alliance " INT64_FORMAT " does not exist", alliance_id)));
 
 	for (int p = 0; p < 3; p++)
 	{

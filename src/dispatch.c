@@ -171,11 +171,11 @@ typedef struct Turn
 #define CLAIM_ARGS 6, {INT4OID, INT8ARRAYOID, INT4ARRAYOID, INT4OID, INT8ARRAYOID, FLOAT8OID}
 
 static Stmt claim_due = {
-	CLAIM_DUE("alliance.event_payload(o.referral_id, o.event_id, e.format)"), CLAIM_ARGS
+	CLAIM_DUE("alliance.event_payload(o.referral_id, o.event_id, e.format::text)"), CLAIM_ARGS
 };
 
 static Stmt claim_due_bare = {
-	CLAIM_DUE("e.format"), CLAIM_ARGS
+	CLAIM_DUE("e.format::text"), CLAIM_ARGS
 };
 
 static Stmt build_payload = {

@@ -30,6 +30,7 @@
 #include "contract.h"
 #include "parse.h"
 #include "referral.h"
+#include "registry.h"
 #include "routing.h"
 #include "settings.h"
 #include "stmt.h"
@@ -100,13 +101,18 @@ static Stmt lock_referral = {
 	1, {INT8OID}
 };
 
+/*
+ * The SLA deadline of a referral that becomes requested: $n seconds from now
+ * (sla_due() gives them), NULL when the statement passes none.
+ */
+#define DUE_AT(param)	"now() + make_interval(secs => " param ")"
+
 static Stmt update_referral = {
 	"UPDATE alliance.referral AS r"
 	"   SET status = $2::alliance.referral_status,"
 	"       version = r.version + 1,"
 	"       updated_at = now(),"
-	"       due_at = CASE WHEN $3 IS NULL THEN r.due_at"
-	"                     ELSE now() + make_interval(secs => $3) END,"
+	"       due_at = coalesce(" DUE_AT("$3") ", r.due_at),"
 	"       scheduled_at = coalesce($4, r.scheduled_at)"
 	" WHERE r.id = $1"
 	" RETURNING r",
@@ -130,11 +136,6 @@ static Stmt insert_outbox = {
 	4, {INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
-static Stmt alliance_exists = {
-	"SELECT 1 FROM alliance.alliance WHERE id = $1",
-	1, {INT8OID}
-};
-
 static Stmt receiver_accepting = {
 	"SELECT accepting FROM alliance.institution WHERE id = $1",
 	1, {INT8OID}
@@ -147,29 +148,28 @@ static Stmt member_institutions = {
 	3, {INT8OID, INT8OID, INT8OID}
 };
 
+/*
+ * A new referral, from its sender's and receiver's tiers; before ALTER
+ * EXTENSION alliance UPDATE to 1.2, a referral has no signed column.
+ */
+#define INSERT_REFERRAL(signed_column, signed_value) \
+	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution," \
+	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at" signed_column ")" \
+	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10," \
+	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10," \
+	"        " DUE_AT("$11") signed_value \
+	"   FROM alliance.institution f, alliance.institution t" \
+	"  WHERE f.id = $3 AND t.id = $4" \
+	" RETURNING id"
+
 static Stmt insert_referral = {
-	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution,"
-	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at, signed)"
-	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
-	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
-	"        CASE WHEN $11 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END, $12"
-	"   FROM alliance.institution f, alliance.institution t"
-	"  WHERE f.id = $3 AND t.id = $4"
-	" RETURNING id",
+	INSERT_REFERRAL(", signed", ", $12"),
 	12, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
 		TEXTOID, FLOAT8OID, BOOLOID}
 };
 
-/* before ALTER EXTENSION alliance UPDATE to 1.2, a referral has no signed column */
 static Stmt insert_referral_1_1 = {
-	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution,"
-	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at)"
-	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
-	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
-	"        CASE WHEN $11 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END"
-	"   FROM alliance.institution f, alliance.institution t"
-	"  WHERE f.id = $3 AND t.id = $4"
-	" RETURNING id",
+	INSERT_REFERRAL("", ""),
 	11, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
 		TEXTOID, FLOAT8OID}
 };
@@ -204,15 +204,47 @@ alliance_referral_status_name(ReferralStatus status)
 	return status_names[status];
 }
 
-/* SLA of a requested referral of the given urgency, in seconds */
-static int
-sla_seconds(const char *urgency)
+/* Is this alliance.urgency label an emergency's? */
+static bool
+is_emergency(const char *urgency)
 {
-	if (strcmp(urgency, "emergency") == 0)
-		return alliance_sla_emergency;
-	if (strcmp(urgency, "urgent") == 0)
-		return alliance_sla_urgent;
-	return alliance_sla_routine;
+	return strcmp(urgency, "emergency") == 0;
+}
+
+/*
+ * The SLA clock: a referral that becomes requested is due after
+ * alliance.sla_<urgency>.  Sets *value to the seconds until it is due, or
+ * *null to 'n' when the referral goes to any other status (its due time
+ * stays as it was).
+ */
+static void
+sla_due(ReferralStatus to, const char *urgency, Datum *value, char *null)
+{
+	int			seconds;
+
+	if (to != RS_REQUESTED)
+	{
+		*null = 'n';
+		return;
+	}
+	if (is_emergency(urgency))
+		seconds = alliance_sla_emergency;
+	else if (strcmp(urgency, "urgent") == 0)
+		seconds = alliance_sla_urgent;
+	else
+		seconds = alliance_sla_routine;
+	*value = Float8GetDatum((float8) seconds);
+	*null = ' ';
+}
+
+/*
+ * The emergency green channel's rule: a referral that becomes requested as an
+ * emergency is accepted at once (green_channel()).
+ */
+static bool
+green_channel_applies(ReferralStatus to, const char *urgency)
+{
+	return to == RS_REQUESTED && is_emergency(urgency);
 }
 
 static void referral_not_found(int64 id) pg_attribute_noreturn();
@@ -421,10 +453,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 
 	values[0] = Int64GetDatum(row.id);
 	values[1] = CStringGetTextDatum(status_names[t->to]);
-	if (t->to == RS_REQUESTED)
-		values[2] = Float8GetDatum((float8) sla_seconds(row.urgency));
-	else
-		nulls[2] = 'n';
+	sla_due(t->to, row.urgency, &values[2], &nulls[2]);
 	if (t->has_scheduled_at)
 		values[3] = TimestampTzGetDatum(t->scheduled_at);
 	else
@@ -439,8 +468,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 				 row.from_institution, row.to_institution,
 				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED));
 
-	/* green channel: a requested emergency is accepted at once */
-	if (t->to == RS_REQUESTED && strcmp(row.urgency, "emergency") == 0)
+	if (green_channel_applies(t->to, row.urgency))
 		result = green_channel(row.id, row.to_institution, caller);
 	return result;
 }
@@ -475,7 +503,7 @@ check_gatekeeping(const ContractInForce *contract, int64 from, int64 to, const c
 	Datum		direction;
 
 	if (alliance_contract_policy != CONTRACT_POLICY_GATEKEEP || contract == NULL ||
-		strcmp(urgency, "emergency") == 0 || from == contract->family_institution)
+		is_emergency(urgency) || from == contract->family_institution)
 		return;
 	values[0] = Int64GetDatum(from);
 	values[1] = Int64GetDatum(to);
@@ -527,12 +555,8 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 				(errcode(ERRCODE_AL_NOT_A_MEMBER),
 				 errmsg("institution " INT64_FORMAT " cannot refer a patient to itself", from)));
 
+	alliance_registry_require_alliance(alliance_id);
 	values[0] = Int64GetDatum(alliance_id);
-	alliance_stmt_run(&alliance_exists, values, NULL, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("alliance " INT64_FORMAT " does not exist", alliance_id)));
 	values[1] = Int64GetDatum(from);
 	values[2] = Int64GetDatum(to);
 	alliance_stmt_run(&member_institutions, values, NULL, 0);
@@ -570,10 +594,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	nulls[8] = parent_id ? ' ' : 'n';
 	values[9] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	nulls[9] = reason ? ' ' : 'n';
-	if (submit)
-		values[10] = Float8GetDatum((float8) sla_seconds(urgency));
-	else
-		nulls[10] = 'n';
+	sla_due(status, urgency, &values[10], &nulls[10]);
 	values[11] = BoolGetDatum(contract != NULL);
 	alliance_stmt_run(alliance_contracts_installed() ? &insert_referral : &insert_referral_1_1, values, nulls, 0);
 	if (!alliance_stmt_get(1, &id))
@@ -581,7 +602,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 
 	record_event(DatumGetInt64(id), NULL, status, alliance_caller_name(caller), reason, 1, from, to, submit);
 
-	if (submit && strcmp(urgency, "emergency") == 0)
+	if (green_channel_applies(status, urgency))
 		(void) green_channel(DatumGetInt64(id), to, caller);
 	return DatumGetInt64(id);
 }

@@ -18,6 +18,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "caller.h"
 #include "parse.h"
@@ -45,11 +46,12 @@ static Stmt institution_exists = {
 	"SELECT 1 FROM alliance.institution WHERE id = $1", 1, {INT8OID}
 };
 
+/* when role $3 is lead, the alliance's other lead, if it has one */
 static Stmt other_lead = {
 	"SELECT i.id, i.name FROM alliance.membership m"
 	"  JOIN alliance.institution i ON i.id = m.institution_id"
-	" WHERE m.alliance_id = $1 AND m.role = 'lead' AND m.institution_id <> $2",
-	2, {INT8OID, INT8OID}
+	" WHERE $3 = 'lead' AND m.alliance_id = $1 AND m.role = 'lead' AND m.institution_id <> $2",
+	3, {INT8OID, INT8OID, TEXTOID}
 };
 
 static Stmt upsert_membership = {
@@ -119,6 +121,23 @@ static Stmt delete_dropped_roles = {
 	0, {InvalidOid}
 };
 
+/*
+ * Is label one of the enum type alliance.typname's?  Before ALTER EXTENSION
+ * alliance UPDATE to 1.2 there is no such type, and the column's CHECK
+ * constraint decides.
+ */
+static bool
+enum_has_label(const char *typname, const char *label)
+{
+	Oid			typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(typname),
+										ObjectIdGetDatum(get_namespace_oid("alliance", false)));
+
+	if (!OidIsValid(typid))
+		return true;
+	return strlen(label) < NAMEDATALEN &&
+		SearchSysCacheExists2(ENUMTYPOIDNAME, ObjectIdGetDatum(typid), CStringGetDatum(label));
+}
+
 /* Raise 42704 unless the row with this id exists */
 static void
 require_row(Stmt *exists, const char *what, int64 id)
@@ -136,6 +155,12 @@ void
 alliance_registry_require_institution(int64 institution_id)
 {
 	require_row(&institution_exists, "institution", institution_id);
+}
+
+void
+alliance_registry_require_alliance(int64 alliance_id)
+{
+	require_row(&alliance_exists, "alliance", alliance_id);
 }
 
 /* Run a statement returning one bigint */
@@ -226,7 +251,7 @@ add_member(PG_FUNCTION_ARGS)
 	alliance_id = PG_GETARG_INT64(0);
 	institution_id = PG_GETARG_INT64(1);
 	role = alliance_arg_text(fcinfo, 2);
-	if (strcmp(role, "lead") != 0 && strcmp(role, "member") != 0)
+	if (!enum_has_label("membership_role", role))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid membership role \"%s\"", role),
@@ -239,19 +264,16 @@ add_member(PG_FUNCTION_ARGS)
 	require_row(&institution_exists, "institution", institution_id);
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = Int64GetDatum(institution_id);
-	if (strcmp(role, "lead") == 0)
-	{
-		alliance_stmt_run(&other_lead, values, NULL, 1);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("alliance " INT64_FORMAT " already has a lead institution: %s (%s)",
-							alliance_id,
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-					 errhint("An alliance has at most one lead (牵头单位); make the current one a member first.")));
-	}
 	values[2] = CStringGetTextDatum(role);
+	alliance_stmt_run(&other_lead, values, NULL, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("alliance " INT64_FORMAT " already has a lead institution: %s (%s)",
+						alliance_id,
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("An alliance has at most one lead (牵头单位); make the current one a member first.")));
 	alliance_stmt_run(&upsert_membership, values, NULL, 0);
 	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
@@ -312,7 +334,7 @@ set_endpoint(PG_FUNCTION_ARGS)
 	format = alliance_arg_text(fcinfo, 2);
 	alliance_caller_identify(&caller);
 	alliance_caller_require_institution(&caller, institution_id, "set the webhook endpoint of an institution");
-	if (strcmp(format, "native") != 0 && strcmp(format, "fhir") != 0)
+	if (!enum_has_label("endpoint_format", format))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid webhook format \"%s\"", format),
