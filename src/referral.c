@@ -36,11 +36,8 @@
 #include "stmt.h"
 #include "wake.h"
 
-/* Labels of alliance.referral_status, in the enum's order */
-static const char *const status_names[RS_COUNT] = {
-	"draft", "requested", "accepted", "scheduled", "arrived", "completed",
-	"rejected", "cancelled", "expired", "no_show"
-};
+/* the label of a status */
+#define status_name(status)	alliance_label(ENUM_REFERRAL_STATUS, (status))
 
 /* Who may make a transition */
 #define BY_SENDER	0x01		/* the sending institution */
@@ -184,11 +181,7 @@ static Stmt referral_direction = {
 static ReferralStatus
 status_from_name(const char *name)
 {
-	for (int i = 0; i < RS_COUNT; i++)
-		if (strcmp(name, status_names[i]) == 0)
-			return (ReferralStatus) i;
-	elog(ERROR, "unknown referral status \"%s\"", name);
-	pg_unreachable();
+	return (ReferralStatus) alliance_label_position(ENUM_REFERRAL_STATUS, name);
 }
 
 /* The status an alliance.referral_status datum names */
@@ -201,14 +194,14 @@ status_from_datum(Datum value)
 const char *
 alliance_referral_status_name(ReferralStatus status)
 {
-	return status_names[status];
+	return status_name(status);
 }
 
 /* Is this alliance.urgency label an emergency's? */
 static bool
 is_emergency(const char *urgency)
 {
-	return strcmp(urgency, "emergency") == 0;
+	return alliance_label_position(ENUM_URGENCY, urgency) == URGENCY_EMERGENCY;
 }
 
 /*
@@ -227,12 +220,18 @@ sla_due(ReferralStatus to, const char *urgency, Datum *value, char *null)
 		*null = 'n';
 		return;
 	}
-	if (is_emergency(urgency))
-		seconds = alliance_sla_emergency;
-	else if (strcmp(urgency, "urgent") == 0)
-		seconds = alliance_sla_urgent;
-	else
-		seconds = alliance_sla_routine;
+	switch ((Urgency) alliance_label_position(ENUM_URGENCY, urgency))
+	{
+		case URGENCY_EMERGENCY:
+			seconds = alliance_sla_emergency;
+			break;
+		case URGENCY_URGENT:
+			seconds = alliance_sla_urgent;
+			break;
+		default:
+			seconds = alliance_sla_routine;
+			break;
+	}
 	*value = Float8GetDatum((float8) seconds);
 	*null = ' ';
 }
@@ -277,7 +276,7 @@ next_statuses(ReferralStatus from)
 			appendStringInfoString(&buf, ++n == total ? " or " : ", ");
 		else
 			n++;
-		appendStringInfoString(&buf, status_names[to]);
+		appendStringInfoString(&buf, status_name(to));
 	}
 	return buf.data;
 }
@@ -341,7 +340,7 @@ record_event(int64 referral_id, const char *from, ReferralStatus to, const char 
 	values[0] = Int64GetDatum(referral_id);
 	values[1] = from ? CStringGetTextDatum(from) : (Datum) 0;
 	nulls[1] = from ? ' ' : 'n';
-	values[2] = CStringGetTextDatum(status_names[to]);
+	values[2] = CStringGetTextDatum(status_name(to));
 	values[3] = CStringGetTextDatum(actor);
 	values[4] = note ? CStringGetTextDatum(note) : (Datum) 0;
 	nulls[4] = note ? ' ' : 'n';
@@ -420,7 +419,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 				 errmsg("referral " INT64_FORMAT " is at version %d, not %d",
 						row.id, row.version, t->expected_version),
 				 errdetail("Someone changed it since you read it; it is now %s.",
-						   status_names[row.status]),
+						   status_name(row.status)),
 				 errhint("Read the referral again and decide again.")));
 
 	allowed = transitions[row.status][t->to];
@@ -428,11 +427,11 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_TRANSITION_NOT_ALLOWED),
 				 errmsg("referral " INT64_FORMAT " cannot go from %s to %s",
-						row.id, status_names[row.status], status_names[t->to]),
+						row.id, status_name(row.status), status_name(t->to)),
 				 row.status >= RS_COMPLETED ?
-				 errdetail("A %s referral is closed.", status_names[row.status]) :
+				 errdetail("A %s referral is closed.", status_name(row.status)) :
 				 errdetail("From %s a referral may go to %s.",
-						   status_names[row.status], next_statuses(row.status))));
+						   status_name(row.status), next_statuses(row.status))));
 
 	if (!by_system && !caller->acts_for_all &&
 		!((allowed & BY_SENDER) && alliance_caller_acts_for(caller, row.from_institution)) &&
@@ -440,19 +439,19 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
 				 errmsg("role \"%s\" may not move referral " INT64_FORMAT " to %s",
-						alliance_caller_name(caller), row.id, status_names[t->to]),
+						alliance_caller_name(caller), row.id, status_name(t->to)),
 				 errdetail("Only %s may.", who_may(allowed, &row))));
 
 	if ((t->to == RS_REJECTED || t->to == RS_CANCELLED) && t->note == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("a referral cannot be %s without a reason", status_names[t->to]),
+				 errmsg("a referral cannot be %s without a reason", status_name(t->to)),
 				 errhint("Give the reason as the note.")));
 	if (t->to == RS_REJECTED || t->to == RS_CANCELLED)
 		alliance_bounds_check_not_blank(t->note, strlen(t->note), "reason");
 
 	values[0] = Int64GetDatum(row.id);
-	values[1] = CStringGetTextDatum(status_names[t->to]);
+	values[1] = CStringGetTextDatum(status_name(t->to));
 	sla_due(t->to, row.urgency, &values[2], &nulls[2]);
 	if (t->has_scheduled_at)
 		values[3] = TimestampTzGetDatum(t->scheduled_at);
@@ -462,7 +461,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	if (!alliance_stmt_get(1, &result))
 		elog(ERROR, "referral " INT64_FORMAT " vanished under lock", row.id);
 
-	record_event(row.id, status_names[row.status], t->to,
+	record_event(row.id, status_name(row.status), t->to,
 				 t->actor ? t->actor : by_system ? "alliance" : alliance_caller_name(caller),
 				 t->note, row.version + 1,
 				 row.from_institution, row.to_institution,
@@ -508,7 +507,7 @@ check_gatekeeping(const ContractInForce *contract, int64 from, int64 to, const c
 	values[0] = Int64GetDatum(from);
 	values[1] = Int64GetDatum(to);
 	alliance_stmt_run(&referral_direction, values, NULL, 1);
-	if (!alliance_stmt_get(1, &direction) || strcmp(TextDatumGetCString(direction), "upward") != 0)
+	if (!alliance_stmt_get(1, &direction) || alliance_label_position(ENUM_DIRECTION, TextDatumGetCString(direction)) != DIRECTION_UPWARD)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_AL_GATEKEEPING),
@@ -589,7 +588,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	values[4] = CStringGetTextDatum(code);
 	values[5] = CStringGetTextDatum(acuity);
 	values[6] = CStringGetTextDatum(urgency);
-	values[7] = CStringGetTextDatum(status_names[status]);
+	values[7] = CStringGetTextDatum(status_name(status));
 	values[8] = Int64GetDatum(parent_id);
 	nulls[8] = parent_id ? ' ' : 'n';
 	values[9] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
@@ -749,15 +748,17 @@ complete(PG_FUNCTION_ARGS)
 	if (PG_GETARG_BOOL(2))
 	{
 		read_locked(t.referral_id, &row);
-		if (strcmp(row.direction, "upward") != 0)
+		if (alliance_label_position(ENUM_DIRECTION, row.direction) != DIRECTION_UPWARD)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("referral " INT64_FORMAT " is %s, and only an upward referral returns to its sender",
 							row.id, row.direction)));
 		/* back down for follow-up: an acute episode continues as chronic care */
 		create_referral(&caller, row.alliance_id, row.patient_ref, row.to_institution,
-						diagnosis_of(row.diagnosis), strcmp(row.acuity, "acute") == 0 ? "chronic" : row.acuity,
-						"routine", row.from_institution,
+						diagnosis_of(row.diagnosis),
+						alliance_label_position(ENUM_ACUITY, row.acuity) == ACUITY_ACUTE ?
+						alliance_label(ENUM_ACUITY, ACUITY_CHRONIC) : row.acuity,
+						alliance_label(ENUM_URGENCY, URGENCY_ROUTINE), row.from_institution,
 						return_reason(row.id, t.note),
 						true, row.id,
 						alliance_contracts_installed() &&

@@ -50,14 +50,11 @@
 #include "bounds.h"
 #include "caller.h"
 #include "contract.h"
+#include "labels.h"
 #include "routing.h"
 #include "settings.h"
 #include "stmt.h"
 
-
-/* labels of alliance.acuity and alliance.urgency, in enum order */
-static const char *const acuity_names[] = {"acute", "chronic", "rehab"};
-static const char *const urgency_names[] = {"emergency", "urgent", "routine"};
 
 #define ANY (-1)				/* a rule that leaves acuity or urgency open */
 #define EARTH_RADIUS_KM 6371.0088
@@ -71,8 +68,8 @@ typedef struct Rule
 	Icd10		pattern;
 	Tier		min_tier;
 	Tier		max_tier;
-	int			acuity;			/* index in acuity_names, or ANY */
-	int			urgency;		/* index in urgency_names, or ANY */
+	int			acuity;			/* an Acuity, or ANY */
+	int			urgency;		/* an Urgency, or ANY */
 	char	   *specialty;		/* lower case, or NULL */
 	bool		builtin;
 } Rule;
@@ -142,17 +139,11 @@ static Stmt insert_rule = {
 	6, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
 };
 
-/* index of label in names, or ANY for NULL */
+/* the position of label in the enum type, or ANY for NULL */
 static int
-label_index(const char *const *names, int n, const char *label)
+label_index(EnumType type, const char *label)
 {
-	if (label == NULL)
-		return ANY;
-	for (int i = 0; i < n; i++)
-		if (strcmp(names[i], label) == 0)
-			return i;
-	elog(ERROR, "unknown label \"%s\"", label);
-	pg_unreachable();
+	return label == NULL ? ANY : alliance_label_position(type, label);
 }
 
 static void
@@ -251,8 +242,8 @@ load_rule_cache(void)
 			elog(ERROR, "invalid routing rule pattern \"%s\"", pattern);
 		r->min_tier = tier_of_text(SPI_getvalue(tuple, desc, 3));
 		r->max_tier = tier_of_text(SPI_getvalue(tuple, desc, 4));
-		r->acuity = label_index(acuity_names, lengthof(acuity_names), SPI_getvalue(tuple, desc, 5));
-		r->urgency = label_index(urgency_names, lengthof(urgency_names), SPI_getvalue(tuple, desc, 6));
+		r->acuity = label_index(ENUM_ACUITY, SPI_getvalue(tuple, desc, 5));
+		r->urgency = label_index(ENUM_URGENCY, SPI_getvalue(tuple, desc, 6));
 		r->specialty = getvalue_in(rules_context, tuple, desc, 7);
 		r->builtin = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
 	}
@@ -544,7 +535,7 @@ route_candidates(int64 from, int64 alliance_id, Icd10 code, int acuity, int urge
 		c->score = (c->has_distance ? c->distance : UNKNOWN_DISTANCE_KM) - bonus;
 		c->level = 0;
 		c->preferred = false;
-		if (urgency != 0)		/* not an emergency */
+		if (urgency != URGENCY_EMERGENCY)
 		{
 			c->level = TIER_LEVEL(inst->tier) - TIER_LEVEL((*rule)->min_tier);
 			c->score += KM_PER_LEVEL * c->level;
@@ -584,8 +575,8 @@ describe_rule(const Rule *r)
 		alliance_icd10_format(r->pattern, pattern);
 	return psprintf("rule " INT64_FORMAT " (%s%s%s%s%s): tiers [%s,%s]%s%s",
 					r->id, r->has_pattern ? pattern : "any code",
-					r->acuity != ANY ? ", " : "", r->acuity != ANY ? acuity_names[r->acuity] : "",
-					r->urgency != ANY ? ", " : "", r->urgency != ANY ? urgency_names[r->urgency] : "",
+					r->acuity != ANY ? ", " : "", r->acuity != ANY ? alliance_label(ENUM_ACUITY, r->acuity) : "",
+					r->urgency != ANY ? ", " : "", r->urgency != ANY ? alliance_label(ENUM_URGENCY, r->urgency) : "",
 					min, max, r->specialty ? ", specialty " : "", r->specialty ? r->specialty : "");
 }
 
@@ -595,8 +586,8 @@ rule_of_args(FunctionCallInfo fcinfo)
 {
 	refresh_caches(false);
 	return matching_rule(DatumGetInt64(PG_GETARG_DATUM(0)),
-						 label_index(acuity_names, lengthof(acuity_names), alliance_arg_enum_label(PG_GETARG_DATUM(1))),
-						 label_index(urgency_names, lengthof(urgency_names), alliance_arg_enum_label(PG_GETARG_DATUM(2))));
+						 label_index(ENUM_ACUITY, alliance_arg_enum_label(PG_GETARG_DATUM(1))),
+						 label_index(ENUM_URGENCY, alliance_arg_enum_label(PG_GETARG_DATUM(2))));
 }
 
 /* alliance.required_tiers(diagnosis, acuity, urgency) → tier_range */
@@ -664,8 +655,8 @@ route(PG_FUNCTION_ARGS)
 	refresh_caches(true);
 	n = route_candidates(PG_GETARG_INT64(0), alliance_id,
 						 DatumGetInt64(PG_GETARG_DATUM(1)),
-						 label_index(acuity_names, lengthof(acuity_names), alliance_arg_enum_label(PG_GETARG_DATUM(2))),
-						 label_index(urgency_names, lengthof(urgency_names), alliance_arg_enum_label(PG_GETARG_DATUM(3))),
+						 label_index(ENUM_ACUITY, alliance_arg_enum_label(PG_GETARG_DATUM(2))),
+						 label_index(ENUM_URGENCY, alliance_arg_enum_label(PG_GETARG_DATUM(3))),
 						 &comb, max, &found, &rule);
 	for (int i = 0; i < n; i++)
 	{
@@ -698,8 +689,8 @@ alliance_routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
 
 	refresh_caches(true);
 	if (route_candidates(from, alliance_id, diagnosis,
-						 label_index(acuity_names, lengthof(acuity_names), acuity),
-						 label_index(urgency_names, lengthof(urgency_names), urgency),
+						 label_index(ENUM_ACUITY, acuity),
+						 label_index(ENUM_URGENCY, urgency),
 						 comb, 1, &found, &rule) > 0)
 		return found[0].inst->id;
 
@@ -729,8 +720,8 @@ alliance_routing_check_target(int64 to, Icd10 diagnosis, const char *acuity, con
 	if (alliance_routing_policy == ROUTING_POLICY_OFF)
 		return;
 	refresh_caches(true);
-	rule = matching_rule(diagnosis, label_index(acuity_names, lengthof(acuity_names), acuity),
-						 label_index(urgency_names, lengthof(urgency_names), urgency));
+	rule = matching_rule(diagnosis, label_index(ENUM_ACUITY, acuity),
+						 label_index(ENUM_URGENCY, urgency));
 	target = find_institution(to);
 	if (rule == NULL || target == NULL || tier_fits(rule, target->tier))
 		return;
