@@ -209,16 +209,22 @@ rule_order(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Empty a cache's memory context, creating it under CacheMemoryContext first */
+static void
+cache_context_reset(MemoryContext *context, const char *name)
+{
+	if (*context == NULL)
+		*context = AllocSetContextCreateInternal(CacheMemoryContext, name, ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(*context);
+}
+
 static void
 load_rule_cache(void)
 {
 	StmtScope	scope;
 	HASHCTL		ctl;
 
-	if (rules_context == NULL)
-		rules_context = AllocSetContextCreate(CacheMemoryContext, "alliance routing rules",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(rules_context);
+	cache_context_reset(&rules_context, "alliance routing rules");
 	rules = NULL;
 	nrules = 0;
 	patterns = NULL;
@@ -285,10 +291,7 @@ load_institution_cache(void)
 {
 	StmtScope	scope;
 
-	if (institutions_context == NULL)
-		institutions_context = AllocSetContextCreate(CacheMemoryContext, "alliance routing institutions",
-													 ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(institutions_context);
+	cache_context_reset(&institutions_context, "alliance routing institutions");
 	institutions = NULL;
 	ninstitutions = 0;
 	institutions_valid = false;
