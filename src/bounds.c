@@ -1,10 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * bounds.c
- *	  The bounds of what a user may store (bounds.h): checks for the SQL
- *	  functions' arguments, and the same checks as SQL functions for the
- *	  tables' CHECK constraints, the second fence for writers that bypass
- *	  the functions.
+ *	  The bounds of what a user may store (bounds.h), checked on the SQL
+ *	  functions' arguments and, as SQL functions, by CHECK constraints.
  *
  * A timestamp outside the window, or 'infinity', would make the months the
  * indicators span unbounded and the worker's deadline arithmetic overflow;

@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * bounds.h
- *	  The bounds of what a user may store (issue 11): the window of every
- *	  timestamp and date, how far an appointment may lie from now, and the
- *	  length of every free text that reaches a webhook or a report.  One
- *	  definition, read by the SQL functions' argument checks and by the
- *	  tables' CHECK constraints alike.
+ *	  The bounds of what a user may store: the window of every timestamp and
+ *	  date, how far an appointment may lie, the length of every free text.
+ *
+ * One definition (issue 11), read by the SQL functions' argument checks and
+ * by the tables' CHECK constraints alike; a free text is bounded because it
+ * reaches a webhook or a report.
  *
  *-------------------------------------------------------------------------
  */

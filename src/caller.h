@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * caller.h
- *	  Who acts for whom: superusers and the admin role act for
- *	  every institution, a role mapped with alliance.map_role for the
- *	  institutions it is mapped to, any other role for none.
+ *	  Who acts for whom: superusers and the admin role for every institution,
+ *	  a role mapped with alliance.map_role for its institutions, others none.
  *
  *-------------------------------------------------------------------------
  */

@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * contract.c
- *	  Family doctor contracts (家庭医生签约服务, "1+1+1"): signing,
- *	  renewing and ending them, the registered population, and the contract
- *	  in force that routing and refer() consult.
+ *	  Family doctor contracts (家庭医生签约服务, "1+1+1"): signing, renewing
+ *	  and ending them, the registered population, the contract in force.
  *
  * A contract binds a resident (patient_ref) in an alliance to a family
  * institution (a village or primary member) and optionally a secondary and a

@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * contract.h
- *	  Family doctor contracts, for routing and referrals: the
- *	  contract a resident has in force today, and the institutions of the
- *	  resident's combination.
+ *	  Family doctor contracts, for routing and referrals: the contract a
+ *	  resident has in force today, and the institutions of its combination.
  *
  *-------------------------------------------------------------------------
  */

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * icd10.c
- *	  The alliance.icd10 type: an ICD-10 diagnosis code, with the national
- *	  clinical version's extensions (I10.x00x002), category containment
- *	  (code <@ category) and the planner support that lets a btree index
- *	  answer containment.
+ *	  The alliance.icd10 type: a diagnosis code, its category containment
+ *	  (code <@ category) and the planner support that indexes it.
+ *
+ * Codes carry the national clinical version's extensions (I10.x00x002).
  *
  * A code is an int64 (see parse.h) whose integer order is the order of its
  * canonical text, so "code <@ category" is the btree range

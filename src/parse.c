@@ -398,7 +398,7 @@ alliance_icd10_format(Icd10 code, char *buf)
 	*p = '\0';
 }
 
-/* The code cut to its first nsymbols symbols (alliance_icd10_prefix(c, 3): category) */
+/* The code cut to its first nsymbols symbols (3: its category) */
 Icd10
 alliance_icd10_prefix(Icd10 code, int nsymbols)
 {

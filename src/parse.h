@@ -2,9 +2,11 @@
  *
  * parse.h
  *	  The extension's literal parsers and formatters, and the encodings they
- *	  produce.  These are pure C: no memory allocation, no error reporting,
- *	  no backend calls, so that they can be fuzzed as plain functions
- *	  (test/fuzz) and trusted with any byte string.
+ *	  produce, as pure C.
+ *
+ * No memory allocation, no error reporting, no backend calls, so that they
+ * can be fuzzed as plain functions (test/fuzz) and trusted with any byte
+ * string.
  *
  *-------------------------------------------------------------------------
  */

@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * referral.c
- *	  The referral state machine: the transition table, the one
- *	  gate every status change passes, referral creation, the emergency green
- *	  channel and the closed-loop return referral; with family doctor
- *	  contracts, the signed flag and gatekeeping.
+ *	  The referral state machine: the transition table, the one gate every
+ *	  status change passes, referral creation, the green channel, the return.
+ *
+ * With family doctor contracts, a referral records whether the patient was
+ * signed, and alliance.contract_policy = gatekeep refuses an upward referral
+ * not from the family institution.
  *
  * Every change of a referral's status -- alliance.transition, its SQL
  * shorthands, schedule(), complete(), the green channel, the worker's expiry
@@ -387,9 +389,10 @@ green_channel(int64 referral_id, int64 to_institution, const Caller *caller)
 }
 
 /*
- * The gate.  Runs inside alliance_stmt_begin(..., true).  by_system is for changes the
- * gate itself decides (the green channel): no right is checked.  Returns the
- * referral after the change, as an alliance.referral datum in SPI memory.
+ * The gate.  Runs inside alliance_stmt_begin(..., true).  by_system is for
+ * changes the gate itself decides (the green channel): no right is
+ * checked.  Returns the referral after the change, as an alliance.referral
+ * datum in SPI memory.
  */
 static Datum
 gate(const Transition *t, const Caller *caller, bool by_system)
@@ -522,12 +525,11 @@ check_gatekeeping(const ContractInForce *contract, int64 from, int64 to, const c
 }
 
 /*
- * Create a referral; runs inside alliance_stmt_begin(..., true).  parent_id is the
- * referral a return referral closes, or 0: the closed loop goes back to the
- * sender whatever the routing rules say, so only other referrals meet
- * alliance.routing_policy and gatekeeping.  contract is the patient's
- * contract in force in the alliance, or NULL: the referral records it as
- * signed.
+ * Create a referral; runs inside alliance_stmt_begin(..., true).  parent_id is
+ * the referral a return referral closes, or 0: the closed loop goes back to
+ * the sender whatever the routing rules say, so only other referrals meet
+ * alliance.routing_policy and gatekeeping.  contract is the patient's contract
+ * in force in the alliance, or NULL: the referral records it as signed.
  */
 static int64
 create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref,

@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * registry.c
- *	  The alliance's registry: alliances, institutions, their
- *	  memberships, capacity, webhook endpoints, and which database roles act
- *	  for which institution.
+ *	  The registry: alliances, institutions, memberships, capacity, webhook
+ *	  endpoints, and which database roles act for which institution.
  *
  * Each function checks what its caller may do (caller.c), then writes as the
  * extension's owner (stmt.c).

@@ -17,10 +17,10 @@
  * urgency beats leaving them open), then an administrator's rule before a
  * built-in one, then the oldest.
  *
- * For a signed resident (one with a family doctor contract), the members of the resident's
- * combination rank before the other members of their own tier; the lowest
- * adequate tier still comes first, and a member that cannot take the
- * condition is not chosen, combination or not.  Emergencies stay nearest
+ * For a signed resident (one with a family doctor contract), the members of
+ * the resident's combination rank before the other members of their own tier;
+ * the lowest adequate tier still comes first, and a member that cannot take
+ * the condition is not chosen, combination or not.  Emergencies stay nearest
  * first.
  *
  *-------------------------------------------------------------------------
@@ -214,7 +214,8 @@ static void
 cache_context_reset(MemoryContext *context, const char *name)
 {
 	if (*context == NULL)
-		*context = AllocSetContextCreateInternal(CacheMemoryContext, name, ALLOCSET_DEFAULT_SIZES);
+		*context = AllocSetContextCreateInternal(CacheMemoryContext, name,
+												 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextReset(*context);
 }
 

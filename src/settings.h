@@ -18,7 +18,7 @@ typedef enum TierOutputLanguage
 	TIER_OUTPUT_ZH
 } TierOutputLanguage;
 
-/* alliance.routing_policy: what refer() does with a target outside the required tiers */
+/* alliance.routing_policy: what refer() does with a target outside its tiers */
 typedef enum RoutingPolicy
 {
 	ROUTING_POLICY_OFF,

@@ -4,12 +4,12 @@
  *	  How the extension runs its own SQL statements.
  *
  * Every function that touches the extension's tables runs its statements
- * between alliance_stmt_begin and alliance_stmt_end: connected to SPI, with search_path pinned
- * to pg_catalog and pg_temp so that a caller's search_path cannot put its own
- * functions or operators in place of the built-in ones, and, when the
- * function has decided the caller may do what it asks, as the extension's
- * owner, who alone may write the tables.  This is what SECURITY DEFINER
- * would do, except that the function still knows who its caller is.
+ * between alliance_stmt_begin and alliance_stmt_end: connected to SPI, with
+ * search_path pinned to pg_catalog and pg_temp so that a caller's search_path
+ * cannot put its own functions or operators in place of the built-in ones,
+ * and, when the function has decided the caller may do what it asks, as the
+ * extension's owner, who alone may write the tables.  This is what SECURITY
+ * DEFINER would do, except that the function still knows who its caller is.
  *
  * An error unwinds all of it: transaction and subtransaction abort restore
  * the user and the settings.

@@ -2,8 +2,7 @@
  *
  * stmt.h
  *	  How the extension runs its own SQL statements: prepared once per
- *	  backend, with search_path pinned, as the caller or as the extension's
- *	  owner.
+ *	  backend, with search_path pinned, as the caller or as the extension's owner.
  *
  *-------------------------------------------------------------------------
  */

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * tier.c
- *	  The alliance.tier type: the level of an institution (村卫生室 < 一级 <
- *	  二级 < 三级) with an optional grade (丙 < 乙 < 甲), and the canonical
- *	  function of alliance.tier_range, whose level-only bounds cover a whole
- *	  level.
+ *	  The alliance.tier type (村卫生室 < 一级 < 二级 < 三级, graded 丙 < 乙 < 甲)
+ *	  and the canonical function of alliance.tier_range.
+ *
+ * A tier_range's level-only bounds cover a whole level.
  *
  * A tier is an int16 (see parse.h), passed by value; its binary form is that
  * int16.

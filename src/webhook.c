@@ -228,7 +228,7 @@ alliance_webhook_signature(const char *secret, const char *id, const char *times
 	return signature;
 }
 
-/* alliance.alliance_webhook_signature(secret, id, timestamp, body): for receivers and tests */
+/* alliance.webhook_signature(secret, id, timestamp, body): for receivers and tests */
 PG_FUNCTION_INFO_V1(webhook_signature_sql);
 Datum
 webhook_signature_sql(PG_FUNCTION_ARGS)

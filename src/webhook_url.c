@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * webhook_url.c
- *	  Which URLs and addresses may receive webhooks: the decision of
- *	  alliance_webhook_check_url, without its error reporting, and the classification
- *	  of internal addresses that both registration and the sender's check of
- *	  the address actually connected to use.  Plain functions, so that they
- *	  can be fuzzed (test/fuzz) with the libcurl that will send.
+ *	  Which URLs and addresses may receive webhooks: alliance_webhook_check_url's
+ *	  decision and the classification of internal addresses, as plain C.
+ *
+ * Registration and the sender's check of the address actually connected to
+ * both use them; being plain functions, they are fuzzed (test/fuzz) with the
+ * libcurl that will send.
  *
  * No backend calls and no allocation beyond libcurl's own.
  *
@@ -141,14 +142,13 @@ alliance_address_internal_class(int family, const unsigned char *addr)
 }
 
 /*
- * Is a URL's host (as libcurl's URL API gives it: IPv6 bracketed, IPv4
- * already normalised where libcurl does so) internal?  A literal address is
- * read the way the resolver reads it: inet_pton for IPv6, inet_aton (which
- * takes every legacy IPv4 form: 2130706433, 0x7f.1, 0177.0.0.1, 127.1) for
- * IPv4, trailing dots ignored.  The names localhost and *.localhost (RFC
- * 6761) are internal too.  The class as alliance_address_internal_class gives it, or
- * NULL for a name or a public address (a name is checked again when the
- * sender connects).
+ * Is a URL's host (as libcurl's URL API gives it: IPv6 bracketed, IPv4 already
+ * normalised where libcurl does so) internal?  A literal address is read the
+ * way the resolver reads it: inet_pton for IPv6, inet_aton (which takes every
+ * legacy IPv4 form: 2130706433, 0x7f.1, 0177.0.0.1, 127.1) for IPv4, trailing
+ * dots ignored.  The names localhost and *.localhost (RFC 6761) are internal
+ * too.  The class as alliance_address_internal_class gives it, or NULL for a
+ * name or a public address (a name is checked again when the sender connects).
  */
 const char *
 alliance_host_internal_class(const char *host)
@@ -227,9 +227,9 @@ plausible_host(const char *host)
 
 /*
  * Is host (as libcurl's URL API gives it) in http_hosts?  By its text (see
- * alliance_host_in_list), or, for a literal address, by the address's canonical text
- * (so that 0x7f.1 and 127.0.0.1. are 127.0.0.1 if listed, as they are the
- * same address to the resolver).
+ * alliance_host_in_list), or, for a literal address, by the address's
+ * canonical text (so that 0x7f.1 and 127.0.0.1. are 127.0.0.1 if listed, as
+ * they are the same address to the resolver).
  */
 bool
 alliance_webhook_host_listed(const char *http_hosts, const char *host)
@@ -270,14 +270,15 @@ alliance_webhook_host_listed(const char *http_hosts, const char *host)
 }
 
 /*
- * May url (a C string) receive webhooks?  It must parse (libcurl's parser,
- * the one that will send), be https, or http to a host of http_hosts (a
- * comma-separated list, see alliance_webhook_host_listed), carry no credentials, and have a
- * host that is not an internal address (alliance_host_internal_class) unless that
- * host is in http_hosts.  On WEBHOOK_URL_REFUSED, *problem is a static
- * sentence fragment saying why; on WEBHOOK_URL_INTERNAL, *problem is the
- * class of the host; on WEBHOOK_URL_PLAIN_HTTP and WEBHOOK_URL_INTERNAL,
- * *host is the URL's host, which the caller frees with curl_free().
+ * May url (a C string) receive webhooks?  It must parse (libcurl's parser, the
+ * one that will send), be https, or http to a host of http_hosts (a
+ * comma-separated list, see alliance_webhook_host_listed), carry no
+ * credentials, and have a host that is not an internal address
+ * (alliance_host_internal_class) unless that host is in http_hosts.  On
+ * WEBHOOK_URL_REFUSED, *problem is a static sentence fragment saying why; on
+ * WEBHOOK_URL_INTERNAL, *problem is the class of the host; on
+ * WEBHOOK_URL_PLAIN_HTTP and WEBHOOK_URL_INTERNAL, *host is the URL's host,
+ * which the caller frees with curl_free().
  */
 WebhookUrlVerdict
 alliance_webhook_url_verdict(const char *url, const char *http_hosts,
