@@ -24,26 +24,11 @@ CREATE UNIQUE INDEX membership_one_lead ON alliance.membership (alliance_id)
 	WHERE role OPERATOR(pg_catalog.=) 'lead';
 COMMENT ON INDEX alliance.membership_one_lead IS 'at most one lead institution per alliance';
 
--- the view alliance.endpoint shows the column, so it is made again over it
-DROP VIEW alliance.endpoint;
-ALTER TABLE alliance.webhook_endpoint
+ALTER TABLE alliance.endpoint
 	DROP CONSTRAINT endpoint_format_check,
 	ALTER COLUMN format DROP DEFAULT,
 	ALTER COLUMN format TYPE alliance.endpoint_format USING format::alliance.endpoint_format,
 	ALTER COLUMN format SET DEFAULT 'native';
-CREATE VIEW alliance.endpoint WITH (security_invoker = true) AS
-	SELECT e.institution_id, e.url, e.format,
-		   (SELECT s.secret FROM alliance.webhook_secret s
-			 WHERE s.institution_id OPERATOR(pg_catalog.=) e.institution_id) AS secret,
-		   e.active, e.created_at, e.updated_at
-	  FROM alliance.webhook_endpoint e;
-COMMENT ON VIEW alliance.endpoint IS
-	'the webhook receiver of an institution''s own system (HIS, EMR); set with alliance.set_endpoint';
-COMMENT ON COLUMN alliance.endpoint.format IS 'native (the extension''s JSON) or fhir (a FHIR R4 Task)';
-COMMENT ON COLUMN alliance.endpoint.secret IS
-	'signing secret (whsec_...) for the admin role and superusers; NULL for every other role, whatever its privileges';
-COMMENT ON COLUMN alliance.endpoint.active IS 'false once the receiver answered 410 Gone; set_endpoint makes it active again';
-GRANT SELECT ON alliance.endpoint TO PUBLIC;
 
 -- The functions and statements that write these columns pass text, as they
 -- did: text converts to either type on assignment.
