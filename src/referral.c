@@ -193,12 +193,6 @@ status_from_datum(Datum value)
 	return status_from_name(DatumGetCString(DirectFunctionCall1(enum_out, value)));
 }
 
-const char *
-alliance_referral_status_name(ReferralStatus status)
-{
-	return status_name(status);
-}
-
 /* Is this alliance.urgency label an emergency's? */
 static bool
 is_emergency(const char *urgency)

@@ -27,6 +27,5 @@ typedef struct Transition
 } Transition;
 
 extern Datum alliance_referral_transition(const Transition *t);
-extern const char *alliance_referral_status_name(ReferralStatus status);
 
 #endif							/* ALLIANCE_REFERRAL_H */
