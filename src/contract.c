@@ -83,13 +83,6 @@ static Stmt today_stmt = {
 	1, {TEXTOID}
 };
 
-static Stmt member_tiers = {
-	"SELECT i.id, i.tier::text FROM alliance.membership m"
-	"  JOIN alliance.institution i ON i.id = m.institution_id"
-	" WHERE m.alliance_id = $1 AND m.institution_id IN ($2, $3, $4)",
-	4, {INT8OID, INT8OID, INT8OID, INT8OID}
-};
-
 static Stmt insert_contract = {
 	"INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution,"
 	"       secondary_institution, tertiary_institution, doctor_ref, groups, starts, ends, renews)"
@@ -267,34 +260,12 @@ arg_institution(FunctionCallInfo fcinfo, int n)
 static void
 check_combination(int64 alliance_id, const int64 *institutions)
 {
-	Datum		values[4];
-	char		nulls[4] = "    ";
-	Tier		tiers[3];
-	bool		member[3] = {false, false, false};
+	Membership	members[3];
 
 	alliance_registry_require_alliance(alliance_id);
-	values[0] = Int64GetDatum(alliance_id);
-
 	for (int p = 0; p < 3; p++)
-	{
-		values[p + 1] = Int64GetDatum(institutions[p]);
-		nulls[p + 1] = institutions[p] ? ' ' : 'n';
-	}
-	alliance_stmt_run(&member_tiers, values, nulls, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *tier = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-
-		for (int p = 0; p < 3; p++)
-			if (institutions[p] == id)
-			{
-				member[p] = true;
-				if (!alliance_tier_parse(tier, strlen(tier), &tiers[p]))
-					elog(ERROR, "invalid tier \"%s\" of institution " INT64_FORMAT, tier, id);
-			}
-	}
+		members[p].institution_id = institutions[p];
+	alliance_registry_memberships(alliance_id, members, 3);
 
 	for (int p = 0; p < 3; p++)
 	{
@@ -302,7 +273,7 @@ check_combination(int64 alliance_id, const int64 *institutions)
 
 		if (institutions[p] == 0)
 			continue;
-		if (!member[p])
+		if (!members[p].member)
 			ereport(ERROR,
 					(errcode(ERRCODE_AL_NOT_A_MEMBER),
 					 errmsg("%s institution " INT64_FORMAT " is not a member of alliance " INT64_FORMAT,
@@ -310,14 +281,14 @@ check_combination(int64 alliance_id, const int64 *institutions)
 					 errdetail("The institutions of a contract are members of its alliance."),
 					 errhint("See alliance.membership, or add it with alliance.add_member().")));
 		if (p == PLACE_FAMILY)
-			fits = TIER_LEVEL(tiers[p]) <= TIER_PRIMARY;
+			fits = TIER_LEVEL(members[p].tier) <= TIER_PRIMARY;
 		else
-			fits = TIER_LEVEL(tiers[p]) == (p == PLACE_SECONDARY ? TIER_SECONDARY : TIER_TERTIARY);
+			fits = TIER_LEVEL(members[p].tier) == (p == PLACE_SECONDARY ? TIER_SECONDARY : TIER_TERTIARY);
 		if (!fits)
 		{
 			char		tier[TIER_OUTPUT_SIZE];
 
-			alliance_tier_format(tiers[p], false, tier);
+			alliance_tier_format(members[p].tier, false, tier);
 			ereport(ERROR,
 					(errcode(ERRCODE_AL_NOT_A_MEMBER),
 					 errmsg("%s institution " INT64_FORMAT " is %s, not %s member",

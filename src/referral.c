@@ -140,13 +140,6 @@ static Stmt receiver_accepting = {
 	1, {INT8OID}
 };
 
-static Stmt member_institutions = {
-	"SELECT i.id, i.active FROM alliance.membership m"
-	"  JOIN alliance.institution i ON i.id = m.institution_id"
-	" WHERE m.alliance_id = $1 AND m.institution_id IN ($2, $3)",
-	3, {INT8OID, INT8OID, INT8OID}
-};
-
 /*
  * A new referral, from its sender's and receiver's tiers; before ALTER
  * EXTENSION alliance UPDATE to 1.2, a referral has no signed column.
@@ -534,8 +527,9 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	char		code[ICD10_OUTPUT_SIZE];
 	Datum		values[12];
 	char		nulls[12] = "            ";
-	bool		from_ok = false;
-	bool		to_ok = false;
+	Membership	sides[2] = {{.institution_id = from}, {.institution_id = to}};
+	bool		from_ok;
+	bool		to_ok;
 	ReferralStatus status = submit ? RS_REQUESTED : RS_DRAFT;
 	Datum		id;
 
@@ -551,19 +545,9 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 				 errmsg("institution " INT64_FORMAT " cannot refer a patient to itself", from)));
 
 	alliance_registry_require_alliance(alliance_id);
-	values[0] = Int64GetDatum(alliance_id);
-	values[1] = Int64GetDatum(from);
-	values[2] = Int64GetDatum(to);
-	alliance_stmt_run(&member_institutions, values, NULL, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int64		id_i = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		bool		active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-
-		from_ok |= (id_i == from);
-		to_ok |= (id_i == to && active);
-	}
+	alliance_registry_memberships(alliance_id, sides, 2);
+	from_ok = sides[0].member;
+	to_ok = sides[1].member && sides[1].active;
 	if (!from_ok || !to_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_A_MEMBER),

@@ -15,6 +15,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -39,6 +40,13 @@ static Stmt insert_institution = {
 
 static Stmt alliance_exists = {
 	"SELECT 1 FROM alliance.alliance WHERE id = $1", 1, {INT8OID}
+};
+
+static Stmt memberships = {
+	"SELECT i.id, i.active, i.tier::text FROM alliance.membership m"
+	"  JOIN alliance.institution i ON i.id = m.institution_id"
+	" WHERE m.alliance_id = $1 AND m.institution_id = ANY ($2)",
+	2, {INT8OID, INT8ARRAYOID}
 };
 
 static Stmt institution_exists = {
@@ -160,6 +168,42 @@ void
 alliance_registry_require_alliance(int64 alliance_id)
 {
 	require_row(&alliance_exists, "alliance", alliance_id);
+}
+
+void
+alliance_registry_memberships(int64 alliance_id, Membership *members, int n)
+{
+	Datum	   *ids = palloc(n * sizeof(Datum));
+	Datum		values[2];
+
+	for (int j = 0; j < n; j++)
+	{
+		ids[j] = Int64GetDatum(members[j].institution_id);
+		members[j].member = members[j].active = false;
+	}
+	values[0] = Int64GetDatum(alliance_id);
+	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	alliance_stmt_run(&memberships, values, NULL, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		bool		active = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull));
+		char	   *tier = SPI_getvalue(tuple, desc, 3);
+
+		for (int j = 0; j < n; j++)
+			if (members[j].institution_id == id)
+			{
+				members[j].member = true;
+				members[j].active = active;
+				if (!alliance_tier_parse(tier, strlen(tier), &members[j].tier))
+					elog(ERROR, "invalid tier \"%s\" of institution " INT64_FORMAT, tier, id);
+			}
+	}
+	pfree(ids);
 }
 
 /* Run a statement returning one bigint */
