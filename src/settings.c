@@ -14,23 +14,24 @@
 
 #include "settings.h"
 
-int			alliance_tier_output = TIER_OUTPUT_EN;
-char	   *alliance_admin_role = NULL;
-int			alliance_sla_emergency = 30 * 60;
-int			alliance_sla_urgent = 4 * 60 * 60;
-int			alliance_sla_routine = 48 * 60 * 60;
-int			alliance_no_show_grace = 24 * 60 * 60;
-char	   *alliance_http_hosts = NULL;
-char	   *alliance_timezone = NULL;
-char	   *alliance_databases = NULL;
-char	   *alliance_retry_schedule = NULL;
-int			alliance_http_timeout = 10000;
-int			alliance_max_in_flight = 64;
-int			alliance_max_in_flight_per_endpoint = 8;
-int			alliance_log_retention = 7 * 24 * 60 * 60;
-int			alliance_refresh_interval = 5 * 60;
-int			alliance_contract_policy = CONTRACT_POLICY_PREFER;
-int			alliance_routing_policy = ROUTING_POLICY_WARN;
+/* each takes its default, given once below, when it is defined */
+int			alliance_tier_output;
+char	   *alliance_admin_role;
+int			alliance_sla_emergency;
+int			alliance_sla_urgent;
+int			alliance_sla_routine;
+int			alliance_no_show_grace;
+char	   *alliance_http_hosts;
+char	   *alliance_timezone;
+char	   *alliance_databases;
+char	   *alliance_retry_schedule;
+int			alliance_http_timeout;
+int			alliance_max_in_flight;
+int			alliance_max_in_flight_per_endpoint;
+int			alliance_log_retention;
+int			alliance_refresh_interval;
+int			alliance_contract_policy;
+int			alliance_routing_policy;
 
 static const struct config_enum_entry routing_policy_options[] = {
 	{"off", ROUTING_POLICY_OFF, false},
