@@ -225,18 +225,18 @@ check_named(text *value, const TextLimit *limit)
  * value is longer than the limit named what (22023 when it must not be blank
  * and is).  For CHECK constraints.
  */
-PG_FUNCTION_INFO_V1(bounds_text_sql);
+PG_FUNCTION_INFO_V1(alliance_bounds_text_sql);
 Datum
-bounds_text_sql(PG_FUNCTION_ARGS)
+alliance_bounds_text_sql(PG_FUNCTION_ARGS)
 {
 	check_named(PG_GETARG_TEXT_PP(0), find_limit(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_BOOL(true);
 }
 
 /* alliance.check_texts(value text[], what text) → boolean: each element */
-PG_FUNCTION_INFO_V1(bounds_texts_sql);
+PG_FUNCTION_INFO_V1(alliance_bounds_texts_sql);
 Datum
-bounds_texts_sql(PG_FUNCTION_ARGS)
+alliance_bounds_texts_sql(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(0);
 	const TextLimit *limit = find_limit(PG_GETARG_TEXT_PP(1));
@@ -255,9 +255,9 @@ bounds_texts_sql(PG_FUNCTION_ARGS)
  * alliance.check_instant(value timestamptz, what text) → boolean: true, or
  * 22008 outside the window.  For CHECK constraints.
  */
-PG_FUNCTION_INFO_V1(bounds_instant_sql);
+PG_FUNCTION_INFO_V1(alliance_bounds_instant_sql);
 Datum
-bounds_instant_sql(PG_FUNCTION_ARGS)
+alliance_bounds_instant_sql(PG_FUNCTION_ARGS)
 {
 	alliance_bounds_check_instant(PG_GETARG_TIMESTAMPTZ(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_BOOL(true);
@@ -268,9 +268,9 @@ bounds_instant_sql(PG_FUNCTION_ARGS)
  * or 22008 unless start and its days lie in the window.  For CHECK
  * constraints.
  */
-PG_FUNCTION_INFO_V1(bounds_days_sql);
+PG_FUNCTION_INFO_V1(alliance_bounds_days_sql);
 Datum
-bounds_days_sql(PG_FUNCTION_ARGS)
+alliance_bounds_days_sql(PG_FUNCTION_ARGS)
 {
 	alliance_bounds_check_day_span(PG_GETARG_DATEADT(0), PG_GETARG_INT32(1),
 						  text_to_cstring(PG_GETARG_TEXT_PP(2)));
@@ -278,9 +278,9 @@ bounds_days_sql(PG_FUNCTION_ARGS)
 }
 
 /* alliance.text_limits() → (what text, max_characters integer, not_blank boolean) */
-PG_FUNCTION_INFO_V1(text_limits_sql);
+PG_FUNCTION_INFO_V1(alliance_text_limits_sql);
 Datum
-text_limits_sql(PG_FUNCTION_ARGS)
+alliance_text_limits_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
@@ -302,9 +302,9 @@ text_limits_sql(PG_FUNCTION_ARGS)
  * alliance.time_window() → (first timestamptz, "end" timestamptz,
  * schedule_past interval, schedule_ahead interval)
  */
-PG_FUNCTION_INFO_V1(time_window_sql);
+PG_FUNCTION_INFO_V1(alliance_time_window_sql);
 Datum
-time_window_sql(PG_FUNCTION_ARGS)
+alliance_time_window_sql(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	Datum		values[4];

@@ -68,9 +68,9 @@ indicator_locktag(LOCKTAG *tag)
  * the transaction, waiting for it (refresh_indicators and rebuild_indicators
  * call it; PUBLIC may not).
  */
-PG_FUNCTION_INFO_V1(indicator_refresh_lock);
+PG_FUNCTION_INFO_V1(alliance_indicator_refresh_lock);
 Datum
-indicator_refresh_lock(PG_FUNCTION_ARGS)
+alliance_indicator_refresh_lock(PG_FUNCTION_ARGS)
 {
 	LOCKTAG		tag;
 

@@ -402,9 +402,9 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
  *						  secondary_institution, tertiary_institution, starts,
  *						  months, doctor_ref, groups) → bigint
  */
-PG_FUNCTION_INFO_V1(sign_contract);
+PG_FUNCTION_INFO_V1(alliance_sign_contract);
 Datum
-sign_contract(PG_FUNCTION_ARGS)
+alliance_sign_contract(PG_FUNCTION_ARGS)
 {
 	Caller		caller;
 	StmtScope	scope;
@@ -496,9 +496,9 @@ read_locked(const Caller *caller, int64 id, ContractRow *row, const char *action
 }
 
 /* alliance.renew_contract(contract_id, months) → bigint */
-PG_FUNCTION_INFO_V1(renew_contract);
+PG_FUNCTION_INFO_V1(alliance_renew_contract);
 Datum
-renew_contract(PG_FUNCTION_ARGS)
+alliance_renew_contract(PG_FUNCTION_ARGS)
 {
 	Caller		caller;
 	StmtScope	scope;
@@ -532,9 +532,9 @@ renew_contract(PG_FUNCTION_ARGS)
  * (on its first day if it has not started), and the renewals already signed
  * after it end on their first day, never in force.
  */
-PG_FUNCTION_INFO_V1(end_contract);
+PG_FUNCTION_INFO_V1(alliance_end_contract);
 Datum
-end_contract(PG_FUNCTION_ARGS)
+alliance_end_contract(PG_FUNCTION_ARGS)
 {
 	Caller		caller;
 	StmtScope	scope;
@@ -574,9 +574,9 @@ end_contract(PG_FUNCTION_ARGS)
 }
 
 /* alliance.set_population(institution_id, residents, key_residents) → void */
-PG_FUNCTION_INFO_V1(set_population);
+PG_FUNCTION_INFO_V1(alliance_set_population);
 Datum
-set_population(PG_FUNCTION_ARGS)
+alliance_set_population(PG_FUNCTION_ARGS)
 {
 	Caller		caller;
 	StmtScope	scope;

@@ -68,9 +68,9 @@ trigger_command(TriggerData *trigdata)
  * (the roles acting for every institution) or "none"; argument 2: the
  * hint, a sentence naming the functions to use instead.
  */
-PG_FUNCTION_INFO_V1(write_guard);
+PG_FUNCTION_INFO_V1(alliance_write_guard);
 Datum
-write_guard(PG_FUNCTION_ARGS)
+alliance_write_guard(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Trigger    *trigger;
@@ -108,9 +108,9 @@ write_guard(PG_FUNCTION_ARGS)
  * TRIGGER, refusing a trigger on a relation of the extension's schema unless
  * the user is a superuser.
  */
-PG_FUNCTION_INFO_V1(trigger_guard);
+PG_FUNCTION_INFO_V1(alliance_trigger_guard);
 Datum
-trigger_guard(PG_FUNCTION_ARGS)
+alliance_trigger_guard(PG_FUNCTION_ARGS)
 {
 	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
 	CreateTrigStmt *stmt;
@@ -142,9 +142,9 @@ trigger_guard(PG_FUNCTION_ARGS)
  * alliance.dispatcher_status(): launcher.c's figures, with last_error blanked
  * unless the caller acts for every institution.
  */
-PG_FUNCTION_INFO_V1(dispatcher_status_shown);
+PG_FUNCTION_INFO_V1(alliance_dispatcher_status_shown);
 Datum
-dispatcher_status_shown(PG_FUNCTION_ARGS)
+alliance_dispatcher_status_shown(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Tuplestorestate *all;
