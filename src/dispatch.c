@@ -48,9 +48,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "alliance.h"
-#include "exec.h"
 #include "parse.h"
+#include "settings.h"
+#include "stmt.h"
 #include "webhook.h"
 #include "worker.h"
 
@@ -328,13 +328,13 @@ static TimestampTz next_due_at = 0;
 static TimestampTz next_due_looked_up = 0;
 
 bool
-retry_schedule_check(char **newval, void **extra, GucSource source)
+alliance_retry_schedule_check(char **newval, void **extra, GucSource source)
 {
 	RetrySchedule *parsed = malloc(sizeof(RetrySchedule));
 
 	if (parsed == NULL)
 		return false;
-	if (!duration_list_parse(*newval, strlen(*newval), parsed->seconds, MAX_SCHEDULE, &parsed->n))
+	if (!alliance_duration_list_parse(*newval, strlen(*newval), parsed->seconds, MAX_SCHEDULE, &parsed->n))
 	{
 		GUC_check_errdetail("The retry schedule is a comma-separated list of at most %d durations "
 							"of at most a year, such as \"0,5s,5min,30min,2h\".", MAX_SCHEDULE);
@@ -346,7 +346,7 @@ retry_schedule_check(char **newval, void **extra, GucSource source)
 }
 
 void
-retry_schedule_assign(const char *newval, void *extra)
+alliance_retry_schedule_assign(const char *newval, void *extra)
 {
 	if (extra)
 		schedule = *(RetrySchedule *) extra;
@@ -482,7 +482,7 @@ record_finished(Turn *turn)
 	values[5] = float8_array(duration, n);
 	values[6] = PointerGetDatum(construct_array(started, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	stmt_run(&record_attempts, values, NULL, 0);
+	alliance_stmt_run(&record_attempts, values, NULL, 0);
 
 	/* move what is done to recording; the rest waits for a later turn */
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -531,7 +531,7 @@ disable_gone_endpoints(void)
 	}
 	values[0] = int8_array(ids, ngone);
 	values[1] = text_array(urls, NULL, ngone);
-	stmt_run(&disable_gone, values, NULL, 0);
+	alliance_stmt_run(&disable_gone, values, NULL, 0);
 	/* done ones to the front, so that a commit can forget them */
 	for (int i = 0; i < ngone; i++)
 	{
@@ -602,7 +602,7 @@ current_loads(Load *loads)
 {
 	int			n = 0;
 
-	for (Delivery *d = webhook_in_flight_list(sender); d; d = d->next)
+	for (Delivery *d = alliance_webhook_in_flight_list(sender); d; d = d->next)
 	{
 		Load	   *l = load_of(loads, &n, d->institution_id);
 
@@ -629,7 +629,7 @@ static void
 claim(Turn *turn, bool with_payload)
 {
 	int			limit = alliance_max_in_flight_per_endpoint;
-	int			room = (1 + CLAIM_AHEAD) * alliance_max_in_flight - webhook_in_flight(sender) - nready;
+	int			room = (1 + CLAIM_AHEAD) * alliance_max_in_flight - alliance_webhook_in_flight(sender) - nready;
 	Load	   *loads;
 	int			nloads;
 	Datum	   *ids;
@@ -641,7 +641,7 @@ claim(Turn *turn, bool with_payload)
 	if (room <= 0)
 		return;
 
-	loads = palloc((webhook_in_flight(sender) + nready + 1) * sizeof(Load));
+	loads = palloc((alliance_webhook_in_flight(sender) + nready + 1) * sizeof(Load));
 	nloads = current_loads(loads);
 	ids = palloc((nloads + 1) * sizeof(Datum));
 	used = palloc((nloads + 1) * sizeof(Datum));
@@ -661,7 +661,7 @@ claim(Turn *turn, bool with_payload)
 	/* a lease outlives any request, even one queued behind a slow endpoint */
 	values[4] = Float8GetDatum(2.0 * alliance_http_timeout / 1000.0 + 30);
 	values[5] = Int64GetDatum(last_claimed_for);
-	stmt_run(with_payload ? &claim_due : &claim_due_bare, values, NULL, 0);
+	alliance_stmt_run(with_payload ? &claim_due : &claim_due_bare, values, NULL, 0);
 
 	turn->claimed = palloc(Max(SPI_processed, 1) * sizeof(Claimed *));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -742,9 +742,9 @@ build_one_payload(void *arg)
 	values[0] = Int64GetDatum(job->c->referral_id);
 	values[1] = Int64GetDatum(job->c->event_id);
 	values[2] = CStringGetTextDatum(job->c->body);	/* the format, from claim_due_bare */
-	stmt_run(&build_payload, values, NULL, 1);
+	alliance_stmt_run(&build_payload, values, NULL, 1);
 	pfree(job->c->body);
-	job->c->body = stmt_get(1, &body)
+	job->c->body = alliance_stmt_get(1, &body)
 		? MemoryContextStrdup(ready_cxt, TextDatumGetCString(body))
 		: NULL;
 }
@@ -820,7 +820,7 @@ claim_one_by_one(Turn *turn)
 		values[0] = int8_array(referral, nbad);
 		values[1] = int8_array(id, nbad);
 		values[2] = text_array(error, NULL, nbad);
-		stmt_run(&bury, values, NULL, 0);
+		alliance_stmt_run(&bury, values, NULL, 0);
 	}
 }
 
@@ -839,9 +839,9 @@ deliver_step(void *arg)
 		leases_released = false;
 		return;
 	}
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	if (!leases_released)
-		stmt_run(&release_leases, NULL, NULL, 0);
+		alliance_stmt_run(&release_leases, NULL, NULL, 0);
 	record_finished(turn);
 	disable_gone_endpoints();
 	problem = in_subtransaction(claim_with_payloads, turn);
@@ -855,18 +855,18 @@ deliver_step(void *arg)
 	if (turn->failed > 0 || now >= next_due_at ||
 		now >= TimestampTzPlusMilliseconds(next_due_looked_up, RETRY_HELD_MS))
 	{
-		stmt_run(&next_due, NULL, NULL, 1);
-		next_due_at = TimestampTzPlusMilliseconds(now, stmt_get(1, &value)
+		alliance_stmt_run(&next_due, NULL, NULL, 1);
+		next_due_at = TimestampTzPlusMilliseconds(now, alliance_stmt_get(1, &value)
 												  ? ms_until(DatumGetFloat8(value)) : LONGEST_SLEEP_MS);
 		next_due_looked_up = now;
 	}
 	turn->due_unclaimed = false;
-	if (turn->nclaimed == 0 && nready == 0 && webhook_in_flight(sender) == 0)
+	if (turn->nclaimed == 0 && nready == 0 && alliance_webhook_in_flight(sender) == 0)
 	{
-		stmt_run(&due_unclaimed, NULL, NULL, 1);
-		turn->due_unclaimed = stmt_get(1, &value) && DatumGetBool(value);
+		alliance_stmt_run(&due_unclaimed, NULL, NULL, 1);
+		turn->due_unclaimed = alliance_stmt_get(1, &value) && DatumGetBool(value);
 	}
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 }
 
 /* After the turn's commit: forget what it recorded, count it, queue what it claimed */
@@ -880,7 +880,7 @@ turn_committed(Turn *turn)
 	for (d = recording; d; d = next)
 	{
 		next = d->next;
-		webhook_free_delivery(sender, d);
+		alliance_webhook_free_delivery(sender, d);
 	}
 	recording = NULL;
 	memmove(gone, gone + ngone_done, (ngone - ngone_done) * sizeof(Gone));
@@ -946,13 +946,13 @@ start_ready(void)
 	Load	   *loads;
 	int			nloads = 0;
 
-	if (ready == NULL || webhook_in_flight(sender) >= alliance_max_in_flight)
+	if (ready == NULL || alliance_webhook_in_flight(sender) >= alliance_max_in_flight)
 		return;
-	loads = palloc((webhook_in_flight(sender) + nready + 1) * sizeof(Load));
-	for (Delivery *d = webhook_in_flight_list(sender); d; d = d->next)
+	loads = palloc((alliance_webhook_in_flight(sender) + nready + 1) * sizeof(Load));
+	for (Delivery *d = alliance_webhook_in_flight_list(sender); d; d = d->next)
 		load_of(loads, &nloads, d->institution_id)->in_flight++;
 
-	while (*link && webhook_in_flight(sender) < alliance_max_in_flight)
+	while (*link && alliance_webhook_in_flight(sender) < alliance_max_in_flight)
 	{
 		Claimed    *c = *link;
 		Load	   *l = load_of(loads, &nloads, c->institution_id);
@@ -970,14 +970,14 @@ start_ready(void)
 		nready--;
 		l->in_flight++;
 
-		d = webhook_new_delivery(sender, c->url, c->body ? c->body : "{}");
+		d = alliance_webhook_new_delivery(sender, c->url, c->body ? c->body : "{}");
 		d->outbox_id = c->outbox_id;
 		d->referral_id = c->referral_id;
 		d->event_id = c->event_id;
 		d->institution_id = c->institution_id;
 		d->attempts = c->attempts;
 		d->fhir = c->fhir;
-		webhook_start(sender, d, c->secret ? c->secret : "");
+		alliance_webhook_start(sender, d, c->secret ? c->secret : "");
 		free_claimed(c);
 	}
 	pfree(loads);
@@ -995,7 +995,7 @@ dispatcher_turn(void)
 	bool		ok;
 	long		timeout;
 
-	ok = worker_in_transaction(slot, deliver_step, &turn, "delivering notifications");
+	ok = alliance_worker_in_transaction(slot, deliver_step, &turn, "delivering notifications");
 	MemoryContextSwitchTo(keep);
 
 	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
@@ -1097,7 +1097,7 @@ alliance_dispatcher_main(Datum arg)
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		ereport(FATAL, (errmsg("could not initialize libcurl")));
-	sender = webhook_sender_create(dbname);
+	sender = alliance_webhook_sender_create(dbname);
 	turn_context = AllocSetContextCreate(TopMemoryContext, "alliance dispatcher turn",
 										 ALLOCSET_DEFAULT_SIZES);
 	ready_cxt = AllocSetContextCreate(TopMemoryContext, "alliance dispatcher claims",
@@ -1111,8 +1111,8 @@ alliance_dispatcher_main(Datum arg)
 		Delivery   *done;
 
 		/* SIGTERM: stop between batches (in-flight rows keep their lease) */
-		(void) worker_check_signals();
-		if (worker_exit_requested(slot))
+		(void) alliance_worker_check_signals();
+		if (alliance_worker_exit_requested(slot))
 		{
 			ereport(LOG, (errmsg("alliance dispatcher for database \"%s\" leaves for DROP DATABASE", dbname)));
 			proc_exit(0);
@@ -1127,7 +1127,7 @@ alliance_dispatcher_main(Datum arg)
 		now = GetCurrentTimestamp();
 		if (woken || now >= next_turn_at ||
 			(first_unrecorded != 0 &&
-			 (nready < webhook_in_flight(sender) || webhook_in_flight(sender) == 0 ||
+			 (nready < alliance_webhook_in_flight(sender) || alliance_webhook_in_flight(sender) == 0 ||
 			  now >= TimestampTzPlusMilliseconds(first_unrecorded, RECORD_DELAY_MS))))
 		{
 			MemoryContextReset(turn_context);
@@ -1139,10 +1139,10 @@ alliance_dispatcher_main(Datum arg)
 		wake_at = next_turn_at;
 		if (first_unrecorded != 0)
 			wake_at = Min(wake_at, TimestampTzPlusMilliseconds(first_unrecorded, RECORD_DELAY_MS));
-		woken = webhook_wait(sender, TimestampDifferenceMilliseconds(now, wake_at), PG_WAIT_EXTENSION);
+		woken = alliance_webhook_wait(sender, TimestampDifferenceMilliseconds(now, wake_at), PG_WAIT_EXTENSION);
 
 		/* what finished is recorded at a turn; its room is refilled now */
-		while ((done = webhook_take_done(sender)) != NULL)
+		while ((done = alliance_webhook_take_done(sender)) != NULL)
 		{
 			Delivery   *next;
 

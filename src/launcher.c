@@ -45,8 +45,10 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#include "access.h"
+#include "caller.h"
 
+#include "settings.h"
+#include "wake.h"
 #include "worker.h"
 
 /* pause before a stopped dispatcher is started again, in ms */
@@ -173,7 +175,7 @@ refuse_tenant_lock(List *relations, const char *command)
 
 		if (!OidIsValid(relid) || get_rel_namespace(relid) != schema)
 			continue;
-		caller_identify(&caller);
+		alliance_caller_identify(&caller);
 		if (!caller.acts_for_all)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -212,7 +214,7 @@ alliance_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOn
  * and the launcher.
  */
 void
-worker_preload(void)
+alliance_worker_preload(void)
 {
 	BackgroundWorker worker;
 
@@ -264,7 +266,7 @@ wake_callback(XactEvent event, void *arg)
  * called wherever a referral changes or a notification is queued.
  */
 void
-worker_wake_at_commit(void)
+alliance_wake_at_commit(void)
 {
 	if (alliance_shared == NULL)
 		return;
@@ -496,7 +498,7 @@ launcher_reconcile(bool report)
  * reload the configuration at SIGHUP; whether it reloaded.
  */
 bool
-worker_check_signals(void)
+alliance_worker_check_signals(void)
 {
 	if (ProcDiePending)
 		proc_exit(1);
@@ -510,7 +512,7 @@ worker_check_signals(void)
 
 /* Has DROP DATABASE asked this database's workers to leave? */
 bool
-worker_exit_requested(DispatcherSlot *slot)
+alliance_worker_exit_requested(DispatcherSlot *slot)
 {
 	bool		leave;
 
@@ -522,7 +524,7 @@ worker_exit_requested(DispatcherSlot *slot)
 
 /* Remember an error for alliance.dispatcher_status */
 void
-worker_note_error(DispatcherSlot *slot, const char *message)
+alliance_worker_note_error(DispatcherSlot *slot, const char *message)
 {
 	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
 	strlcpy(slot->last_error, message, ERROR_TEXT_SIZE);
@@ -536,7 +538,7 @@ worker_note_error(DispatcherSlot *slot, const char *message)
  * back, and the worker goes on.
  */
 bool
-worker_in_transaction(DispatcherSlot *slot, void (*fn) (void *), void *arg, const char *what)
+alliance_worker_in_transaction(DispatcherSlot *slot, void (*fn) (void *), void *arg, const char *what)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile bool ok = true;
@@ -561,7 +563,7 @@ worker_in_transaction(DispatcherSlot *slot, void (*fn) (void *), void *arg, cons
 		AbortCurrentTransaction();
 		ereport(LOG,
 				(errmsg("alliance worker: %s failed: %s", what, edata->message)));
-		worker_note_error(slot, edata->message);
+		alliance_worker_note_error(slot, edata->message);
 		FreeErrorData(edata);
 		ok = false;
 	}
@@ -593,7 +595,7 @@ alliance_launcher_main(Datum arg)
 		long		sleep_ms;
 
 		/* SIGTERM: leave quietly; the postmaster starts the launcher again */
-		if (worker_check_signals())
+		if (alliance_worker_check_signals())
 			report = true;
 		sleep_ms = launcher_reconcile(report);
 		report = false;

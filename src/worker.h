@@ -59,22 +59,12 @@ typedef struct AllianceShared
 
 extern AllianceShared *alliance_shared;
 
-/* settings of the workers */
-extern char *alliance_databases;
-extern char *alliance_retry_schedule;
-extern int	alliance_http_timeout;
-extern int	alliance_max_in_flight;
-extern int	alliance_max_in_flight_per_endpoint;
-extern int	alliance_log_retention;
-extern int	alliance_refresh_interval;
-
 /* launcher.c */
-extern void worker_preload(void);
-extern void worker_wake_at_commit(void);
-extern bool worker_check_signals(void);
-extern bool worker_exit_requested(DispatcherSlot *slot);
-extern void worker_note_error(DispatcherSlot *slot, const char *message);
-extern bool worker_in_transaction(DispatcherSlot *slot, void (*fn) (void *), void *arg,
+extern void alliance_worker_preload(void);
+extern bool alliance_worker_check_signals(void);
+extern bool alliance_worker_exit_requested(DispatcherSlot *slot);
+extern void alliance_worker_note_error(DispatcherSlot *slot, const char *message);
+extern bool alliance_worker_in_transaction(DispatcherSlot *slot, void (*fn) (void *), void *arg,
 								  const char *what);
 extern PGDLLEXPORT void alliance_launcher_main(Datum arg);
 
@@ -82,8 +72,6 @@ extern PGDLLEXPORT void alliance_launcher_main(Datum arg);
 extern PGDLLEXPORT void alliance_chores_main(Datum arg);
 
 /* dispatch.c */
-extern bool retry_schedule_check(char **newval, void **extra, GucSource source);
-extern void retry_schedule_assign(const char *newval, void *extra);
 extern PGDLLEXPORT void alliance_dispatcher_main(Datum arg);
 
 #endif							/* ALLIANCE_WORKER_H */

@@ -1,15 +1,15 @@
 /*-------------------------------------------------------------------------
  *
- * exec.c
+ * stmt.c
  *	  How the extension runs its own SQL statements.
  *
  * Every function that touches the extension's tables runs its statements
- * between stmt_begin and stmt_end: connected to SPI, with search_path pinned
- * to pg_catalog and pg_temp so that a caller's search_path cannot put its own
- * functions or operators in place of the built-in ones, and, when the
- * function has decided the caller may do what it asks, as the extension's
- * owner, who alone may write the tables.  This is what SECURITY DEFINER
- * would do, except that the function still knows who its caller is.
+ * between alliance_stmt_begin and alliance_stmt_end: connected to SPI, with
+ * search_path pinned to pg_catalog and pg_temp so that a caller's search_path
+ * cannot put its own functions or operators in place of the built-in ones,
+ * and, when the function has decided the caller may do what it asks, as the
+ * extension's owner, who alone may write the tables.  This is what SECURITY
+ * DEFINER would do, except that the function still knows who its caller is.
  *
  * An error unwinds all of it: transaction and subtransaction abort restore
  * the user and the settings.
@@ -31,11 +31,11 @@
 #include "utils/timestamp.h"
 
 #include "bounds.h"
-#include "exec.h"
+#include "stmt.h"
 
 /* The owner of the alliance extension, who owns its tables */
 Oid
-extension_owner(void)
+alliance_extension_owner(void)
 {
 	Relation	rel;
 	ScanKeyData key;
@@ -67,9 +67,9 @@ extension_owner(void)
  * what the statements will do.
  */
 void
-stmt_begin(StmtScope *scope, bool as_owner)
+alliance_stmt_begin(StmtScope *scope, bool as_owner)
 {
-	Oid			owner = as_owner ? extension_owner() : InvalidOid;
+	Oid			owner = as_owner ? alliance_extension_owner() : InvalidOid;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -84,9 +84,9 @@ stmt_begin(StmtScope *scope, bool as_owner)
 		SetUserIdAndSecContext(owner, scope->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
 
-/* Undo stmt_begin */
+/* Undo alliance_stmt_begin */
 void
-stmt_end(StmtScope *scope)
+alliance_stmt_end(StmtScope *scope)
 {
 	SetUserIdAndSecContext(scope->saved_userid, scope->saved_sec_context);
 	AtEOXact_GUC(true, scope->guc_nestlevel);
@@ -98,7 +98,7 @@ stmt_end(StmtScope *scope)
  * code; an unexpected failure is an error.  count limits the rows (0: all).
  */
 int
-stmt_run(Stmt *stmt, Datum *values, const char *nulls, long count)
+alliance_stmt_run(Stmt *stmt, Datum *values, const char *nulls, long count)
 {
 	int			rc;
 
@@ -121,7 +121,7 @@ stmt_run(Stmt *stmt, Datum *values, const char *nulls, long count)
 }
 
 bool
-stmt_get(int col, Datum *value)
+alliance_stmt_get(int col, Datum *value)
 {
 	bool		isnull = true;
 
@@ -132,7 +132,7 @@ stmt_get(int col, Datum *value)
 
 /* Raise 22004 naming argument n if it is NULL */
 void
-arg_require(FunctionCallInfo fcinfo, int n, const char *name)
+alliance_arg_require(FunctionCallInfo fcinfo, int n, const char *name)
 {
 	if (PG_ARGISNULL(n))
 		ereport(ERROR,
@@ -142,7 +142,7 @@ arg_require(FunctionCallInfo fcinfo, int n, const char *name)
 
 /* The label of an enum value */
 char *
-arg_enum_label(Datum value)
+alliance_arg_enum_label(Datum value)
 {
 	return DatumGetCString(DirectFunctionCall1(enum_out, value));
 }
@@ -152,14 +152,14 @@ arg_enum_label(Datum value)
  * when longer than BOUNDS_PATIENT_REF characters, 22023 when empty or blank.
  */
 char *
-arg_patient_ref(FunctionCallInfo fcinfo, int n)
+alliance_arg_patient_ref(FunctionCallInfo fcinfo, int n)
 {
 	text	   *ref;
 
-	arg_require(fcinfo, n, "patient_ref");
+	alliance_arg_require(fcinfo, n, "patient_ref");
 	ref = PG_GETARG_TEXT_PP(n);
-	bounds_check_text(VARDATA_ANY(ref), VARSIZE_ANY_EXHDR(ref), BOUNDS_PATIENT_REF, "patient_ref");
-	bounds_check_not_blank(VARDATA_ANY(ref), VARSIZE_ANY_EXHDR(ref), "patient_ref");
+	alliance_bounds_check_text(VARDATA_ANY(ref), VARSIZE_ANY_EXHDR(ref), BOUNDS_PATIENT_REF, "patient_ref");
+	alliance_bounds_check_not_blank(VARDATA_ANY(ref), VARSIZE_ANY_EXHDR(ref), "patient_ref");
 	return text_to_cstring(ref);
 }
 
@@ -168,29 +168,29 @@ arg_patient_ref(FunctionCallInfo fcinfo, int n)
  * characters.
  */
 char *
-arg_bounded_text(FunctionCallInfo fcinfo, int n, const char *name, int limit)
+alliance_arg_bounded_text(FunctionCallInfo fcinfo, int n, const char *name, int limit)
 {
 	text	   *value;
 
 	if (PG_ARGISNULL(n))
 		return NULL;
 	value = PG_GETARG_TEXT_PP(n);
-	bounds_check_text(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), limit, name);
+	alliance_bounds_check_text(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), limit, name);
 	return text_to_cstring(value);
 }
 
 /* Argument n, an instant: 22004 when NULL, 22008 outside the window */
 TimestampTz
-arg_instant(FunctionCallInfo fcinfo, int n, const char *name)
+alliance_arg_instant(FunctionCallInfo fcinfo, int n, const char *name)
 {
-	arg_require(fcinfo, n, name);
-	bounds_check_instant(PG_GETARG_TIMESTAMPTZ(n), name);
+	alliance_arg_require(fcinfo, n, name);
+	alliance_bounds_check_instant(PG_GETARG_TIMESTAMPTZ(n), name);
 	return PG_GETARG_TIMESTAMPTZ(n);
 }
 
 /* Text argument n as a C string, or NULL */
 char *
-arg_text(FunctionCallInfo fcinfo, int n)
+alliance_arg_text(FunctionCallInfo fcinfo, int n)
 {
 	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * access.c
+ * caller.c
  *	  Who acts for whom.
  *
  * The caller of a function is the current user when it is called (so an
@@ -27,9 +27,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "access.h"
-#include "alliance.h"
-#include "exec.h"
+#include "caller.h"
+#include "settings.h"
+#include "stmt.h"
 
 static Stmt mapped_institutions = {
 	"SELECT DISTINCT m.institution_id"
@@ -50,7 +50,7 @@ static Stmt mapped_institutions_1_0 = {
 
 /* Does alliance.role_map name roles by OID (1.2), or by name (1.0, 1.1)? */
 bool
-role_map_by_oid(void)
+alliance_role_map_by_oid(void)
 {
 	Oid			relid = get_relname_relid("role_map", get_namespace_oid("alliance", false));
 
@@ -59,7 +59,7 @@ role_map_by_oid(void)
 
 /* Is role a superuser or a member of alliance.admin_role? */
 bool
-caller_role_acts_for_all(Oid role)
+alliance_caller_role_acts_for_all(Oid role)
 {
 	Oid			admin;
 
@@ -76,22 +76,22 @@ caller_role_acts_for_all(Oid role)
  * institution list is allocated in the current memory context.
  */
 void
-caller_identify(Caller *caller)
+alliance_caller_identify(Caller *caller)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	StmtScope	scope;
 	Datum		arg;
 
 	caller->roleid = GetUserId();
-	caller->acts_for_all = caller_role_acts_for_all(caller->roleid);
+	caller->acts_for_all = alliance_caller_role_acts_for_all(caller->roleid);
 	caller->ninstitutions = 0;
 	caller->institutions = NULL;
 	if (caller->acts_for_all)
 		return;
 
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	arg = ObjectIdGetDatum(caller->roleid);
-	stmt_run(role_map_by_oid() ? &mapped_institutions : &mapped_institutions_1_0, &arg, NULL, 0);
+	alliance_stmt_run(alliance_role_map_by_oid() ? &mapped_institutions : &mapped_institutions_1_0, &arg, NULL, 0);
 	if (SPI_processed > 0)
 	{
 		caller->institutions = MemoryContextAlloc(outer, SPI_processed * sizeof(int64));
@@ -104,11 +104,11 @@ caller_identify(Caller *caller)
 		}
 		caller->ninstitutions = (int) SPI_processed;
 	}
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 }
 
 bool
-caller_acts_for(const Caller *caller, int64 institution)
+alliance_caller_acts_for(const Caller *caller, int64 institution)
 {
 	if (caller->acts_for_all)
 		return true;
@@ -119,33 +119,33 @@ caller_acts_for(const Caller *caller, int64 institution)
 }
 
 char *
-caller_name(const Caller *caller)
+alliance_caller_name(const Caller *caller)
 {
 	return GetUserNameFromId(caller->roleid, false);
 }
 
 /* Raise 42501 unless the caller acts for every institution */
 void
-caller_require_admin(const Caller *caller, const char *action)
+alliance_caller_require_admin(const Caller *caller, const char *action)
 {
 	if (!caller->acts_for_all)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s", action),
 				 errdetail("Role \"%s\" is neither a superuser nor a member of \"%s\" (alliance.admin_role).",
-						   caller_name(caller), alliance_admin_role ? alliance_admin_role : "")));
+						   alliance_caller_name(caller), alliance_admin_role ? alliance_admin_role : "")));
 }
 
 /* Raise 42501 unless the caller acts for the institution */
 void
-caller_require_institution(const Caller *caller, int64 institution, const char *action)
+alliance_caller_require_institution(const Caller *caller, int64 institution, const char *action)
 {
-	if (!caller_acts_for(caller, institution))
+	if (!alliance_caller_acts_for(caller, institution))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s", action),
 				 errdetail("Role \"%s\" does not act for institution " INT64_FORMAT ".",
-						   caller_name(caller), institution),
+						   alliance_caller_name(caller), institution),
 				 errhint("An administrator maps a role to an institution with alliance.map_role().")));
 }
 
@@ -154,7 +154,7 @@ PG_FUNCTION_INFO_V1(acts_for_all);
 Datum
 acts_for_all(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(caller_role_acts_for_all(GetUserId()));
+	PG_RETURN_BOOL(alliance_caller_role_acts_for_all(GetUserId()));
 }
 
 /* alliance.acting_institutions(): the institutions the current user is mapped to */
@@ -165,7 +165,7 @@ acting_institutions(PG_FUNCTION_ARGS)
 	Caller		caller;
 	Datum	   *ids;
 
-	caller_identify(&caller);
+	alliance_caller_identify(&caller);
 	ids = palloc(Max(caller.ninstitutions, 1) * sizeof(Datum));
 	for (int i = 0; i < caller.ninstitutions; i++)
 		ids[i] = Int64GetDatum(caller.institutions[i]);
