@@ -14,7 +14,7 @@
 
 #include "settings.h"
 #include "webhook.h"
-#include "worker.h"
+#include "workers.h"
 
 PG_MODULE_MAGIC;
 
@@ -29,7 +29,6 @@ void
 _PG_init(void)
 {
 	alliance_define_settings();
-	alliance_webhook_define_settings();
 
 	if (process_shared_preload_libraries_in_progress)
 		alliance_worker_preload();

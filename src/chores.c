@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * chores.c
- *	  The chores worker of one database (SPEC §6): it expires overdue
+ *	  The chores worker of one database: it expires overdue
  *	  referrals and no-shows through the gate, keeps the queue figures of
  *	  alliance.dispatcher_status, prunes the delivery log and refreshes the
  *	  indicators -- apart from the dispatcher, so that none of it can delay
@@ -36,7 +36,8 @@
 #include "referral.h"
 #include "settings.h"
 #include "stmt.h"
-#include "worker.h"
+#include "slots.h"
+#include "workers.h"
 
 #define EXPIRY_BATCH		500
 #define PRUNE_BATCH			10000
@@ -309,8 +310,6 @@ alliance_chores_main(Datum arg)
 	{
 		Round		round = {0};
 		TimestampTz next;
-		long		secs;
-		int			usecs;
 		long		timeout;
 
 		(void) alliance_worker_check_signals();
@@ -340,8 +339,7 @@ alliance_chores_main(Datum arg)
 		else
 		{
 			next = Min(Min(next_expiry, next_no_show), Min(next_stats, Min(next_prune, next_refresh)));
-			TimestampDifference(GetCurrentTimestamp(), next, &secs, &usecs);
-			timeout = secs * 1000 + usecs / 1000 + (next > 0);
+			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next);
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);

@@ -1,19 +1,25 @@
 /*-------------------------------------------------------------------------
  *
  * dispatch.c
- *	  The dispatcher of one database (SPEC §6): it delivers the outbox as
- *	  signed webhooks and retries on alliance.retry_schedule (the setting
- *	  is parsed here).  The chores worker (chores.c) does everything else.
+ *	  The dispatcher of one database: it delivers the outbox as signed
+ *	  webhooks, retrying on alliance.retry_schedule (retry.c).
  *
- * A turn of the loop records what finished and claims what is due in one
- * short transaction, then -- only once that transaction has committed --
- * starts the claimed requests with no transaction open, and waits: on its
- * latch, which a committing backend sets, on libcurl's sockets and timer,
- * and on the next deadline, whichever comes first.  Claimed rows carry a
- * lease (lease_until) instead of a lock, so nothing stays locked while HTTP
- * is in flight; a dispatcher that starts releases the leases of its dead
- * predecessor, so a crash loses nothing and at worst sends a notification
- * twice, with the same webhook-id.
+ * A turn records what finished and claims what is due in one short
+ * transaction; only once it has committed are the claimed requests started,
+ * with no transaction open.  Claims run ahead of the requests: up to twice
+ * a window (max_in_flight, and max_in_flight_per_endpoint per endpoint) is
+ * claimed and waits in memory, so that a request that finishes is followed
+ * at once by the next, before any database work, and a turn records and
+ * claims about a window at once.  The loop waits on one wait set: its latch
+ * (a committing backend sets it), libcurl's sockets and timer, and the next
+ * retry.  A claim probes each active endpoint with room for its oldest due
+ * rows (the index outbox_due): a busy endpoint's rows are not read, a
+ * failing endpoint's wait beyond now() on their own schedule, and a slow one
+ * gets nothing claimed ahead.  Claimed rows carry a lease (lease_until)
+ * instead of a lock, so nothing stays locked while HTTP is in flight; a
+ * dispatcher that starts releases the leases of its dead predecessor, so a
+ * crash loses nothing and at worst sends a notification twice, with the
+ * same webhook-id.
  *
  * What finished is kept until a commit has recorded it: a turn that fails
  * records it at the next.  Rows another session holds locked are skipped,
@@ -34,7 +40,6 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
-#include "common/pg_prng.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -48,14 +53,14 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "parse.h"
+#include "retry.h"
 #include "settings.h"
 #include "stmt.h"
 #include "webhook.h"
-#include "worker.h"
+#include "slots.h"
+#include "workers.h"
 
 
-#define MAX_SCHEDULE		64
 #define MAX_GONE			256
 #define LONGEST_SLEEP_MS	60000
 #define FAILED_TURN_SLEEP_MS 1000
@@ -73,15 +78,6 @@
 #define NO_EXTENSION_SLEEP_MS 10000
 /* how long a statement of the dispatcher waits for a lock another session holds */
 #define DISPATCH_LOCK_TIMEOUT "1s"
-
-typedef struct RetrySchedule
-{
-	int			n;
-	double		seconds[MAX_SCHEDULE];
-} RetrySchedule;
-
-/* alliance.retry_schedule, parsed; the default until the setting is assigned */
-static RetrySchedule schedule = {10, {0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400}};
 
 static DispatcherSlot *slot;
 static WebhookSender *sender;
@@ -327,31 +323,6 @@ static Stmt due_unclaimed = {
 static TimestampTz next_due_at = 0;
 static TimestampTz next_due_looked_up = 0;
 
-bool
-alliance_retry_schedule_check(char **newval, void **extra, GucSource source)
-{
-	RetrySchedule *parsed = malloc(sizeof(RetrySchedule));
-
-	if (parsed == NULL)
-		return false;
-	if (!alliance_duration_list_parse(*newval, strlen(*newval), parsed->seconds, MAX_SCHEDULE, &parsed->n))
-	{
-		GUC_check_errdetail("The retry schedule is a comma-separated list of at most %d durations "
-							"of at most a year, such as \"0,5s,5min,30min,2h\".", MAX_SCHEDULE);
-		free(parsed);
-		return false;
-	}
-	*extra = parsed;
-	return true;
-}
-
-void
-alliance_retry_schedule_assign(const char *newval, void *extra)
-{
-	if (extra)
-		schedule = *(RetrySchedule *) extra;
-}
-
 /* ms from now to now + seconds, within [0, LONGEST_SLEEP_MS] */
 static long
 ms_until(double seconds)
@@ -359,25 +330,6 @@ ms_until(double seconds)
 	if (seconds <= 0)
 		return 0;
 	return (long) Min(seconds * 1000.0 + 1, LONGEST_SLEEP_MS);
-}
-
-/*
- * Seconds before the next try of a failed delivery, or -1 to give up: the
- * schedule's next step with jitter, or longer if the receiver asked for it
- * with Retry-After (honoured up to a day).
- */
-#define RETRY_AFTER_MAX_SECONDS (24 * 60 * 60)
-
-static double
-retry_delay(const Delivery *d)
-{
-	int			next = d->attempts + 1;
-	double		delay;
-
-	if (d->http_status == 410 || next >= schedule.n)
-		return -1;
-	delay = schedule.seconds[next] * (0.9 + 0.2 * pg_prng_double(&pg_global_prng_state));
-	return Max(delay, Min(d->retry_after, RETRY_AFTER_MAX_SECONDS));
 }
 
 static bool
@@ -469,7 +421,7 @@ record_finished(Turn *turn)
 		status[n] = Int32GetDatum((int32) d->http_status);
 		error_null[n] = ok_d;
 		error[n] = ok_d ? (Datum) 0 : CStringGetTextDatum(d->error);
-		delay[n] = Float8GetDatum(ok_d ? 0 : retry_delay(d));
+		delay[n] = Float8GetDatum(ok_d ? 0 : alliance_retry_delay(d->attempts, d->http_status, d->retry_after));
 		duration[n] = Float8GetDatum(d->duration_ms);
 		started[n] = TimestampTzGetDatum(d->started_at);
 	}

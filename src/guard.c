@@ -44,7 +44,7 @@
 #include "caller.h"
 #include "stmt.h"
 
-/* launcher.c */
+/* status.c */
 extern Datum dispatcher_status(PG_FUNCTION_ARGS);
 
 /* the command a trigger fired for, as SQL names it */
@@ -139,7 +139,7 @@ alliance_trigger_guard(PG_FUNCTION_ARGS)
 }
 
 /*
- * alliance.dispatcher_status(): launcher.c's figures, with last_error blanked
+ * alliance.dispatcher_status(): status.c's figures, with last_error blanked
  * unless the caller acts for every institution.
  */
 PG_FUNCTION_INFO_V1(alliance_dispatcher_status_shown);

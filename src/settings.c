@@ -25,6 +25,7 @@ char	   *alliance_http_hosts;
 char	   *alliance_timezone;
 char	   *alliance_databases;
 char	   *alliance_retry_schedule;
+char	   *alliance_resolve;
 int			alliance_http_timeout;
 int			alliance_max_in_flight;
 int			alliance_max_in_flight_per_endpoint;
@@ -173,6 +174,15 @@ alliance_define_settings(void)
 							   PGC_SIGHUP,
 							   GUC_LIST_INPUT,
 							   alliance_retry_schedule_check, alliance_retry_schedule_assign, NULL);
+	DefineCustomStringVariable("alliance.resolve",
+							   "Pins the addresses the dispatcher connects to for webhook hosts.",
+							   "A comma-separated list of host:port:address; a listed host:port is not looked up in DNS. "
+							   "The address is still checked: an internal one is refused unless the host is in alliance.http_hosts.",
+							   &alliance_resolve,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT,
+							   alliance_resolve_check, NULL, NULL);
 	DefineCustomIntVariable("alliance.http_timeout",
 							"Sets how long a webhook request may take.",
 							NULL,

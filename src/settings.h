@@ -60,6 +60,7 @@ extern int	alliance_max_in_flight;
 extern int	alliance_max_in_flight_per_endpoint;
 extern int	alliance_log_retention;
 extern int	alliance_refresh_interval;
+extern char *alliance_resolve;
 
 /* Define every setting; called once, by _PG_init */
 extern void alliance_define_settings(void);
@@ -67,6 +68,7 @@ extern void alliance_define_settings(void);
 /* hooks, implemented beside what they check */
 extern bool alliance_timezone_check(char **newval, void **extra, GucSource source);
 extern bool alliance_retry_schedule_check(char **newval, void **extra, GucSource source);
+extern bool alliance_resolve_check(char **newval, void **extra, GucSource source);
 extern void alliance_retry_schedule_assign(const char *newval, void *extra);
 
 #endif							/* ALLIANCE_SETTINGS_H */

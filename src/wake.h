@@ -2,7 +2,7 @@
  *
  * wake.h
  *	  The commit-time wake-up of this database's dispatcher, for whatever
- *	  queues a notification or changes a deadline (implemented in launcher.c).
+ *	  queues a notification or changes a deadline (wake.c).
  *
  *-------------------------------------------------------------------------
  */

@@ -29,16 +29,13 @@
 #include "parse.h"
 #include "settings.h"
 #include "webhook.h"
-#include "worker.h"
 
 /* random bytes in a signing secret (Standard Webhooks asks for 24 to 64) */
 #define SECRET_BYTES 32
 
-/* alliance.resolve: receivers' addresses pinned, "host:port:address,..." */
-static char *alliance_resolve = NULL;
-
-static bool
-resolve_check(char **newval, void **extra, GucSource source)
+/* alliance.resolve's check: each entry host:port:address */
+bool
+alliance_resolve_check(char **newval, void **extra, GucSource source)
 {
 	char	   *raw = pstrdup(*newval);
 	List	   *entries;
@@ -66,23 +63,6 @@ resolve_check(char **newval, void **extra, GucSource source)
 	list_free(entries);
 	pfree(raw);
 	return true;
-}
-
-/*
- * Define the webhook sender's settings; called by _PG_init.
- */
-void
-alliance_webhook_define_settings(void)
-{
-	DefineCustomStringVariable("alliance.resolve",
-							   "Pins the addresses the dispatcher connects to for webhook hosts.",
-							   "A comma-separated list of host:port:address; a listed host:port is not looked up in DNS. "
-							   "The address is still checked: an internal one is refused unless the host is in alliance.http_hosts.",
-							   &alliance_resolve,
-							   "",
-							   PGC_SIGHUP,
-							   GUC_LIST_INPUT,
-							   resolve_check, NULL, NULL);
 }
 
 /*
@@ -653,11 +633,7 @@ read_header(char *data, size_t size, size_t nmemb, void *userp)
 static void
 finish(WebhookSender *s, Delivery *d)
 {
-	long		ms;
-	int			us;
-
-	TimestampDifference(d->started_at, GetCurrentTimestamp(), &ms, &us);
-	d->duration_ms = ms * 1000.0 + us / 1000.0;
+	d->duration_ms = (GetCurrentTimestamp() - d->started_at) / 1000.0;
 	d->next = s->done;
 	s->done = d;
 }
@@ -853,13 +829,7 @@ alliance_webhook_wait(WebhookSender *s, long timeout_ms, uint32 wait_event_info)
 	bool		latch = false;
 
 	if (s->timer_set)
-	{
-		long		secs;
-		int			usecs;
-
-		TimestampDifference(GetCurrentTimestamp(), s->timer_deadline, &secs, &usecs);
-		timeout_ms = Min(timeout_ms, secs * 1000 + (usecs + 999) / 1000);
-	}
+		timeout_ms = Min(timeout_ms, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), s->timer_deadline));
 	if (s->rebuild)
 		rebuild_wait_set(s);
 

@@ -49,7 +49,6 @@ typedef struct Delivery
 
 typedef struct WebhookSender WebhookSender;
 
-extern void alliance_webhook_define_settings(void);
 extern void alliance_webhook_check_url(const char *url);
 extern char *alliance_webhook_new_secret(void);
 extern char *alliance_webhook_signature(const char *secret, const char *id, const char *timestamp,

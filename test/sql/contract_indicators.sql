@@ -1,5 +1,5 @@
 --
--- contract_indicators: the four family doctor contract indicators (SPEC §10)
+-- contract_indicators: the four family doctor contract indicators
 -- of a small network whose every figure is worked out by hand below
 --
 SET search_path = public, alliance;

@@ -1,6 +1,6 @@
 --
 -- contracts: family doctor contracts (家庭医生签约, "1+1+1"), the combination
--- in routing, the signed flag, gatekeeping, row-level security (SPEC §10)
+-- in routing, the signed flag, gatekeeping, row-level security
 --
 SET search_path = public, alliance;
 SET alliance.admin_role = 'regress_alliance_admin';

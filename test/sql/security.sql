@@ -108,7 +108,7 @@ WHERE p.prosecdef
 ORDER BY 1::text;
 
 --
--- the guarantees hold whatever a DBA grants (SPEC §8, second fence)
+-- the guarantees hold whatever a DBA grants (the second fence: the write guard)
 --
 CREATE ROLE regress_broad;
 GRANT ALL ON ALL TABLES IN SCHEMA alliance TO regress_broad, regress_admin;

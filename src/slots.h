@@ -1,15 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * worker.h
- *	  The background workers (SPEC §6): a launcher, and per database in
- *	  alliance.databases a dispatcher (deliveries) and a chores worker
- *	  (expiry, statistics, pruning, indicator refresh), which share a slot
- *	  in shared memory.
+ * slots.h
+ *	  The workers' shared memory: per database of alliance.databases, the
+ *	  slot its dispatcher and chores worker share; and what they share.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef ALLIANCE_WORKER_H
-#define ALLIANCE_WORKER_H
+#ifndef ALLIANCE_SLOTS_H
+#define ALLIANCE_SLOTS_H
 
 #include "datatype/timestamp.h"
 #include "storage/latch.h"
@@ -59,19 +57,14 @@ typedef struct AllianceShared
 
 extern AllianceShared *alliance_shared;
 
-/* launcher.c */
-extern void alliance_worker_preload(void);
+/* worker.c */
 extern bool alliance_worker_check_signals(void);
 extern bool alliance_worker_exit_requested(DispatcherSlot *slot);
 extern void alliance_worker_note_error(DispatcherSlot *slot, const char *message);
 extern bool alliance_worker_in_transaction(DispatcherSlot *slot, void (*fn) (void *), void *arg,
 								  const char *what);
-extern PGDLLEXPORT void alliance_launcher_main(Datum arg);
 
-/* chores.c */
-extern PGDLLEXPORT void alliance_chores_main(Datum arg);
+/* utility.c */
+extern void alliance_utility_hook_install(void);
 
-/* dispatch.c */
-extern PGDLLEXPORT void alliance_dispatcher_main(Datum arg);
-
-#endif							/* ALLIANCE_WORKER_H */
+#endif							/* ALLIANCE_SLOTS_H */
