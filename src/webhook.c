@@ -364,7 +364,8 @@ alliance_webhook_sender_create(const char *dbname)
 		curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s) != CURLM_OK ||
 		curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
 		curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s) != CURLM_OK ||
-		curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long) Max(alliance_max_in_flight, 8)) != CURLM_OK)
+		curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long) Max(alliance_max_in_flight, 8)) != CURLM_OK ||
+		curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX) != CURLM_OK)
 		elog(ERROR, "could not set up libcurl's multi interface");
 	rebuild_wait_set(s);
 	return s;
@@ -738,6 +739,13 @@ alliance_webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 	if (d->resolve)
 		SETOPT(CURLOPT_RESOLVE, d->resolve);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	/*
+	 * The connections stay open between requests (the multi handle keeps up
+	 * to max_in_flight); over TLS a receiver that offers HTTP/2 takes several
+	 * requests on one.
+	 */
+	SETOPT(CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(CURLOPT_TIMEOUT_MS, (long) alliance_http_timeout);
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) Min(alliance_http_timeout, 10000));
 	SETOPT(CURLOPT_POSTFIELDS, d->body);
