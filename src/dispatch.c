@@ -886,6 +886,34 @@ turn_aborted(Turn *turn)
 }
 
 /*
+ * The extension was dropped: its rows went with it, so what is claimed is
+ * not sent and what finished is not recorded.
+ */
+static void
+forget_all(void)
+{
+	Delivery   *d;
+	Delivery   *next;
+
+	while (ready != NULL)
+	{
+		Claimed    *c = ready;
+
+		ready = c->next;
+		free_claimed(c);
+	}
+	ready_tail = NULL;
+	nready = 0;
+	for (d = finished; d; d = next)
+	{
+		next = d->next;
+		alliance_webhook_free_delivery(sender, d);
+	}
+	finished = NULL;
+	ngone = 0;
+}
+
+/*
  * Start what is claimed, oldest first, as far as the limits allow: at most
  * max_in_flight requests in flight, and max_in_flight_per_endpoint to one
  * endpoint.  No transaction is open: the leases were committed.
@@ -961,7 +989,10 @@ dispatcher_turn(void)
 		return FAILED_TURN_SLEEP_MS;
 	}
 	if (!turn.extension)
+	{
+		forget_all();
 		return NO_EXTENSION_SLEEP_MS;
+	}
 	turn_committed(&turn);
 	start_ready();
 

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * webhook.h
- *	  Webhooks to the members' own systems: URL rules, signing secrets and
- *	  signatures, and the sender that runs many deliveries at once.
+ *	  Webhooks to the members' own systems: URL rules (webhook.c, webhook_url.c),
+ *	  secrets and signatures (signature.c), and the sender (sender.c).
  *
  *-------------------------------------------------------------------------
  */

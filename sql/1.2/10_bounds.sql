@@ -222,60 +222,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION alliance.referral_flow_dot(alliance_id bigint, from_date date DEFAULT NULL, to_date date DEFAULT NULL)
-	RETURNS text
-	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	tz text := alliance.indicator_timezone();
-	dot text;
-BEGIN
-	-- dates outside alliance.time_window() are refused (22008), not converted
-	PERFORM alliance.check_days(referral_flow_dot.from_date, 1, 'from_date'),
-			alliance.check_days(referral_flow_dot.to_date, 1, 'to_date');
-	WITH flow AS (
-		SELECT r.from_institution, r.to_institution, r.direction, count(*) AS n
-		  FROM alliance.referral r
-		 WHERE r.alliance_id = referral_flow_dot.alliance_id
-		   AND (from_date IS NULL OR r.created_at >= from_date::timestamp AT TIME ZONE tz)
-		   AND (to_date IS NULL OR r.created_at < (to_date + 1)::timestamp AT TIME ZONE tz)
-		 GROUP BY 1, 2, 3),
-	node AS (
-		SELECT i.id, i.name, i.tier, alliance.level(i.tier) AS level
-		  FROM alliance.institution i
-		 WHERE i.id IN (SELECT m.institution_id FROM alliance.membership m
-						 WHERE m.alliance_id = referral_flow_dot.alliance_id
-						UNION SELECT from_institution FROM flow UNION SELECT to_institution FROM flow)),
-	rank AS (
-		-- one rank per level, kept in order by invisible edges between levels
-		SELECT format('  { rank=same; %s }', string_agg(format('i%s', n.id), '; ' ORDER BY n.id)) AS line,
-			   n.level, min(n.id) AS first,
-			   lag(min(n.id)) OVER (ORDER BY n.level) AS below
-		  FROM node n GROUP BY n.level)
-	SELECT concat_ws(E'\n',
-		'digraph referral_flows {',
-		'  rankdir=BT;',
-		format('  label="%s";', replace(replace(coalesce((SELECT a.name FROM alliance.alliance a
-														 WHERE a.id = referral_flow_dot.alliance_id), '?'),
-												'\', '\\'), '"', '\"')),
-		'  node [shape=box, style="rounded,filled", fontname="Noto Sans CJK SC"];',
-		(SELECT string_agg(format('  i%s [label="%s\n%s", fillcolor="%s"];', n.id,
-								  replace(replace(n.name, '\', '\\'), '"', '\"'), n.tier,
-								  CASE n.level::text WHEN 'village' THEN '#e8f5e9' WHEN 'primary' THEN '#c8e6c9'
-													 WHEN 'secondary' THEN '#bbdefb' ELSE '#ffcdd2' END),
-						   E'\n' ORDER BY n.id) FROM node n),
-		(SELECT string_agg(r.line, E'\n' ORDER BY r.level) FROM rank r),
-		(SELECT string_agg(format('  i%s -> i%s [style=invis];', r.below, r.first), E'\n' ORDER BY r.level)
-		   FROM rank r WHERE r.below IS NOT NULL),
-		-- upward flows rank the picture; the others follow it
-		(SELECT string_agg(format('  i%s -> i%s [label="%s", penwidth=%s, color="%s"%s];',
-								  f.from_institution, f.to_institution, f.n,
-								  round(1 + 5.0 * f.n / (SELECT max(n) FROM flow), 1),
-								  CASE f.direction WHEN 'upward' THEN '#d62728' WHEN 'downward' THEN '#2ca02c' ELSE '#7f7f7f' END,
-								  CASE WHEN f.direction = 'upward' THEN '' ELSE ', constraint=false' END),
-						   E'\n' ORDER BY f.from_institution, f.to_institution, f.direction) FROM flow f),
-		'}') INTO dot;
-	RETURN dot;
-END
-$$;
+-- alliance.referral_flow_dot checks its dates the same way: see its one
+-- 1.2 definition in sql/1.2/75_flow_picture.sql.
 
