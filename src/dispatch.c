@@ -1066,14 +1066,13 @@ alliance_dispatcher_main(Datum arg)
 	 * million rows the next, so a plan chosen from the statistics of the
 	 * moment -- a sequential scan of a table that was small when planned, a
 	 * bitmap scan that reads every due row to return eight -- would be wrong
-	 * the next.  Never JIT-compiled: they read little, and LLVM would add
+	 * the next.  (Hash joins stay: they join a statement's own batches.)  Never JIT-compiled: they read little, and LLVM would add
 	 * 50 MB to the process.  Its row locks are taken with SKIP LOCKED; a
 	 * table lock held elsewhere fails its turn instead of stopping it.
 	 */
 	SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("enable_hashjoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_mergejoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", DISPATCH_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);

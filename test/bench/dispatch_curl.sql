@@ -24,6 +24,6 @@ SELECT string_agg(
 			'header = "Expect:"'),
 		 E'\nnext\n' ORDER BY id)
 FROM (SELECT o.id, o.event_id, e.url, e.secret, extract(epoch FROM now())::bigint AS ts,
-			 alliance.event_payload(o.referral_id, o.event_id, e.format) AS body
+			 alliance.event_payload(o.referral_id, o.event_id, e.format::text) AS body
 		FROM alliance.outbox o JOIN alliance.endpoint e USING (institution_id)
 	   WHERE o.event_id > :after) AS x;
