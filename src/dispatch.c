@@ -165,7 +165,7 @@ typedef struct Turn
 	"    WHERE ep.active AND coalesce(b.used, 0) < $3" \
 	"    ORDER BY ep.institution_id <= $6, ep.institution_id)," \
 	" c AS (" \
-	"   SELECT d.referral_id, d.id FROM e CROSS JOIN LATERAL (" \
+	"   SELECT d.referral_id, d.id, e.url, e.format FROM e CROSS JOIN LATERAL (" \
 	"     SELECT o.referral_id, o.id FROM alliance.outbox o" \
 	"      WHERE o.institution_id = e.institution_id AND o.status = 'pending'" \
 	"        AND o.next_attempt_at <= now()" \
@@ -178,21 +178,21 @@ typedef struct Turn
 	"      FOR UPDATE OF o SKIP LOCKED) d" \
 	"   LIMIT $4)" \
 	" UPDATE alliance.outbox o SET lease_until = now() + make_interval(secs => $5)" \
-	"   FROM c, e, alliance.referral r, alliance.referral_event ev" \
-	"  WHERE o.referral_id = c.referral_id AND o.id = c.id AND e.institution_id = o.institution_id" \
+	"   FROM c, alliance.referral r, alliance.referral_event ev" \
+	"  WHERE o.referral_id = c.referral_id AND o.id = c.id" \
 	"    AND r.id = o.referral_id AND ev.referral_id = o.referral_id AND ev.id = o.event_id" \
-	" RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts, e.url," \
+	" RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts, c.url," \
 	"           (SELECT s.secret FROM alliance.webhook_secret s WHERE s.institution_id = o.institution_id)," \
-	"           e.format = 'fhir', " returning
+	"           c.format = 'fhir', " returning
 
 #define CLAIM_ARGS 6, {INT8ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID, FLOAT8OID, INT8OID}
 
 static Stmt claim_due = {
-	CLAIM_DUE("alliance.event_payload_of(r, ev, e.format::text)"), CLAIM_ARGS
+	CLAIM_DUE("alliance.event_payload_of(r, ev, c.format::text)"), CLAIM_ARGS
 };
 
 static Stmt claim_due_bare = {
-	CLAIM_DUE("e.format::text"), CLAIM_ARGS
+	CLAIM_DUE("c.format::text"), CLAIM_ARGS
 };
 
 /* one payload, built as the claim builds them */
@@ -224,30 +224,30 @@ static Stmt record_attempts = {
 	"                        $6::float8[], $7::timestamptz[])"
 	"       AS r(referral_id, id, http_status, error, delay, duration_ms, started_at)),"
 	" l AS ("
-	"   SELECT o.referral_id, o.id FROM r CROSS JOIN LATERAL ("
-	"     SELECT o.referral_id, o.id FROM alliance.outbox o"
+	"   SELECT r.* FROM r CROSS JOIN LATERAL ("
+	"     SELECT FROM alliance.outbox o"
 	"      WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status::text = 'pending'"
 	"        FOR UPDATE OF o SKIP LOCKED) o),"
 	" u AS ("
 	"   UPDATE alliance.outbox o"
 	"      SET attempts = o.attempts + 1, lease_until = NULL,"
-	"          last_status = nullif(r.http_status, 0), last_error = r.error,"
-	"          status = CASE WHEN r.error IS NULL THEN 'delivered'"
-	"                        WHEN r.delay < 0 THEN 'dead' ELSE 'pending' END::alliance.outbox_status,"
-	"          delivered_at = CASE WHEN r.error IS NULL THEN now() END,"
-	"          next_attempt_at = CASE WHEN r.error IS NOT NULL AND r.delay >= 0"
-	"                                 THEN now() + make_interval(secs => r.delay)"
+	"          last_status = nullif(l.http_status, 0), last_error = l.error,"
+	"          status = CASE WHEN l.error IS NULL THEN 'delivered'"
+	"                        WHEN l.delay < 0 THEN 'dead' ELSE 'pending' END::alliance.outbox_status,"
+	"          delivered_at = CASE WHEN l.error IS NULL THEN now() END,"
+	"          next_attempt_at = CASE WHEN l.error IS NOT NULL AND l.delay >= 0"
+	"                                 THEN now() + make_interval(secs => l.delay)"
 	"                                 ELSE o.next_attempt_at END"
-	"     FROM r, l"
+	"     FROM l"
 	"    WHERE o.referral_id = l.referral_id AND o.id = l.id"
-	"      AND r.referral_id = l.referral_id AND r.id = l.id"
-	"   RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts),"
+	"   RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts,"
+	"             l.started_at, l.duration_ms, l.http_status, l.error),"
 	" logged AS ("
 	"   INSERT INTO alliance.delivery_log (outbox_id, referral_id, event_id, institution_id, attempt,"
 	"                                     at, duration_ms, http_status, error)"
 	"   SELECT u.id, u.referral_id, u.event_id, u.institution_id, u.attempts,"
-	"          r.started_at, r.duration_ms, nullif(r.http_status, 0), r.error"
-	"     FROM u JOIN r ON r.referral_id = u.referral_id AND r.id = u.id)"
+	"          u.started_at, u.duration_ms, nullif(u.http_status, 0), u.error"
+	"     FROM u)"
 	" SELECT r.referral_id, r.id FROM r"
 	"  WHERE EXISTS (SELECT FROM l WHERE l.referral_id = r.referral_id AND l.id = r.id)"
 	"     OR NOT EXISTS (SELECT FROM alliance.outbox o"
@@ -1066,13 +1066,15 @@ alliance_dispatcher_main(Datum arg)
 	 * million rows the next, so a plan chosen from the statistics of the
 	 * moment -- a sequential scan of a table that was small when planned, a
 	 * bitmap scan that reads every due row to return eight -- would be wrong
-	 * the next.  (Hash joins stay: they join a statement's own batches.)  Never JIT-compiled: they read little, and LLVM would add
+	 * the next.  Each statement carries its batch's values along instead of
+	 * joining its parts back together, which would be nested loops.  Never JIT-compiled: they read little, and LLVM would add
 	 * 50 MB to the process.  Its row locks are taken with SKIP LOCKED; a
 	 * table lock held elsewhere fails its turn instead of stopping it.
 	 */
 	SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_hashjoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_mergejoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", DISPATCH_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
