@@ -1,6 +1,6 @@
 # alliance — PGXS build, plus the two commands of the README:
-#   make test   install what is missing, build, install, replay the fuzz corpora, run every
-#               regression and TAP test
+#   make test   install what is missing (Citus too, from ../shared/vendor when there), build,
+#               install, replay the fuzz corpora, run every regression and TAP test
 #   make demo   the same set-up, then a private cluster with the sample alliance
 #   make bench  the same set-up, then the benchmarks against plain-SQL baselines
 #   make fuzz   libFuzzer on every parser (FUZZ_SECONDS per target, default 120)
@@ -45,6 +45,7 @@ deps:
 	test/install-deps.sh "$(PG_CONFIG)"
 
 test: deps
+	test/install-citus.sh "$(PG_CONFIG)"
 	$(MAKE) all
 	$(MAKE) install
 	test/fuzz.sh "$(PG_CONFIG)" replay
