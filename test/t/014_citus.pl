@@ -1,0 +1,155 @@
+# The extension on a Citus cluster: a coordinator and two workers on
+# loopback, shared_preload_libraries = 'citus,alliance', the workers added
+# with citus_add_node, CREATE EXTENSION alliance on the coordinator alone.
+# Shows what holds today: the extension reaches every node, each node runs
+# its own dispatcher, the distribution plan places every table, and
+# alliance.distribute() refuses with the obstacles listed, changing nothing,
+# until the schema is ready for it.  Skipped when Citus is not installed
+# (test/install-citus.sh says why).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use lib "$ENV{TESTDIR}/test/t";
+use AllianceNode;
+
+my $pkglibdir = `pg_config --pkglibdir`;
+chomp $pkglibdir;
+plan skip_all => "Citus is not installed ($pkglibdir/citus.so is missing; see test/install-citus.sh)"
+  unless -f "$pkglibdir/citus.so";
+
+# A started node with Citus first in shared_preload_libraries, listening on
+# 127.0.0.1 so that the others reach it, and CREATE EXTENSION citus
+sub citus_node
+{
+	my ($name) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf(
+		'postgresql.conf', qq{
+shared_preload_libraries = 'citus,alliance'
+listen_addresses = '127.0.0.1'
+max_prepared_transactions = 100
+citus.node_conninfo = 'sslmode=disable'
+});
+	$node->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION citus');
+	return $node;
+}
+
+my $coordinator = citus_node('coordinator');
+my @workers = (citus_node('worker1'), citus_node('worker2'));
+
+$coordinator->safe_psql('postgres',
+	"SELECT citus_set_coordinator_host('127.0.0.1', " . $coordinator->port . ')');
+$coordinator->safe_psql('postgres',
+	"SELECT citus_add_node('127.0.0.1', " . $_->port . ')')
+  for @workers;
+is( $coordinator->safe_psql('postgres',
+		'SELECT count(*) FROM citus_get_active_worker_nodes()'),
+	'2',
+	'the coordinator has two active workers');
+
+# CREATE EXTENSION on the coordinator alone; Citus creates it on the workers
+$coordinator->safe_psql('postgres', 'CREATE EXTENSION alliance');
+my $version = $coordinator->safe_psql('postgres',
+	"SELECT extversion FROM pg_extension WHERE extname = 'alliance'");
+for my $node (@workers)
+{
+	is( $node->safe_psql(
+			'postgres',
+			"SELECT extversion FROM pg_extension WHERE extname = 'alliance'"),
+		$version,
+		$node->name . ' has alliance ' . $version . ' from the coordinator');
+}
+
+# each node starts its own dispatcher for its database
+for my $node ($coordinator, @workers)
+{
+	ok( AllianceNode::wait_until(
+			sub {
+				$node->safe_psql('postgres',
+					"SELECT count(*) = 1 FROM alliance.dispatcher_status WHERE database = 'postgres' AND state = 'running'"
+				) eq 't';
+			}),
+		$node->name . ' runs a dispatcher');
+}
+
+# The plan places every table of the extension, once
+is( $coordinator->safe_psql(
+		'postgres', q{
+		SELECT count(*) FROM alliance.distribution_obstacles()
+		 WHERE obstacle LIKE 'a table of the extension that%'}),
+	'0',
+	'distribution_plan() places every table of the extension');
+is( $coordinator->safe_psql(
+		'postgres',
+		'SELECT count(*) = count(DISTINCT relation) FROM alliance.distribution_plan()'),
+	't',
+	'distribution_plan() places each table once');
+is( $coordinator->safe_psql(
+		'postgres', q{
+		SELECT string_agg(relation || ' ' || distribution_column, ', ' ORDER BY step)
+		  FROM alliance.distribution_plan()
+		 WHERE colocate_with = 'alliance.referral'::regclass OR relation = 'alliance.referral'::regclass}),
+	'alliance.referral id, alliance.referral_event referral_id, alliance.outbox referral_id, alliance.delivery_log referral_id',
+	'a referral, its events, notifications and delivery log are colocated by the referral id');
+
+# distribute() refuses where it cannot run, each time with its reason
+my ($rc, $out, $err) = $workers[0]->psql('postgres', 'SELECT alliance.distribute()');
+like($err, qr/runs on the coordinator/, 'distribute() on a worker: refused, run it on the coordinator');
+
+$coordinator->safe_psql('postgres', 'CREATE DATABASE solo');
+$coordinator->safe_psql('solo', 'CREATE EXTENSION alliance');
+($rc, $out, $err) = $coordinator->psql('solo', 'SELECT alliance.distribute()');
+like($err, qr/Citus is not installed in this database/,
+	'distribute() without CREATE EXTENSION citus: refused with the steps in the hint');
+
+# On the cluster: all or nothing.  While obstacles remain it lists them and
+# changes nothing.
+my $obstacles = $coordinator->safe_psql('postgres',
+	"SELECT count(*) FROM alliance.distribution_obstacles()");
+note "distribution obstacles left: $obstacles\n"
+  . $coordinator->safe_psql('postgres',
+	"SELECT string_agg(relation || ': ' || obstacle, E'\\n') FROM alliance.distribution_obstacles()");
+($rc, $out, $err) = $coordinator->psql(
+	'postgres', 'SELECT alliance.distribute()',
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+if ($obstacles > 0)
+{
+	isnt($rc, 0, 'distribute() fails while obstacles remain');
+	like($err, qr/0A000: the schema of alliance \S+ cannot be distributed yet: nothing was changed/,
+		'distribute(): feature_not_supported, nothing changed');
+	like($err, qr/alliance\.referral: trigger write_guard: Citus runs no triggers/,
+		'distribute() names the obstacles (a statement trigger on the referral table)');
+	like($err, qr/alliance\.referral: policy referral_parties has a subquery/,
+		'distribute() names the obstacles (a policy with a subquery)');
+	is( $coordinator->safe_psql(
+			'postgres', q{
+			SELECT count(*) FROM pg_dist_partition
+			 WHERE logicalrelid::regclass::text LIKE 'alliance.%'}),
+		'0',
+		'no table of the extension was distributed');
+	is( $workers[0]->safe_psql(
+			'postgres', q{
+			SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			 WHERE n.nspname = 'alliance' AND c.relname ~ '_[0-9]+$' AND c.relkind = 'r'}),
+		'0',
+		'no shard of the extension\'s tables exists on a worker');
+}
+else
+{
+	is($rc, 0, 'distribute() distributes the schema') or diag $err;
+	is( $coordinator->safe_psql(
+			'postgres', q{
+			SELECT count(*) FROM pg_dist_partition d
+			  JOIN alliance.distribution_plan() p ON p.relation = d.logicalrelid}),
+		$coordinator->safe_psql('postgres', 'SELECT count(*) FROM alliance.distribution_plan()'),
+		'every table of the plan is distributed');
+}
+
+done_testing();
