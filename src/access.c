@@ -31,11 +31,16 @@
 #include "alliance.h"
 #include "exec.h"
 
+/*
+ * No join with the catalogs: on a Citus cluster role_map is a reference
+ * table, and a join with pg_roles would be shipped to its placement, where
+ * pg_authid is not readable.  pg_has_role() on the OID of a dropped role is
+ * false, so mappings left behind by one match nothing.
+ */
 static Stmt mapped_institutions = {
 	"SELECT DISTINCT m.institution_id"
 	"  FROM alliance.role_map m"
-	"  JOIN pg_catalog.pg_roles r ON r.oid = m.role_id"
-	" WHERE pg_catalog.pg_has_role($1, r.oid, 'USAGE')",
+	" WHERE pg_catalog.pg_has_role($1, m.role_id::pg_catalog.oid, 'USAGE')",
 	1, {OIDOID}
 };
 
@@ -149,12 +154,44 @@ caller_require_institution(const Caller *caller, int64 institution, const char *
 				 errhint("An administrator maps a role to an institution with alliance.map_role().")));
 }
 
+/*
+ * The answers of alliance.acts_for_all() and alliance.acting_institutions()
+ * for one role, kept for the rest of the statement in the call's fn_extra:
+ * the row-level security policies call them on every row (a subquery, which
+ * would run them once, is what Citus cannot distribute in a policy).
+ */
+typedef struct CallerCache
+{
+	Oid			roleid;
+	bool		acts_for_all;
+	ArrayType  *institutions;	/* for acting_institutions() only */
+} CallerCache;
+
+static CallerCache *
+caller_cache(FunctionCallInfo fcinfo)
+{
+	CallerCache *cache = (CallerCache *) fcinfo->flinfo->fn_extra;
+	Oid			roleid = GetUserId();
+
+	if (cache == NULL)
+		cache = fcinfo->flinfo->fn_extra =
+			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallerCache));
+	else if (cache->roleid == roleid)
+		return cache;
+	if (cache->institutions != NULL)
+		pfree(cache->institutions);
+	cache->roleid = roleid;
+	cache->acts_for_all = caller_role_acts_for_all(roleid);
+	cache->institutions = NULL;
+	return cache;
+}
+
 /* alliance.acts_for_all(): does the current user act for every institution? */
 PG_FUNCTION_INFO_V1(acts_for_all);
 Datum
 acts_for_all(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(caller_role_acts_for_all(GetUserId()));
+	PG_RETURN_BOOL(caller_cache(fcinfo)->acts_for_all);
 }
 
 /* alliance.acting_institutions(): the institutions the current user is mapped to */
@@ -162,13 +199,22 @@ PG_FUNCTION_INFO_V1(acting_institutions);
 Datum
 acting_institutions(PG_FUNCTION_ARGS)
 {
-	Caller		caller;
-	Datum	   *ids;
+	CallerCache *cache = caller_cache(fcinfo);
 
-	caller_identify(&caller);
-	ids = palloc(Max(caller.ninstitutions, 1) * sizeof(Datum));
-	for (int i = 0; i < caller.ninstitutions; i++)
-		ids[i] = Int64GetDatum(caller.institutions[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(ids, caller.ninstitutions, INT8OID,
-										  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (cache->institutions == NULL)
+	{
+		Caller		caller;
+		Datum	   *ids;
+		MemoryContext old;
+
+		caller_identify(&caller);
+		ids = palloc(Max(caller.ninstitutions, 1) * sizeof(Datum));
+		for (int i = 0; i < caller.ninstitutions; i++)
+			ids[i] = Int64GetDatum(caller.institutions[i]);
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		cache->institutions = construct_array(ids, caller.ninstitutions, INT8OID,
+											  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		MemoryContextSwitchTo(old);
+	}
+	PG_RETURN_ARRAYTYPE_P(DatumGetArrayTypePCopy(PointerGetDatum(cache->institutions)));
 }

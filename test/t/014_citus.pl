@@ -126,8 +126,10 @@ if ($obstacles > 0)
 		'distribute(): feature_not_supported, nothing changed');
 	like($err, qr/alliance\.referral: trigger write_guard: Citus runs no triggers/,
 		'distribute() names the obstacles (a statement trigger on the referral table)');
-	like($err, qr/alliance\.referral: policy referral_parties has a subquery/,
+	like($err, qr/alliance\.referral_event: policy referral_event_parties has a subquery/,
 		'distribute() names the obstacles (a policy with a subquery)');
+	unlike($err, qr/policy referral_parties/,
+		'the referral policy calls the caller\'s functions without a subquery');
 	is( $coordinator->safe_psql(
 			'postgres', q{
 			SELECT count(*) FROM pg_dist_partition
