@@ -126,6 +126,8 @@ if ($obstacles > 0)
 		'distribute(): feature_not_supported, nothing changed');
 	like($err, qr/alliance\.referral: trigger write_guard: Citus runs no triggers/,
 		'distribute() names the obstacles (a statement trigger on the referral table)');
+	like($err, qr/alliance\.contract: unique index contract_pkey does not include the distribution column alliance_id/,
+		'distribute() names the obstacles (a primary key without the distribution column)');
 	like($err, qr/alliance\.referral_event: policy referral_event_parties has a subquery/,
 		'distribute() names the obstacles (a policy with a subquery)');
 	unlike($err, qr/policy referral_parties/,
