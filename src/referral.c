@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -104,12 +105,11 @@ static Stmt update_referral = {
 	"   SET status = $2::alliance.referral_status,"
 	"       version = r.version + 1,"
 	"       updated_at = now(),"
-	"       due_at = CASE WHEN $3 IS NULL THEN r.due_at"
-	"                     ELSE now() + make_interval(secs => $3) END,"
+	"       due_at = coalesce($3, r.due_at),"
 	"       scheduled_at = coalesce($4, r.scheduled_at)"
 	" WHERE r.id = $1"
 	" RETURNING r",
-	4, {INT8OID, TEXTOID, FLOAT8OID, TIMESTAMPTZOID}
+	4, {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
 static Stmt insert_event = {
@@ -151,12 +151,12 @@ static Stmt insert_referral = {
 	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at, signed)"
 	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
 	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
-	"        CASE WHEN $11 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END, $12"
+	"        $11, $12"
 	"   FROM alliance.institution f, alliance.institution t"
 	"  WHERE f.id = $3 AND t.id = $4"
 	" RETURNING id",
 	12, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
-		TEXTOID, FLOAT8OID, BOOLOID}
+		TEXTOID, TIMESTAMPTZOID, BOOLOID}
 };
 
 /* before ALTER EXTENSION alliance UPDATE to 1.2, a referral has no signed column */
@@ -165,12 +165,12 @@ static Stmt insert_referral_1_1 = {
 	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at)"
 	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
 	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
-	"        CASE WHEN $11 IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END"
+	"        $11"
 	"   FROM alliance.institution f, alliance.institution t"
 	"  WHERE f.id = $3 AND t.id = $4"
 	" RETURNING id",
 	11, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
-		TEXTOID, FLOAT8OID}
+		TEXTOID, TIMESTAMPTZOID}
 };
 
 static Stmt referral_direction = {
@@ -212,6 +212,17 @@ sla_seconds(const char *urgency)
 	if (strcmp(urgency, "urgent") == 0)
 		return alliance_sla_urgent;
 	return alliance_sla_routine;
+}
+
+/*
+ * When a referral of the given urgency requested now is due: now() plus its
+ * SLA, computed here and passed to the statements as a value (Citus refuses
+ * now(), a STABLE function, inside CASE or COALESCE on a distributed table).
+ */
+static TimestampTz
+sla_due(const char *urgency)
+{
+	return GetCurrentTransactionStartTimestamp() + (TimestampTz) sla_seconds(urgency) * USECS_PER_SEC;
 }
 
 static void referral_not_found(int64 id) pg_attribute_noreturn();
@@ -421,7 +432,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	values[0] = Int64GetDatum(row.id);
 	values[1] = CStringGetTextDatum(status_names[t->to]);
 	if (t->to == RS_REQUESTED)
-		values[2] = Float8GetDatum((float8) sla_seconds(row.urgency));
+		values[2] = TimestampTzGetDatum(sla_due(row.urgency));
 	else
 		nulls[2] = 'n';
 	if (t->has_scheduled_at)
@@ -570,7 +581,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	values[9] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	nulls[9] = reason ? ' ' : 'n';
 	if (submit)
-		values[10] = Float8GetDatum((float8) sla_seconds(urgency));
+		values[10] = TimestampTzGetDatum(sla_due(urgency));
 	else
 		nulls[10] = 'n';
 	values[11] = BoolGetDatum(contract != NULL);
