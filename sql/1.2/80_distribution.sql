@@ -166,15 +166,61 @@ END;
 COMMENT ON FUNCTION alliance.distribution_obstacles() IS
 	'what keeps alliance.distribute() from placing the schema as alliance.distribution_plan() says, one relation and reason a row, from the catalogs alone; empty when the schema can be distributed';
 
+-- Ids unique across the cluster, node-prefixed: on each worker every
+-- sequence of the extension moves into its own 2^48 range, its Citus group
+-- id in the high 16 bits, as Citus does for the sequences it propagates;
+-- the coordinator (group 0) keeps its own.  A call delegated to a worker
+-- then allocates ids (the webhook-id of an event above all) no other node
+-- can.  Idempotent; run by alliance.distribute(), and again after
+-- citus_add_node() of a new worker.
+CREATE FUNCTION alliance.partition_sequences() RETURNS void
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	outcome record;
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+		RAISE EXCEPTION 'Citus is not installed in this database'
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+		RAISE EXCEPTION 'only a superuser moves the extension''s sequences'
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	EXECUTE $cmd$
+		SELECT pg_catalog.bool_and(w.success) AS ok,
+			   pg_catalog.string_agg(pg_catalog.format('%s:%s: %s', w.nodename, w.nodeport, w.result), E'\n')
+				 FILTER (WHERE NOT w.success) AS failures
+		  FROM pg_catalog.run_command_on_workers($q$
+			SELECT pg_catalog.count(pg_catalog.setval(c.oid,
+						GREATEST(g.groupid::bigint OPERATOR(pg_catalog.<<) 48,
+											COALESCE(ps.last_value, 0) OPERATOR(pg_catalog.+) 1), false))
+			  FROM pg_catalog.pg_class c
+			  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+			  JOIN pg_catalog.pg_sequences ps ON ps.schemaname OPERATOR(pg_catalog.=) n.nspname
+											 AND ps.sequencename OPERATOR(pg_catalog.=) c.relname
+			 CROSS JOIN pg_catalog.pg_dist_local_group g
+			 WHERE n.nspname OPERATOR(pg_catalog.=) 'alliance' AND c.relkind OPERATOR(pg_catalog.=) 'S'
+		$q$) w
+	$cmd$ INTO STRICT outcome;
+	IF NOT COALESCE(outcome.ok, true) THEN
+		RAISE EXCEPTION 'the sequences of the extension could not be moved on every worker'
+			USING ERRCODE = 'connection_failure', DETAIL = outcome.failures,
+				  HINT = 'Call alliance.partition_sequences() again on the coordinator once every worker is reachable.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION alliance.partition_sequences() IS
+	'on a Citus coordinator: moves every sequence of the extension on each worker into its own id range (Citus group id << 48), so ids are unique across the cluster whichever node allocates them; idempotent';
+REVOKE EXECUTE ON FUNCTION alliance.partition_sequences() FROM PUBLIC;
+
 -- One call on the coordinator, after CREATE EXTENSION citus (on every node),
 -- citus_add_node for the workers, and CREATE EXTENSION alliance (on the
 -- coordinator: Citus creates it on the workers).  It distributes all of the
 -- plan in one transaction or nothing: while distribution_obstacles() has a
 -- row it changes nothing and says which.  No unsafe setting is turned on and
--- no key or policy is dropped.  The extension's sequences are given a range
--- per node (the high 16 bits the node's Citus group id, as Citus does for the
--- sequences it propagates), so a call run on a worker allocates ids no other
--- node can: the webhook-id of an event is unique in the cluster.
+-- no key or policy is dropped.  It ends with partition_sequences().
 CREATE FUNCTION alliance.distribute() RETURNS void
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -231,21 +277,7 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	-- node-prefixed ids: on each worker every sequence of the extension
-	-- moves into its own 2^48 range (the coordinator, group 0, keeps its own)
-	EXECUTE $cmd$
-		SELECT pg_catalog.run_command_on_workers($q$
-			SELECT pg_catalog.count(pg_catalog.setval(c.oid,
-						pg_catalog.greatest(g.groupid::bigint OPERATOR(pg_catalog.<<) 48,
-											COALESCE(ps.last_value, 0) OPERATOR(pg_catalog.+) 1), false))
-			  FROM pg_catalog.pg_class c
-			  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-			  JOIN pg_catalog.pg_sequences ps ON ps.schemaname OPERATOR(pg_catalog.=) n.nspname
-											 AND ps.sequencename OPERATOR(pg_catalog.=) c.relname
-			 CROSS JOIN pg_catalog.pg_dist_local_group g
-			 WHERE n.nspname OPERATOR(pg_catalog.=) 'alliance' AND c.relkind OPERATOR(pg_catalog.=) 'S'
-		$q$)
-	$cmd$;
+	PERFORM alliance.partition_sequences();
 END
 $$;
 COMMENT ON FUNCTION alliance.distribute() IS

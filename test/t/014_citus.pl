@@ -99,8 +99,40 @@ is( $coordinator->safe_psql(
 	'alliance.referral id, alliance.referral_event referral_id, alliance.outbox referral_id, alliance.delivery_log referral_id',
 	'a referral, its events, notifications and delivery log are colocated by the referral id');
 
+my ($rc, $out, $err);
+
+# Ids unique across the cluster: each worker's sequences of the extension
+# in the range of its Citus group id (<< 48), the coordinator's below 2^48
+$coordinator->safe_psql('postgres', 'SELECT alliance.partition_sequences()');
+for my $node (@workers)
+{
+	is( $node->safe_psql(
+			'postgres', q{
+			SELECT (nextval('alliance.referral_event_id_seq') >> 48) = groupid
+			   AND (nextval('alliance.referral_id_seq') >> 48) = groupid
+			   AND (nextval('alliance.outbox_id_seq') >> 48) = groupid
+			   AND groupid > 0
+			  FROM pg_dist_local_group}),
+		't',
+		$node->name . ': event, referral and outbox ids are prefixed by its group id');
+}
+is( $coordinator->safe_psql('postgres',
+		"SELECT nextval('alliance.referral_event_id_seq') < (1::bigint << 48)"),
+	't',
+	'the coordinator keeps its own range (group 0)');
+$coordinator->safe_psql('postgres', 'SELECT alliance.partition_sequences()');
+is( $workers[1]->safe_psql(
+		'postgres',
+		"SELECT (nextval('alliance.referral_event_id_seq') >> 48) = groupid FROM pg_dist_local_group"),
+	't',
+	'partition_sequences() a second time keeps each node in its range');
+($rc, $out, $err) = $workers[0]->psql('postgres',
+	'SET ROLE pg_monitor; SELECT alliance.partition_sequences()');
+like($err, qr/permission denied for function partition_sequences/,
+	'partition_sequences() is not for every role');
+
 # distribute() refuses where it cannot run, each time with its reason
-my ($rc, $out, $err) = $workers[0]->psql('postgres', 'SELECT alliance.distribute()');
+($rc, $out, $err) = $workers[0]->psql('postgres', 'SELECT alliance.distribute()');
 like($err, qr/runs on the coordinator/, 'distribute() on a worker: refused, run it on the coordinator');
 
 $coordinator->safe_psql('postgres', 'CREATE DATABASE solo');
