@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -112,14 +113,17 @@ static Stmt update_referral = {
 	4, {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
+/*
+ * The referral's deadlines come as values (the gate has them), not from a
+ * SELECT on alliance.referral: on a Citus cluster an INSERT ... SELECT with
+ * parameters is planned for every shard, VALUES for the one of $1.
+ */
 static Stmt insert_event = {
 	"INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version,"
 	"                                     due_at, scheduled_at)"
-	" SELECT $1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6,"
-	"        r.due_at, r.scheduled_at"
-	"   FROM alliance.referral r WHERE r.id = $1"
+	" VALUES ($1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6, $7, $8)"
 	" RETURNING id",
-	6, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
+	8, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
 static Stmt insert_outbox = {
@@ -310,10 +314,10 @@ read_locked(int64 id, ReferralRow *row)
 static void
 record_event(int64 referral_id, const char *from, ReferralStatus to, const char *actor,
 			 const char *note, int32 version, int64 from_institution, int64 to_institution,
-			 bool sent)
+			 bool sent, const TimestampTz *due_at, const TimestampTz *scheduled_at)
 {
-	Datum		values[6];
-	char		nulls[6] = "      ";
+	Datum		values[8];
+	char		nulls[8] = "        ";
 	Datum		event_id;
 
 	values[0] = Int64GetDatum(referral_id);
@@ -324,6 +328,10 @@ record_event(int64 referral_id, const char *from, ReferralStatus to, const char 
 	values[4] = note ? CStringGetTextDatum(note) : (Datum) 0;
 	nulls[4] = note ? ' ' : 'n';
 	values[5] = Int32GetDatum(version);
+	values[6] = due_at ? TimestampTzGetDatum(*due_at) : (Datum) 0;
+	nulls[6] = due_at ? ' ' : 'n';
+	values[7] = scheduled_at ? TimestampTzGetDatum(*scheduled_at) : (Datum) 0;
+	nulls[7] = scheduled_at ? ' ' : 'n';
 	stmt_run(&insert_event, values, nulls, 0);
 	if (!stmt_get(1, &event_id))
 		elog(ERROR, "referral event was not recorded");
@@ -378,6 +386,12 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	Datum		values[4];
 	char		nulls[4] = "    ";
 	Datum		result;
+	Datum		due_at;
+	Datum		scheduled_at;
+	bool		due_null;
+	bool		scheduled_null;
+	TimestampTz due;
+	TimestampTz scheduled;
 
 	if (!by_system && !caller->acts_for_all && caller->ninstitutions == 0)
 		ereport(ERROR,
@@ -443,11 +457,16 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	if (!stmt_get(1, &result))
 		elog(ERROR, "referral " INT64_FORMAT " vanished under lock", row.id);
 
+	due_at = GetAttributeByName(DatumGetHeapTupleHeader(result), "due_at", &due_null);
+	scheduled_at = GetAttributeByName(DatumGetHeapTupleHeader(result), "scheduled_at", &scheduled_null);
+	due = DatumGetTimestampTz(due_at);
+	scheduled = DatumGetTimestampTz(scheduled_at);
 	record_event(row.id, status_names[row.status], t->to,
 				 t->actor ? t->actor : by_system ? "alliance" : caller_name(caller),
 				 t->note, row.version + 1,
 				 row.from_institution, row.to_institution,
-				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED));
+				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED),
+				 due_null ? NULL : &due, scheduled_null ? NULL : &scheduled);
 
 	/* green channel: a requested emergency is accepted at once */
 	if (t->to == RS_REQUESTED && strcmp(row.urgency, "emergency") == 0)
@@ -525,6 +544,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	bool		to_ok = false;
 	ReferralStatus status = submit ? RS_REQUESTED : RS_DRAFT;
 	Datum		id;
+	TimestampTz due;
 
 	if (!caller_acts_for(caller, from))
 		ereport(ERROR,
@@ -589,7 +609,9 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	if (!stmt_get(1, &id))
 		elog(ERROR, "referral was not created");
 
-	record_event(DatumGetInt64(id), NULL, status, caller_name(caller), reason, 1, from, to, submit);
+	due = submit ? DatumGetTimestampTz(values[10]) : 0;
+	record_event(DatumGetInt64(id), NULL, status, caller_name(caller), reason, 1, from, to, submit,
+				 submit ? &due : NULL, NULL);
 
 	if (submit && strcmp(urgency, "emergency") == 0)
 		(void) green_channel(DatumGetInt64(id), to, caller);
