@@ -268,6 +268,12 @@ BEGIN
 				  HINT = 'These are the parts of the schema a later version of the extension changes for Citus; see the Scale section of the README.';
 	END IF;
 
+	-- The registry's foreign keys from tables still local while the plan
+	-- runs would make Citus turn those into Citus-managed local tables (whose
+	-- shells then collide with the workers' own copies from CREATE
+	-- EXTENSION): off for this transaction, in which every one of them is
+	-- distributed anyway.  The keys themselves stay.
+	PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
 	FOR p IN SELECT * FROM alliance.distribution_plan() ORDER BY step LOOP
 		IF p.kind OPERATOR(pg_catalog.=) 'reference' THEN
 			EXECUTE 'SELECT pg_catalog.create_reference_table($1)' USING p.relation;
@@ -275,6 +281,19 @@ BEGIN
 			EXECUTE 'SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)'
 				USING p.relation, p.distribution_column::text, COALESCE(p.colocate_with::text, 'none');
 		END IF;
+	END LOOP;
+
+	-- the gate and the shorthands run on the worker holding the referral:
+	-- a transition is a single-shard transaction there.  complete() stays on
+	-- the calling node: with return_to_sender it writes a second referral,
+	-- on another shard.
+	FOR p IN SELECT f.signature FROM (VALUES
+			('alliance.transition(bigint,alliance.referral_status,text,integer)'),
+			('alliance.accept(bigint,text)'), ('alliance.reject(bigint,text)'),
+			('alliance.schedule(bigint,timestamp with time zone)'), ('alliance.arrive(bigint)'),
+			('alliance.cancel(bigint,text)')) AS f(signature) LOOP
+		EXECUTE 'SELECT pg_catalog.create_distributed_function($1::pg_catalog.regprocedure, $2, colocate_with => $3)'
+			USING p.signature, 'referral_id', 'alliance.referral';
 	END LOOP;
 
 	PERFORM alliance.partition_sequences();
