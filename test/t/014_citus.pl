@@ -9,6 +9,7 @@
 use strict;
 use warnings;
 
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -279,5 +280,33 @@ is( $coordinator->safe_psql(
 				 WHERE p.shardid = get_shard_id_for_distribution_column('alliance.referral', $id))}),
 	't',
 	'ahead: the accepted event\'s id carries the group id of the worker holding the referral');
+
+# The race on the cluster: twenty sessions accept one referral at once,
+# each call delegated to the worker holding it; exactly one wins, the others
+# get AL001 (the referral moved on), and one accepted event is recorded.
+my $raced = $coordinator->safe_psql('ahead',
+	"SELECT alliance.refer(1, 'P-race', $wuliqiao, 'I20.0', 'acute', 'urgent', $ruijin)");
+my @racers;
+for my $n (1 .. 20)
+{
+	my ($o, $e) = ('', '');
+	push @racers, [ IPC::Run::start(
+		[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose',
+		  '-d', $coordinator->connstr('ahead'), '-c', "SELECT alliance.accept($raced, 'race $n')" ],
+		'<', \undef, '>', \$o, '2>', \$e), \$o, \$e ];
+}
+my ($wins, $al001) = (0, 0);
+for my $r (@racers)
+{
+	$r->[0]->finish;
+	$wins++ if $r->[0]->result == 0;
+	$al001++ if ${ $r->[2] } =~ /AL001/;
+}
+is($wins, 1, 'race on the cluster: exactly one of twenty sessions accepts');
+is($al001, 19, 'race on the cluster: the nineteen others get AL001');
+is( $coordinator->safe_psql('ahead',
+		"SELECT count(*) FROM alliance.referral_event WHERE referral_id = $raced AND to_status = 'accepted'"),
+	'1',
+	'race on the cluster: one accepted event');
 
 done_testing();
