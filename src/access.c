@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -53,6 +54,39 @@ static Stmt mapped_institutions_1_0 = {
 	1, {OIDOID}
 };
 
+/*
+ * On a Citus cluster role_map is a reference table, and inside a query on a
+ * shard (a row-level security policy, as a worker applies it) Citus runs no
+ * distributed query: the mappings are read from this node's placement of
+ * role_map, which Citus keeps identical on every node.  Its name, or NULL
+ * when role_map is not distributed here (one server, or Citus without
+ * alliance.distribute()).  Inside a statement scope.
+ */
+static char *
+role_map_placement(void)
+{
+	bool		isnull;
+	Datum		name;
+
+	if (!OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE)) ||
+		!OidIsValid(get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE)))
+		return NULL;
+	if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
+					"       OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname OPERATOR(pg_catalog.||) '_'"
+					"                                                     OPERATOR(pg_catalog.||) s.shardid)"
+					"  FROM pg_catalog.pg_dist_shard s"
+					"  JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid"
+					"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid"
+					"  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+					" WHERE n.nspname OPERATOR(pg_catalog.=) 'alliance'"
+					"   AND c.relname OPERATOR(pg_catalog.=) 'role_map'"
+					"   AND p.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)",
+					true, 1) != SPI_OK_SELECT || SPI_processed == 0)
+		return NULL;
+	name = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? NULL : TextDatumGetCString(name);
+}
+
 /* Does alliance.role_map name roles by OID (1.2), or by name (1.0, 1.1)? */
 bool
 role_map_by_oid(void)
@@ -86,6 +120,7 @@ caller_identify(Caller *caller)
 	MemoryContext outer = CurrentMemoryContext;
 	StmtScope	scope;
 	Datum		arg;
+	char	   *placement;
 
 	caller->roleid = GetUserId();
 	caller->acts_for_all = caller_role_acts_for_all(caller->roleid);
@@ -96,7 +131,19 @@ caller_identify(Caller *caller)
 
 	stmt_begin(&scope, false);
 	arg = ObjectIdGetDatum(caller->roleid);
-	stmt_run(role_map_by_oid() ? &mapped_institutions : &mapped_institutions_1_0, &arg, NULL, 0);
+	placement = role_map_placement();
+	if (placement != NULL)
+	{
+		Oid			argtype = OIDOID;
+		char	   *sql = psprintf("SELECT DISTINCT m.institution_id FROM %s m"
+								   " WHERE pg_catalog.pg_has_role($1, m.role_id::pg_catalog.oid, 'USAGE')",
+								   placement);
+
+		if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read %s", placement);
+	}
+	else
+		stmt_run(role_map_by_oid() ? &mapped_institutions : &mapped_institutions_1_0, &arg, NULL, 0);
 	if (SPI_processed > 0)
 	{
 		caller->institutions = MemoryContextAlloc(outer, SPI_processed * sizeof(int64));

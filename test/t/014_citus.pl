@@ -309,4 +309,41 @@ is( $coordinator->safe_psql('ahead',
 	'1',
 	'race on the cluster: one accepted event');
 
+# Row-level security on the cluster: a role mapped to 瑞金 sees the
+# referrals of 瑞金 only, through the policies as the shards apply them, and
+# moves them through the gate (the role lookup reads role_map, a reference
+# table, without a catalog join)
+my $dongnan = AllianceNode::institution($coordinator, '卢湾区东南医院', 'ahead');
+$coordinator->safe_psql('ahead', qq{
+	CREATE ROLE ruijin_app LOGIN;
+	GRANT USAGE ON SCHEMA alliance TO ruijin_app;
+	SELECT alliance.map_role('ruijin_app', $ruijin);
+	SELECT alliance.refer(1, 'P-other', $wuliqiao, 'I10', 'chronic', 'routine', $dongnan);
+});
+my $mine = $coordinator->safe_psql('ahead', qq{
+	SELECT count(*) FROM alliance.referral WHERE $ruijin IN (from_institution, to_institution)});
+cmp_ok($mine, '>=', 2, 'rls on the cluster: 瑞金 is a party to some referrals');
+my @as_ruijin = (extra_params => [ '-U', 'ruijin_app' ]);
+is($coordinator->safe_psql('ahead', 'SELECT count(*) FROM alliance.referral', @as_ruijin),
+	$mine, 'rls on the cluster: the mapped role sees exactly the referrals of its institution');
+is( $coordinator->safe_psql('ahead',
+		"SELECT count(*) FROM alliance.referral WHERE patient_ref = 'P-other'", @as_ruijin),
+	'0',
+	'rls on the cluster: not another institution\'s');
+is( $coordinator->safe_psql('ahead',
+		'SELECT count(*) FROM alliance.outbox WHERE institution_id <> ' . $ruijin, @as_ruijin),
+	'0',
+	'rls on the cluster: notifications of its institution only');
+my $for_ruijin = $coordinator->safe_psql('ahead',
+	"SELECT alliance.refer(1, 'P-mapped', $wuliqiao, 'I20.0', 'acute', 'urgent', $ruijin)");
+like($coordinator->safe_psql('ahead', "SELECT alliance.accept($for_ruijin)", @as_ruijin),
+	qr/,accepted,2,/, 'rls on the cluster: the mapped role accepts its referral through the delegated gate');
+($rc, $out, $err) = $coordinator->psql(
+	'ahead',
+	"SELECT alliance.cancel("
+	  . $coordinator->safe_psql('ahead', "SELECT id FROM alliance.referral WHERE patient_ref = 'P-other'")
+	  . ", 'not mine')",
+	extra_params => [ '-U', 'ruijin_app', '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/AL002|AL003/, 'rls on the cluster: it cannot move another institution\'s referral');
+
 done_testing();
