@@ -35,7 +35,10 @@ if [ ! -f "$("$pg_config" --pkglibdir)/citus.so" ]; then
 fi
 
 nodes=()
-stop_all() { for d in "${nodes[@]}"; do "$bindir/pg_ctl" -D "$d" stop -m fast >/dev/null 2>&1 || true; done; }
+stop_all() {
+	for d in "${nodes[@]}"; do "$bindir/pg_ctl" -D "$d" stop -m fast >/dev/null 2>&1 || true; done
+	rm -rf "$work"
+}
 trap stop_all EXIT
 
 # start_node NAME PORT PRELOAD
@@ -104,4 +107,3 @@ fi
 cluster=$(lives $c)
 echo "cluster (1+2):  $cluster lives/s ($clients clients, ${seconds}s; obstacles removed by hand)"
 awk -v c="$cluster" -v s="$single" 'BEGIN { printf "ratio cluster/one server: %.2f (three servers on this machine'"'"'s shared cores against one)\n", c / s }'
-rm -rf "$work"
