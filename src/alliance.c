@@ -2,7 +2,7 @@
  *
  * alliance.c
  *	  Module entry point of the alliance extension: the module magic and
- *	  _PG_init, which defines every alliance.* setting in one place.
+ *	  _PG_init, which defines the settings and, when preloaded, the workers.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,224 +12,26 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include <limits.h>
-
-#include "alliance.h"
-#include "routing.h"
+#include "settings.h"
 #include "webhook.h"
-#include "worker.h"
+#include "workers.h"
 
 PG_MODULE_MAGIC;
 
 /* PostgreSQL 15's fmgr.h does not declare it */
 extern PGDLLEXPORT void _PG_init(void);
 
-int			alliance_tier_output = TIER_OUTPUT_EN;
-char	   *alliance_admin_role = NULL;
-int			alliance_sla_emergency = 30 * 60;
-int			alliance_sla_urgent = 4 * 60 * 60;
-int			alliance_sla_routine = 48 * 60 * 60;
-int			alliance_no_show_grace = 24 * 60 * 60;
-char	   *alliance_http_hosts = NULL;
-char	   *alliance_timezone = NULL;
-char	   *alliance_databases = NULL;
-char	   *alliance_retry_schedule = NULL;
-int			alliance_http_timeout = 10000;
-int			alliance_max_in_flight = 64;
-int			alliance_max_in_flight_per_endpoint = 8;
-int			alliance_log_retention = 7 * 24 * 60 * 60;
-int			alliance_refresh_interval = 5 * 60;
-int			alliance_contract_policy = CONTRACT_POLICY_PREFER;
-
-static const struct config_enum_entry routing_policy_options[] = {
-	{"off", ROUTING_POLICY_OFF, false},
-	{"warn", ROUTING_POLICY_WARN, false},
-	{"error", ROUTING_POLICY_ERROR, false},
-	{NULL, 0, false}
-};
-
-static const struct config_enum_entry contract_policy_options[] = {
-	{"off", CONTRACT_POLICY_OFF, false},
-	{"prefer", CONTRACT_POLICY_PREFER, false},
-	{"gatekeep", CONTRACT_POLICY_GATEKEEP, false},
-	{NULL, 0, false}
-};
-
-static const struct config_enum_entry tier_output_options[] = {
-	{"en", TIER_OUTPUT_EN, false},
-	{"zh", TIER_OUTPUT_ZH, false},
-	{NULL, 0, false}
-};
-
 /*
- * Define the extension's settings.  Called when the library is loaded, either
- * from shared_preload_libraries or by the first call into it.
+ * Called when the library is loaded, either from shared_preload_libraries or
+ * by the first call into it.
  */
 void
 _PG_init(void)
 {
-	DefineCustomEnumVariable("alliance.tier_output",
-							 "Sets the language in which alliance.tier values are written.",
-							 "en writes canonical English (tertiary-A), zh writes Chinese (三级甲等).",
-							 &alliance_tier_output,
-							 TIER_OUTPUT_EN,
-							 tier_output_options,
-							 PGC_USERSET,
-							 0,
-							 NULL, NULL, NULL);
-
-	/*
-	 * The settings below decide who may do what and by when.  A session must
-	 * not change them for itself, so only superusers set them (per database
-	 * with ALTER DATABASE ... SET, or in postgresql.conf).
-	 */
-	DefineCustomStringVariable("alliance.admin_role",
-							   "Sets the role whose members act for every institution.",
-							   "Superusers always do; the role is used when it exists.",
-							   &alliance_admin_role,
-							   "alliance_admin",
-							   PGC_SUSET,
-							   0,
-							   NULL, NULL, NULL);
-
-	DefineCustomIntVariable("alliance.sla_emergency",
-							"Sets how long a requested emergency referral waits for an answer.",
-							"Past this, the worker moves it to expired.",
-							&alliance_sla_emergency,
-							30 * 60, 1, INT_MAX,
-							PGC_SUSET,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("alliance.sla_urgent",
-							"Sets how long a requested urgent referral waits for an answer.",
-							"Past this, the worker moves it to expired.",
-							&alliance_sla_urgent,
-							4 * 60 * 60, 1, INT_MAX,
-							PGC_SUSET,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("alliance.sla_routine",
-							"Sets how long a requested routine referral waits for an answer.",
-							"Past this, the worker moves it to expired.",
-							&alliance_sla_routine,
-							48 * 60 * 60, 1, INT_MAX,
-							PGC_SUSET,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("alliance.no_show_grace",
-							"Sets how long after its scheduled time a scheduled referral becomes a no-show.",
-							NULL,
-							&alliance_no_show_grace,
-							24 * 60 * 60, 0, INT_MAX,
-							PGC_SUSET,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	DefineCustomEnumVariable("alliance.routing_policy",
-							 "Sets what alliance.refer does with a target outside the tiers routing requires.",
-							 "off accepts it, warn accepts it with a warning, error refuses it (AL007).",
-							 &alliance_routing_policy,
-							 ROUTING_POLICY_WARN,
-							 routing_policy_options,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-
-	DefineCustomEnumVariable("alliance.contract_policy",
-							 "Sets what a family doctor contract does to routing and referrals.",
-							 "off ignores contracts, prefer ranks the resident's combination first within its tier, "
-							 "gatekeep also refuses a non-emergency upward referral not from the family institution (AL009).",
-							 &alliance_contract_policy,
-							 CONTRACT_POLICY_PREFER,
-							 contract_policy_options,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-
-	DefineCustomStringVariable("alliance.http_hosts",
-							   "Sets the hosts to which a webhook URL may use plain http.",
-							   "A comma-separated list; every other webhook URL must be https.",
-							   &alliance_http_hosts,
-							   "localhost,127.0.0.1,::1",
-							   PGC_SUSET,
-							   GUC_LIST_INPUT,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("alliance.timezone",
-							   "Sets the time zone of the indicators' calendar months.",
-							   "After a change, run alliance.rebuild_indicators().",
-							   &alliance_timezone,
-							   "Asia/Shanghai",
-							   PGC_SIGHUP,
-							   0,
-							   timezone_check, NULL, NULL);
-
-	/* the notification workers; a reload (SIGHUP) applies a change */
-	DefineCustomStringVariable("alliance.databases",
-							   "Sets the databases whose notifications a dispatcher delivers.",
-							   "A comma-separated list; a database waits for CREATE EXTENSION alliance.",
-							   &alliance_databases,
-							   "postgres",
-							   PGC_SIGHUP,
-							   GUC_LIST_INPUT,
-							   NULL, NULL, NULL);
-	DefineCustomStringVariable("alliance.retry_schedule",
-							   "Sets the delays before each try of a notification.",
-							   "After the last, a notification is dead.",
-							   &alliance_retry_schedule,
-							   "0,5s,5min,30min,2h,5h,10h,14h,20h,24h",
-							   PGC_SIGHUP,
-							   GUC_LIST_INPUT,
-							   retry_schedule_check, retry_schedule_assign, NULL);
-	DefineCustomIntVariable("alliance.http_timeout",
-							"Sets how long a webhook request may take.",
-							NULL,
-							&alliance_http_timeout,
-							10000, 100, 600000,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("alliance.max_in_flight",
-							"Sets how many webhook requests a dispatcher runs at once.",
-							NULL,
-							&alliance_max_in_flight,
-							64, 1, 1024,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("alliance.max_in_flight_per_endpoint",
-							"Sets how many webhook requests run at once to one institution's endpoint.",
-							NULL,
-							&alliance_max_in_flight_per_endpoint,
-							8, 1, 1024,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("alliance.log_retention",
-							"Sets how long alliance.delivery_log keeps an attempt.",
-							NULL,
-							&alliance_log_retention,
-							7 * 24 * 60 * 60, 60, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("alliance.refresh_interval",
-							"Sets how often the dispatcher refreshes the indicators.",
-							NULL,
-							&alliance_refresh_interval,
-							5 * 60, 10, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	webhook_define_settings();
+	alliance_define_settings();
 
 	if (process_shared_preload_libraries_in_progress)
-		worker_preload();
+		alliance_worker_preload();
 
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("alliance");
-#else
-	EmitWarningsOnPlaceholders("alliance");
-#endif
 }

@@ -1,19 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * alliance.h
- *	  Names shared by the C files of the alliance extension: its settings,
- *	  its SQLSTATEs and small version shims.
+ *	  Names shared by the C files of the alliance extension: its SQLSTATEs
+ *	  and the comparison support of its integer-backed types.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef ALLIANCE_H
 #define ALLIANCE_H
 
-#include "utils/guc.h"
-
 /*
- * SQLSTATEs of the referral functions (SPEC §4).  Applications act on these,
- * so they never change meaning.
+ * SQLSTATEs of the referral functions.  Applications act on these, so they
+ * never change meaning.
  */
 #define ERRCODE_AL_TRANSITION_NOT_ALLOWED	MAKE_SQLSTATE('A','L','0','0','1')
 #define ERRCODE_AL_REFERRAL_NOT_FOUND		MAKE_SQLSTATE('A','L','0','0','2')
@@ -25,42 +23,6 @@
 #define ERRCODE_AL_CONTRACT_OVERLAP			MAKE_SQLSTATE('A','L','0','0','8')
 #define ERRCODE_AL_GATEKEEPING				MAKE_SQLSTATE('A','L','0','0','9')
 
-/* alliance.contract_policy: what a family doctor contract does to referrals */
-typedef enum ContractPolicy
-{
-	CONTRACT_POLICY_OFF,		/* contracts change nothing in routing */
-	CONTRACT_POLICY_PREFER,		/* the combination ranks first in its tier */
-	CONTRACT_POLICY_GATEKEEP	/* and upward referrals come from the family institution */
-} ContractPolicy;
-
-extern int	alliance_contract_policy;
-
-/* alliance.tier_output: the language tier_out writes */
-typedef enum TierOutputLanguage
-{
-	TIER_OUTPUT_EN,
-	TIER_OUTPUT_ZH
-} TierOutputLanguage;
-
-extern int	alliance_tier_output;
-
-/* who acts for every institution, besides superusers */
-extern char *alliance_admin_role;
-
-/* SLA of a requested referral, by urgency, and the no-show grace, in seconds */
-extern int	alliance_sla_emergency;
-extern int	alliance_sla_urgent;
-extern int	alliance_sla_routine;
-extern int	alliance_no_show_grace;
-
-/* hosts to which a webhook may be plain http */
-extern char *alliance_http_hosts;
-
-/* the time zone of the indicators' calendar months */
-extern char *alliance_timezone;
-extern bool timezone_check(char **newval, void **extra, GucSource source);
-
-#endif							/* ALLIANCE_H */
 
 /*
  * The comparison and hash support of a type stored as an integer whose order
@@ -133,3 +95,5 @@ extern bool timezone_check(char **newval, void **extra, GucSource source);
 	{ \
 		return hash_uint32_extended(fold32(getter(0)), PG_GETARG_INT64(1)); \
 	}
+
+#endif							/* ALLIANCE_H */

@@ -1,10 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * bounds.c
- *	  The bounds of what a user may store (bounds.h): checks for the SQL
- *	  functions' arguments, and the same checks as SQL functions for the
- *	  tables' CHECK constraints, the second fence for writers that bypass
- *	  the functions.
+ *	  The bounds of what a user may store (bounds.h), checked on the SQL
+ *	  functions' arguments and, as SQL functions, by CHECK constraints.
  *
  * A timestamp outside the window, or 'infinity', would make the months the
  * indicators span unbounded and the worker's deadline arithmetic overflow;
@@ -59,24 +57,24 @@ first_day_of(int year)
 
 /* The first instant of the window: 1900-01-01 00:00 UTC */
 TimestampTz
-bounds_first_instant(void)
+alliance_bounds_first_instant(void)
 {
 	return (TimestampTz) first_day_of(BOUNDS_FIRST_YEAR) * USECS_PER_DAY;
 }
 
 /* The first instant after the window: 2200-01-01 00:00 UTC */
 TimestampTz
-bounds_end_instant(void)
+alliance_bounds_end_instant(void)
 {
 	return (TimestampTz) first_day_of(BOUNDS_END_YEAR) * USECS_PER_DAY;
 }
 
 /* Raise 22008 unless value lies in the window */
 void
-bounds_check_instant(TimestampTz value, const char *what)
+alliance_bounds_check_instant(TimestampTz value, const char *what)
 {
 	if (TIMESTAMP_NOT_FINITE(value) ||
-		value < bounds_first_instant() || value >= bounds_end_instant())
+		value < alliance_bounds_first_instant() || value >= alliance_bounds_end_instant())
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
 				 errmsg("%s %s is outside %d-01-01 to %d-01-01", what,
@@ -93,7 +91,7 @@ day_to_str(DateADT value)
 
 /* Raise 22008 unless value lies in the window */
 void
-bounds_check_day(DateADT value, const char *what)
+alliance_bounds_check_day(DateADT value, const char *what)
 {
 	if (DATE_NOT_FINITE(value) ||
 		value < first_day_of(BOUNDS_FIRST_YEAR) || value >= first_day_of(BOUNDS_END_YEAR))
@@ -110,11 +108,11 @@ bounds_check_day(DateADT value, const char *what)
  * window; a days below 1 counts as 1 (its own check says more).
  */
 void
-bounds_check_day_span(DateADT start, int32 days, const char *what)
+alliance_bounds_check_day_span(DateADT start, int32 days, const char *what)
 {
 	int64		last;
 
-	bounds_check_day(start, what);
+	alliance_bounds_check_day(start, what);
 	last = (int64) start + Max(days, 1) - 1;
 	if (last >= first_day_of(BOUNDS_END_YEAR))
 		ereport(ERROR,
@@ -130,11 +128,11 @@ bounds_check_day_span(DateADT start, int32 days, const char *what)
  * from a day before this transaction's start to a year after it.
  */
 void
-bounds_check_appointment(TimestampTz value, const char *what)
+alliance_bounds_check_appointment(TimestampTz value, const char *what)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
-	bounds_check_instant(value, what);
+	alliance_bounds_check_instant(value, what);
 	if (value < now - BOUNDS_SCHEDULE_PAST)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
@@ -154,7 +152,7 @@ bounds_check_appointment(TimestampTz value, const char *what)
  * characters are counted only when the bytes could hold too many.
  */
 void
-bounds_check_text(const char *value, int len, int limit, const char *what)
+alliance_bounds_check_text(const char *value, int len, int limit, const char *what)
 {
 	if (len <= limit)
 		return;
@@ -171,7 +169,7 @@ bounds_check_text(const char *value, int len, int limit, const char *what)
  * no-break space U+00A0 or the ideographic space U+3000).
  */
 void
-bounds_check_not_blank(const char *value, int len, const char *what)
+alliance_bounds_check_not_blank(const char *value, int len, const char *what)
 {
 	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
 	int			i = 0;
@@ -217,9 +215,9 @@ check_named(text *value, const TextLimit *limit)
 	const char *data = VARDATA_ANY(value);
 	int			len = VARSIZE_ANY_EXHDR(value);
 
-	bounds_check_text(data, len, limit->limit, limit->what);
+	alliance_bounds_check_text(data, len, limit->limit, limit->what);
 	if (limit->not_blank)
-		bounds_check_not_blank(data, len, limit->what);
+		alliance_bounds_check_not_blank(data, len, limit->what);
 }
 
 /*
@@ -227,18 +225,18 @@ check_named(text *value, const TextLimit *limit)
  * value is longer than the limit named what (22023 when it must not be blank
  * and is).  For CHECK constraints.
  */
-PG_FUNCTION_INFO_V1(bounds_text_sql);
+PG_FUNCTION_INFO_V1(alliance_bounds_text_sql);
 Datum
-bounds_text_sql(PG_FUNCTION_ARGS)
+alliance_bounds_text_sql(PG_FUNCTION_ARGS)
 {
 	check_named(PG_GETARG_TEXT_PP(0), find_limit(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_BOOL(true);
 }
 
 /* alliance.check_texts(value text[], what text) → boolean: each element */
-PG_FUNCTION_INFO_V1(bounds_texts_sql);
+PG_FUNCTION_INFO_V1(alliance_bounds_texts_sql);
 Datum
-bounds_texts_sql(PG_FUNCTION_ARGS)
+alliance_bounds_texts_sql(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(0);
 	const TextLimit *limit = find_limit(PG_GETARG_TEXT_PP(1));
@@ -257,11 +255,11 @@ bounds_texts_sql(PG_FUNCTION_ARGS)
  * alliance.check_instant(value timestamptz, what text) → boolean: true, or
  * 22008 outside the window.  For CHECK constraints.
  */
-PG_FUNCTION_INFO_V1(bounds_instant_sql);
+PG_FUNCTION_INFO_V1(alliance_bounds_instant_sql);
 Datum
-bounds_instant_sql(PG_FUNCTION_ARGS)
+alliance_bounds_instant_sql(PG_FUNCTION_ARGS)
 {
-	bounds_check_instant(PG_GETARG_TIMESTAMPTZ(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	alliance_bounds_check_instant(PG_GETARG_TIMESTAMPTZ(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_BOOL(true);
 }
 
@@ -270,19 +268,19 @@ bounds_instant_sql(PG_FUNCTION_ARGS)
  * or 22008 unless start and its days lie in the window.  For CHECK
  * constraints.
  */
-PG_FUNCTION_INFO_V1(bounds_days_sql);
+PG_FUNCTION_INFO_V1(alliance_bounds_days_sql);
 Datum
-bounds_days_sql(PG_FUNCTION_ARGS)
+alliance_bounds_days_sql(PG_FUNCTION_ARGS)
 {
-	bounds_check_day_span(PG_GETARG_DATEADT(0), PG_GETARG_INT32(1),
+	alliance_bounds_check_day_span(PG_GETARG_DATEADT(0), PG_GETARG_INT32(1),
 						  text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	PG_RETURN_BOOL(true);
 }
 
 /* alliance.text_limits() → (what text, max_characters integer, not_blank boolean) */
-PG_FUNCTION_INFO_V1(text_limits_sql);
+PG_FUNCTION_INFO_V1(alliance_text_limits_sql);
 Datum
-text_limits_sql(PG_FUNCTION_ARGS)
+alliance_text_limits_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
@@ -304,9 +302,9 @@ text_limits_sql(PG_FUNCTION_ARGS)
  * alliance.time_window() → (first timestamptz, "end" timestamptz,
  * schedule_past interval, schedule_ahead interval)
  */
-PG_FUNCTION_INFO_V1(time_window_sql);
+PG_FUNCTION_INFO_V1(alliance_time_window_sql);
 Datum
-time_window_sql(PG_FUNCTION_ARGS)
+alliance_time_window_sql(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	Datum		values[4];
@@ -318,8 +316,8 @@ time_window_sql(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	past->day = BOUNDS_SCHEDULE_PAST / USECS_PER_DAY;
 	ahead->day = BOUNDS_SCHEDULE_AHEAD / USECS_PER_DAY;
-	values[0] = TimestampTzGetDatum(bounds_first_instant());
-	values[1] = TimestampTzGetDatum(bounds_end_instant());
+	values[0] = TimestampTzGetDatum(alliance_bounds_first_instant());
+	values[1] = TimestampTzGetDatum(alliance_bounds_end_instant());
 	values[2] = IntervalPGetDatum(past);
 	values[3] = IntervalPGetDatum(ahead);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));

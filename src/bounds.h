@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * bounds.h
- *	  The bounds of what a user may store (issue 11): the window of every
- *	  timestamp and date, how far an appointment may lie from now, and the
- *	  length of every free text that reaches a webhook or a report.  One
- *	  definition, read by the SQL functions' argument checks and by the
- *	  tables' CHECK constraints alike.
+ *	  The bounds of what a user may store: the window of every timestamp and
+ *	  date, how far an appointment may lie, the length of every free text.
+ *
+ * One definition (issue 11), read by the SQL functions' argument checks and
+ * by the tables' CHECK constraints alike; a free text is bounded because it
+ * reaches a webhook or a report.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,13 +39,13 @@
 #define BOUNDS_NAME				200		/* an alliance's or institution's name */
 #define BOUNDS_REGION			200		/* an institution's region */
 
-extern TimestampTz bounds_first_instant(void);
-extern TimestampTz bounds_end_instant(void);
-extern void bounds_check_instant(TimestampTz value, const char *what);
-extern void bounds_check_day(DateADT value, const char *what);
-extern void bounds_check_day_span(DateADT start, int32 days, const char *what);
-extern void bounds_check_appointment(TimestampTz value, const char *what);
-extern void bounds_check_text(const char *value, int len, int limit, const char *what);
-extern void bounds_check_not_blank(const char *value, int len, const char *what);
+extern TimestampTz alliance_bounds_first_instant(void);
+extern TimestampTz alliance_bounds_end_instant(void);
+extern void alliance_bounds_check_instant(TimestampTz value, const char *what);
+extern void alliance_bounds_check_day(DateADT value, const char *what);
+extern void alliance_bounds_check_day_span(DateADT start, int32 days, const char *what);
+extern void alliance_bounds_check_appointment(TimestampTz value, const char *what);
+extern void alliance_bounds_check_text(const char *value, int len, int limit, const char *what);
+extern void alliance_bounds_check_not_blank(const char *value, int len, const char *what);
 
 #endif							/* ALLIANCE_BOUNDS_H */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * chores.c
- *	  The chores worker of one database (SPEC §6): it expires overdue
+ *	  The chores worker of one database: it expires overdue
  *	  referrals and no-shows through the gate, keeps the queue figures of
  *	  alliance.dispatcher_status, prunes the delivery log and refreshes the
  *	  indicators -- apart from the dispatcher, so that none of it can delay
@@ -33,10 +33,11 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "alliance.h"
-#include "exec.h"
 #include "referral.h"
-#include "worker.h"
+#include "settings.h"
+#include "stmt.h"
+#include "slots.h"
+#include "workers.h"
 
 #define EXPIRY_BATCH		500
 #define PRUNE_BATCH			10000
@@ -68,9 +69,9 @@ indicator_locktag(LOCKTAG *tag)
  * the transaction, waiting for it (refresh_indicators and rebuild_indicators
  * call it; PUBLIC may not).
  */
-PG_FUNCTION_INFO_V1(indicator_refresh_lock);
+PG_FUNCTION_INFO_V1(alliance_indicator_refresh_lock);
 Datum
-indicator_refresh_lock(PG_FUNCTION_ARGS)
+alliance_indicator_refresh_lock(PG_FUNCTION_ARGS)
 {
 	LOCKTAG		tag;
 
@@ -157,10 +158,10 @@ expire_step(void *arg, ReferralStatus target)
 
 	if (!extension_here(round))
 		return;
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	values[0] = Int32GetDatum(EXPIRY_BATCH);
 	values[1] = Float8GetDatum((double) alliance_no_show_grace);
-	stmt_run(target == RS_EXPIRED ? &overdue_requested : &overdue_scheduled, values, NULL, 0);
+	alliance_stmt_run(target == RS_EXPIRED ? &overdue_requested : &overdue_scheduled, values, NULL, 0);
 	n = SPI_processed;
 	ids = palloc(Max(n, 1) * sizeof(int64));
 	for (uint64 i = 0; i < n; i++)
@@ -177,9 +178,9 @@ expire_step(void *arg, ReferralStatus target)
 		t.to = target;
 		t.note = note;
 		t.actor = "alliance";
-		(void) referral_transition(&t);
+		(void) alliance_referral_transition(&t);
 	}
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	round->more |= (n == EXPIRY_BATCH);
 }
 
@@ -205,11 +206,11 @@ stats_step(void *arg)
 
 	if (!extension_here((Round *) arg))
 		return;
-	stmt_begin(&scope, false);
-	stmt_run(&queue_stats, NULL, NULL, 1);
+	alliance_stmt_begin(&scope, false);
+	alliance_stmt_run(&queue_stats, NULL, NULL, 1);
 	depth = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	oldest = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
 	slot->queue_depth = depth;
 	slot->oldest_pending_seconds = oldest;
@@ -225,12 +226,12 @@ prune_step(void *arg)
 
 	if (!extension_here(round))
 		return;
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	values[0] = Float8GetDatum((double) alliance_log_retention);
 	values[1] = Int32GetDatum(PRUNE_BATCH);
-	stmt_run(&prune_log, values, NULL, 0);
+	alliance_stmt_run(&prune_log, values, NULL, 0);
 	round->more |= (SPI_processed == PRUNE_BATCH);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 }
 
 static void
@@ -241,12 +242,12 @@ refresh_step(void *arg)
 
 	if (!extension_here((Round *) arg))
 		return;
-	stmt_begin(&scope, false);
-	stmt_run(&refresh_exists, NULL, NULL, 1);
+	alliance_stmt_begin(&scope, false);
+	alliance_stmt_run(&refresh_exists, NULL, NULL, 1);
 	/* a refresh running elsewhere will do; this one waits for the next round */
-	if (stmt_get(1, &exists) && DatumGetBool(exists) && indicator_lock_try())
-		stmt_run(&refresh, NULL, NULL, 0);
-	stmt_end(&scope);
+	if (alliance_stmt_get(1, &exists) && DatumGetBool(exists) && indicator_lock_try())
+		alliance_stmt_run(&refresh, NULL, NULL, 0);
+	alliance_stmt_end(&scope);
 }
 
 static void
@@ -268,7 +269,7 @@ chore(TimestampTz *next, int64 every_ms, void (*fn) (void *), Round *round, cons
 		return;
 	*next = TimestampTzPlusMilliseconds(now, every_ms);
 	round->more = false;
-	(void) worker_in_transaction(slot, fn, round, what);
+	(void) alliance_worker_in_transaction(slot, fn, round, what);
 	if (round->more)
 		*next = 0;
 }
@@ -309,12 +310,10 @@ alliance_chores_main(Datum arg)
 	{
 		Round		round = {0};
 		TimestampTz next;
-		long		secs;
-		int			usecs;
 		long		timeout;
 
-		(void) worker_check_signals();
-		if (worker_exit_requested(slot))
+		(void) alliance_worker_check_signals();
+		if (alliance_worker_exit_requested(slot))
 			proc_exit(0);
 
 		MemoryContextReset(round_context);
@@ -340,8 +339,7 @@ alliance_chores_main(Datum arg)
 		else
 		{
 			next = Min(Min(next_expiry, next_no_show), Min(next_stats, Min(next_prune, next_refresh)));
-			TimestampDifference(GetCurrentTimestamp(), next, &secs, &usecs);
-			timeout = secs * 1000 + usecs / 1000 + (next > 0);
+			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next);
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);

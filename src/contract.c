@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * contract.c
- *	  Family doctor contracts (家庭医生签约服务, "1+1+1"; SPEC §10): signing,
- *	  renewing and ending them, the registered population, and the contract
- *	  in force that routing and refer() consult.
+ *	  Family doctor contracts (家庭医生签约服务, "1+1+1"): signing, renewing
+ *	  and ending them, the registered population, the contract in force.
  *
  * A contract binds a resident (patient_ref) in an alliance to a family
  * institution (a village or primary member) and optionally a secondary and a
@@ -37,12 +36,14 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "access.h"
 #include "alliance.h"
 #include "bounds.h"
+#include "caller.h"
 #include "contract.h"
-#include "exec.h"
 #include "parse.h"
+#include "registry.h"
+#include "settings.h"
+#include "stmt.h"
 
 #define CONTRACT_MAX_MONTHS 120
 
@@ -80,18 +81,6 @@ typedef struct ContractRow
 static Stmt today_stmt = {
 	"SELECT (now() AT TIME ZONE $1)::date",
 	1, {TEXTOID}
-};
-
-static Stmt alliance_exists = {
-	"SELECT 1 FROM alliance.alliance WHERE id = $1",
-	1, {INT8OID}
-};
-
-static Stmt member_tiers = {
-	"SELECT i.id, i.tier::text FROM alliance.membership m"
-	"  JOIN alliance.institution i ON i.id = m.institution_id"
-	" WHERE m.alliance_id = $1 AND m.institution_id IN ($2, $3, $4)",
-	4, {INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
 static Stmt insert_contract = {
@@ -181,8 +170,8 @@ today(void)
 	Datum		arg = CStringGetTextDatum(alliance_timezone);
 	Datum		value;
 
-	stmt_run(&today_stmt, &arg, NULL, 1);
-	if (!stmt_get(1, &value))
+	alliance_stmt_run(&today_stmt, &arg, NULL, 1);
+	if (!alliance_stmt_get(1, &value))
 		elog(ERROR, "could not read today's date");
 	return DatumGetDateADT(value);
 }
@@ -213,7 +202,7 @@ arg_months(FunctionCallInfo fcinfo, int n)
 {
 	int			months;
 
-	arg_require(fcinfo, n, "months");
+	alliance_arg_require(fcinfo, n, "months");
 	months = PG_GETARG_INT32(n);
 	if (months < 1 || months > CONTRACT_MAX_MONTHS)
 		ereport(ERROR,
@@ -232,7 +221,7 @@ arg_groups(FunctionCallInfo fcinfo, int n)
 	bool	   *nulls;
 	int			nelems;
 
-	arg_require(fcinfo, n, "groups");
+	alliance_arg_require(fcinfo, n, "groups");
 	array = PG_GETARG_ARRAYTYPE_P(n);
 	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
 	for (int i = 0; i < nelems; i++)
@@ -271,38 +260,12 @@ arg_institution(FunctionCallInfo fcinfo, int n)
 static void
 check_combination(int64 alliance_id, const int64 *institutions)
 {
-	Datum		values[4];
-	char		nulls[4] = "    ";
-	Tier		tiers[3];
-	bool		member[3] = {false, false, false};
+	Membership	members[3];
 
-	values[0] = Int64GetDatum(alliance_id);
-	stmt_run(&alliance_exists, values, NULL, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("alliance " INT64_FORMAT " does not exist", alliance_id)));
-
+	alliance_registry_require_alliance(alliance_id);
 	for (int p = 0; p < 3; p++)
-	{
-		values[p + 1] = Int64GetDatum(institutions[p]);
-		nulls[p + 1] = institutions[p] ? ' ' : 'n';
-	}
-	stmt_run(&member_tiers, values, nulls, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *tier = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-
-		for (int p = 0; p < 3; p++)
-			if (institutions[p] == id)
-			{
-				member[p] = true;
-				if (!tier_parse(tier, strlen(tier), &tiers[p]))
-					elog(ERROR, "invalid tier \"%s\" of institution " INT64_FORMAT, tier, id);
-			}
-	}
+		members[p].institution_id = institutions[p];
+	alliance_registry_memberships(alliance_id, members, 3);
 
 	for (int p = 0; p < 3; p++)
 	{
@@ -310,7 +273,7 @@ check_combination(int64 alliance_id, const int64 *institutions)
 
 		if (institutions[p] == 0)
 			continue;
-		if (!member[p])
+		if (!members[p].member)
 			ereport(ERROR,
 					(errcode(ERRCODE_AL_NOT_A_MEMBER),
 					 errmsg("%s institution " INT64_FORMAT " is not a member of alliance " INT64_FORMAT,
@@ -318,14 +281,14 @@ check_combination(int64 alliance_id, const int64 *institutions)
 					 errdetail("The institutions of a contract are members of its alliance."),
 					 errhint("See alliance.membership, or add it with alliance.add_member().")));
 		if (p == PLACE_FAMILY)
-			fits = TIER_LEVEL(tiers[p]) <= TIER_PRIMARY;
+			fits = TIER_LEVEL(members[p].tier) <= TIER_PRIMARY;
 		else
-			fits = TIER_LEVEL(tiers[p]) == (p == PLACE_SECONDARY ? TIER_SECONDARY : TIER_TERTIARY);
+			fits = TIER_LEVEL(members[p].tier) == (p == PLACE_SECONDARY ? TIER_SECONDARY : TIER_TERTIARY);
 		if (!fits)
 		{
 			char		tier[TIER_OUTPUT_SIZE];
 
-			tier_format(tiers[p], false, tier);
+			alliance_tier_format(members[p].tier, false, tier);
 			ereport(ERROR,
 					(errcode(ERRCODE_AL_NOT_A_MEMBER),
 					 errmsg("%s institution " INT64_FORMAT " is %s, not %s member",
@@ -356,7 +319,7 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
 	values[0] = Int32GetDatum(CONTRACT_LOCK_CLASS);
 	values[1] = Int64GetDatum(alliance_id);
 	values[2] = CStringGetTextDatum(patient_ref);
-	stmt_run(&resident_lock, values, NULL, 0);
+	alliance_stmt_run(&resident_lock, values, NULL, 0);
 
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = CStringGetTextDatum(patient_ref);
@@ -382,8 +345,8 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
 	MemoryContextSwitchTo(outer);
 	PG_TRY();
 	{
-		stmt_run(&insert_contract, values, nulls, 0);
-		if (!stmt_get(1, &id))
+		alliance_stmt_run(&insert_contract, values, nulls, 0);
+		if (!alliance_stmt_get(1, &id))
 			elog(ERROR, "contract was not signed");
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(outer);
@@ -412,7 +375,7 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
 
 		values[2] = DateADTGetDatum(starts);
 		values[3] = DateADTGetDatum(ends);
-		stmt_run(&overlapping_contract, values, NULL, 1);
+		alliance_stmt_run(&overlapping_contract, values, NULL, 1);
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_AL_CONTRACT_OVERLAP),
@@ -439,9 +402,9 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
  *						  secondary_institution, tertiary_institution, starts,
  *						  months, doctor_ref, groups) → bigint
  */
-PG_FUNCTION_INFO_V1(sign_contract);
+PG_FUNCTION_INFO_V1(alliance_sign_contract);
 Datum
-sign_contract(PG_FUNCTION_ARGS)
+alliance_sign_contract(PG_FUNCTION_ARGS)
 {
 	Caller		caller;
 	StmtScope	scope;
@@ -454,37 +417,37 @@ sign_contract(PG_FUNCTION_ARGS)
 	DateADT		ends;
 	int64		id;
 
-	arg_require(fcinfo, 0, "alliance_id");
-	patient_ref = arg_patient_ref(fcinfo, 1);
-	arg_require(fcinfo, 2, "family_institution");
+	alliance_arg_require(fcinfo, 0, "alliance_id");
+	patient_ref = alliance_arg_patient_ref(fcinfo, 1);
+	alliance_arg_require(fcinfo, 2, "family_institution");
 	institutions[PLACE_FAMILY] = PG_GETARG_INT64(2);
 	institutions[PLACE_SECONDARY] = arg_institution(fcinfo, 3);
 	institutions[PLACE_TERTIARY] = arg_institution(fcinfo, 4);
 	if (!PG_ARGISNULL(5))
 	{
 		starts = PG_GETARG_DATEADT(5);
-		bounds_check_day(starts, "starts");
+		alliance_bounds_check_day(starts, "starts");
 	}
 	months = arg_months(fcinfo, 6);
-	doctor_ref = arg_bounded_text(fcinfo, 7, "doctor_ref", BOUNDS_DOCTOR_REF);
+	doctor_ref = alliance_arg_bounded_text(fcinfo, 7, "doctor_ref", BOUNDS_DOCTOR_REF);
 	if (doctor_ref)
-		bounds_check_not_blank(doctor_ref, strlen(doctor_ref), "doctor_ref");
+		alliance_bounds_check_not_blank(doctor_ref, strlen(doctor_ref), "doctor_ref");
 	groups = arg_groups(fcinfo, 8);
 
-	caller_identify(&caller);
-	caller_require_institution(&caller, institutions[PLACE_FAMILY],
+	alliance_caller_identify(&caller);
+	alliance_caller_require_institution(&caller, institutions[PLACE_FAMILY],
 							   psprintf("sign a contract with institution " INT64_FORMAT,
 										institutions[PLACE_FAMILY]));
 
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	if (PG_ARGISNULL(5))
 		starts = today();
 	ends = add_months(starts, months);
-	bounds_check_day_span(starts, ends - starts, "starts");
+	alliance_bounds_check_day_span(starts, ends - starts, "starts");
 	check_combination(PG_GETARG_INT64(0), institutions);
 	id = insert_checked(PG_GETARG_INT64(0), patient_ref, institutions, doctor_ref, groups,
 						starts, ends, 0);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -503,7 +466,7 @@ read_locked(const Caller *caller, int64 id, ContractRow *row, const char *action
 	bool		sees = false;
 	Datum		value;
 
-	stmt_run(&lock_contract, &arg, NULL, 1);
+	alliance_stmt_run(&lock_contract, &arg, NULL, 1);
 	if (SPI_processed > 0)
 	{
 		tuple = SPI_tuptable->vals[0];
@@ -515,7 +478,7 @@ read_locked(const Caller *caller, int64 id, ContractRow *row, const char *action
 		{
 			value = SPI_getbinval(tuple, desc, 3 + p, &isnull);
 			row->institutions[p] = isnull ? 0 : DatumGetInt64(value);
-			sees |= row->institutions[p] != 0 && caller_acts_for(caller, row->institutions[p]);
+			sees |= row->institutions[p] != 0 && alliance_caller_acts_for(caller, row->institutions[p]);
 		}
 		row->doctor_ref = SPI_getvalue(tuple, desc, 6);
 		row->groups = SPI_datumTransfer(SPI_getbinval(tuple, desc, 7, &isnull), false, -1);
@@ -528,14 +491,14 @@ read_locked(const Caller *caller, int64 id, ContractRow *row, const char *action
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("contract " INT64_FORMAT " not found", id),
 				 errhint("It does not exist, or your role acts for none of its institutions.")));
-	caller_require_institution(caller, row->institutions[PLACE_FAMILY],
+	alliance_caller_require_institution(caller, row->institutions[PLACE_FAMILY],
 							   psprintf("%s contract " INT64_FORMAT, action, id));
 }
 
 /* alliance.renew_contract(contract_id, months) → bigint */
-PG_FUNCTION_INFO_V1(renew_contract);
+PG_FUNCTION_INFO_V1(alliance_renew_contract);
 Datum
-renew_contract(PG_FUNCTION_ARGS)
+alliance_renew_contract(PG_FUNCTION_ARGS)
 {
 	Caller		caller;
 	StmtScope	scope;
@@ -544,11 +507,11 @@ renew_contract(PG_FUNCTION_ARGS)
 	DateADT		ends;
 	int64		id;
 
-	arg_require(fcinfo, 0, "contract_id");
+	alliance_arg_require(fcinfo, 0, "contract_id");
 	months = arg_months(fcinfo, 1);
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	read_locked(&caller, PG_GETARG_INT64(0), &row, "renew");
 	if (row.ended_early)
 		ereport(ERROR,
@@ -556,11 +519,11 @@ renew_contract(PG_FUNCTION_ARGS)
 				 errmsg("contract " INT64_FORMAT " was ended early and cannot be renewed", row.id),
 				 errhint("Sign a new contract with alliance.sign_contract().")));
 	ends = add_months(row.ends, months);
-	bounds_check_day_span(row.ends, ends - row.ends, "renewal");
+	alliance_bounds_check_day_span(row.ends, ends - row.ends, "renewal");
 	check_combination(row.alliance_id, row.institutions);
 	id = insert_checked(row.alliance_id, row.patient_ref, row.institutions, row.doctor_ref,
 						row.groups, row.ends, ends, row.id);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -569,9 +532,9 @@ renew_contract(PG_FUNCTION_ARGS)
  * (on its first day if it has not started), and the renewals already signed
  * after it end on their first day, never in force.
  */
-PG_FUNCTION_INFO_V1(end_contract);
+PG_FUNCTION_INFO_V1(alliance_end_contract);
 Datum
-end_contract(PG_FUNCTION_ARGS)
+alliance_end_contract(PG_FUNCTION_ARGS)
 {
 	Caller		caller;
 	StmtScope	scope;
@@ -580,13 +543,13 @@ end_contract(PG_FUNCTION_ARGS)
 	DateADT		day;
 	Datum		values[3];
 
-	arg_require(fcinfo, 0, "contract_id");
-	arg_require(fcinfo, 1, "reason");
-	reason = arg_bounded_text(fcinfo, 1, "reason", BOUNDS_REASON);
-	bounds_check_not_blank(reason, strlen(reason), "reason");
+	alliance_arg_require(fcinfo, 0, "contract_id");
+	alliance_arg_require(fcinfo, 1, "reason");
+	reason = alliance_arg_bounded_text(fcinfo, 1, "reason", BOUNDS_REASON);
+	alliance_bounds_check_not_blank(reason, strlen(reason), "reason");
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	read_locked(&caller, PG_GETARG_INT64(0), &row, "end");
 	day = today();
 	if (row.ended_early)
@@ -602,18 +565,18 @@ end_contract(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(row.id);
 	values[1] = DateADTGetDatum(Max(day, row.starts));
 	values[2] = CStringGetTextDatum(reason);
-	stmt_run(&update_end, values, NULL, 0);
+	alliance_stmt_run(&update_end, values, NULL, 0);
 	/* the renewals already signed will not start either */
 	values[1] = values[2];
-	stmt_run(&end_renewals, values, NULL, 0);
-	stmt_end(&scope);
+	alliance_stmt_run(&end_renewals, values, NULL, 0);
+	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }
 
 /* alliance.set_population(institution_id, residents, key_residents) → void */
-PG_FUNCTION_INFO_V1(set_population);
+PG_FUNCTION_INFO_V1(alliance_set_population);
 Datum
-set_population(PG_FUNCTION_ARGS)
+alliance_set_population(PG_FUNCTION_ARGS)
 {
 	Caller		caller;
 	StmtScope	scope;
@@ -624,7 +587,7 @@ set_population(PG_FUNCTION_ARGS)
 	Tier		tier;
 	char	   *tiertext;
 
-	arg_require(fcinfo, 0, "institution_id");
+	alliance_arg_require(fcinfo, 0, "institution_id");
 	institution = PG_GETARG_INT64(0);
 	for (int i = 1; i < 3; i++)
 	{
@@ -641,19 +604,19 @@ set_population(PG_FUNCTION_ARGS)
 				 errmsg("key_residents (%d) must not exceed residents (%d)",
 						PG_GETARG_INT32(2), PG_GETARG_INT32(1))));
 
-	caller_identify(&caller);
-	caller_require_institution(&caller, institution,
+	alliance_caller_identify(&caller);
+	alliance_caller_require_institution(&caller, institution,
 							   psprintf("set the population of institution " INT64_FORMAT, institution));
 
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	values[0] = Int64GetDatum(institution);
-	stmt_run(&institution_tier, values, NULL, 1);
-	if (!stmt_get(1, &value))
+	alliance_stmt_run(&institution_tier, values, NULL, 1);
+	if (!alliance_stmt_get(1, &value))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("institution " INT64_FORMAT " does not exist", institution)));
 	tiertext = TextDatumGetCString(value);
-	if (!tier_parse(tiertext, strlen(tiertext), &tier))
+	if (!alliance_tier_parse(tiertext, strlen(tiertext), &tier))
 		elog(ERROR, "invalid tier \"%s\" of institution " INT64_FORMAT, tiertext, institution);
 	if (TIER_LEVEL(tier) > TIER_PRIMARY)
 		ereport(ERROR,
@@ -661,8 +624,8 @@ set_population(PG_FUNCTION_ARGS)
 				 errmsg("institution " INT64_FORMAT " is %s, and only village and primary members have a registered population",
 						institution, tiertext),
 				 errdetail("Residents sign with the family doctor teams of village and primary members.")));
-	stmt_run(&update_population, values, nulls, 0);
-	stmt_end(&scope);
+	alliance_stmt_run(&update_population, values, nulls, 0);
+	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }
 
@@ -671,7 +634,7 @@ set_population(PG_FUNCTION_ARGS)
  * ALTER EXTENSION alliance UPDATE, refer() works as it did.
  */
 bool
-contracts_installed(void)
+alliance_contracts_installed(void)
 {
 	Oid			nsp = get_namespace_oid("alliance", true);
 
@@ -685,7 +648,7 @@ contracts_installed(void)
  * Inside a statement scope; names are allocated in the current context.
  */
 bool
-contract_in_force(int64 alliance_id, const char *patient_ref, ContractInForce *contract)
+alliance_contract_in_force(int64 alliance_id, const char *patient_ref, ContractInForce *contract)
 {
 	Datum		values[3];
 	HeapTuple	tuple;
@@ -696,7 +659,7 @@ contract_in_force(int64 alliance_id, const char *patient_ref, ContractInForce *c
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = CStringGetTextDatum(patient_ref);
 	values[2] = CStringGetTextDatum(alliance_timezone);
-	stmt_run(&in_force, values, NULL, 1);
+	alliance_stmt_run(&in_force, values, NULL, 1);
 	if (SPI_processed == 0)
 		return false;
 	tuple = SPI_tuptable->vals[0];
@@ -713,7 +676,7 @@ contract_in_force(int64 alliance_id, const char *patient_ref, ContractInForce *c
 
 /* The combination of a contract in force, allocated in the current context */
 void
-contract_combination(const ContractInForce *contract, Combination *comb)
+alliance_contract_combination(const ContractInForce *contract, Combination *comb)
 {
 	comb->institutions = palloc(3 * sizeof(int64));
 	comb->n = 0;
@@ -732,7 +695,7 @@ contract_combination(const ContractInForce *contract, Combination *comb)
  * Allocated in cxt.
  */
 void
-contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
+alliance_contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
 						 MemoryContext cxt, Combination *comb)
 {
 	StmtScope	scope;
@@ -741,13 +704,13 @@ contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
 
 	comb->n = 0;
 	comb->institutions = NULL;
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	values[0] = Int64GetDatum(alliance_id);
 	nulls[0] = alliance_id ? ' ' : 'n';
 	values[1] = CStringGetTextDatum(patient_ref);
 	values[2] = Int64GetDatum(from);
 	values[3] = CStringGetTextDatum(alliance_timezone);
-	stmt_run(&combinations_of, values, nulls, 0);
+	alliance_stmt_run(&combinations_of, values, nulls, 0);
 	comb->institutions = MemoryContextAlloc(cxt, Max(SPI_processed, 1) * 3 * sizeof(int64));
 	for (uint64 i = 0; i < SPI_processed; i++)
 		for (int col = 1; col <= 3; col++)
@@ -758,11 +721,11 @@ contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
 			if (!isnull)
 				comb->institutions[comb->n++] = DatumGetInt64(value);
 		}
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 }
 
 bool
-combination_has(const Combination *comb, int64 institution)
+alliance_combination_has(const Combination *comb, int64 institution)
 {
 	if (comb == NULL)
 		return false;

@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * contract.h
- *	  Family doctor contracts (SPEC §10), for routing and referrals: the
- *	  contract a resident has in force today, and the institutions of the
- *	  resident's combination.
+ *	  Family doctor contracts, for routing and referrals: the contract a
+ *	  resident has in force today, and the institutions of its combination.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,12 +26,12 @@ typedef struct Combination
 	int64	   *institutions;
 } Combination;
 
-extern bool contracts_installed(void);
-extern bool contract_in_force(int64 alliance_id, const char *patient_ref,
+extern bool alliance_contracts_installed(void);
+extern bool alliance_contract_in_force(int64 alliance_id, const char *patient_ref,
 							  ContractInForce *contract);
-extern void contract_combination(const ContractInForce *contract, Combination *comb);
-extern void contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
+extern void alliance_contract_combination(const ContractInForce *contract, Combination *comb);
+extern void alliance_contract_combinations_of(int64 alliance_id, int64 from, const char *patient_ref,
 									 MemoryContext cxt, Combination *comb);
-extern bool combination_has(const Combination *comb, int64 institution);
+extern bool alliance_combination_has(const Combination *comb, int64 institution);
 
 #endif							/* ALLIANCE_CONTRACT_H */

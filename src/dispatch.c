@@ -1,19 +1,25 @@
 /*-------------------------------------------------------------------------
  *
  * dispatch.c
- *	  The dispatcher of one database (SPEC §6): it delivers the outbox as
- *	  signed webhooks and retries on alliance.retry_schedule (the setting
- *	  is parsed here).  The chores worker (chores.c) does everything else.
+ *	  The dispatcher of one database: it delivers the outbox as signed
+ *	  webhooks, retrying on alliance.retry_schedule (retry.c).
  *
- * A turn of the loop records what finished and claims what is due in one
- * short transaction, then -- only once that transaction has committed --
- * starts the claimed requests with no transaction open, and waits: on its
- * latch, which a committing backend sets, on libcurl's sockets and timer,
- * and on the next deadline, whichever comes first.  Claimed rows carry a
- * lease (lease_until) instead of a lock, so nothing stays locked while HTTP
- * is in flight; a dispatcher that starts releases the leases of its dead
- * predecessor, so a crash loses nothing and at worst sends a notification
- * twice, with the same webhook-id.
+ * A turn records what finished and claims what is due in one short
+ * transaction; only once it has committed are the claimed requests started,
+ * with no transaction open.  Claims run ahead of the requests: up to twice
+ * a window (max_in_flight, and max_in_flight_per_endpoint per endpoint) is
+ * claimed and waits in memory, so that a request that finishes is followed
+ * at once by the next, before any database work, and a turn records and
+ * claims about a window at once.  The loop waits on one wait set: its latch
+ * (a committing backend sets it), libcurl's sockets and timer, and the next
+ * retry.  A claim probes each active endpoint with room for its oldest due
+ * rows (the index outbox_due): a busy endpoint's rows are not read, a
+ * failing endpoint's wait beyond now() on their own schedule, and a slow one
+ * gets nothing claimed ahead.  Claimed rows carry a lease (lease_until)
+ * instead of a lock, so nothing stays locked while HTTP is in flight; a
+ * dispatcher that starts releases the leases of its dead predecessor, so a
+ * crash loses nothing and at worst sends a notification twice, with the
+ * same webhook-id.
  *
  * What finished is kept until a commit has recorded it: a turn that fails
  * records it at the next.  Rows another session holds locked are skipped,
@@ -34,7 +40,6 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
-#include "common/pg_prng.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -48,31 +53,31 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "alliance.h"
-#include "exec.h"
-#include "parse.h"
+#include "retry.h"
+#include "settings.h"
+#include "stmt.h"
 #include "webhook.h"
-#include "worker.h"
+#include "slots.h"
+#include "workers.h"
 
 
-#define MAX_SCHEDULE		64
 #define MAX_GONE			256
 #define LONGEST_SLEEP_MS	60000
 #define FAILED_TURN_SLEEP_MS 1000
 /* how soon to try again what was held by another session, or blocked */
 #define RETRY_HELD_MS		1000
+/* an endpoint whose oldest request has waited this long gets no claims ahead */
+#define SLOW_ENDPOINT_MS	1000
+/*
+ * Claimed ahead: per endpoint and in all, twice as many as may be in flight,
+ * so that a turn records and claims a whole window at once
+ */
+#define CLAIM_AHEAD			2
+/* how long a finished request may wait for a turn to record it */
+#define RECORD_DELAY_MS		2
 #define NO_EXTENSION_SLEEP_MS 10000
 /* how long a statement of the dispatcher waits for a lock another session holds */
 #define DISPATCH_LOCK_TIMEOUT "1s"
-
-typedef struct RetrySchedule
-{
-	int			n;
-	double		seconds[MAX_SCHEDULE];
-} RetrySchedule;
-
-/* alliance.retry_schedule, parsed; the default until the setting is assigned */
-static RetrySchedule schedule = {10, {0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400}};
 
 static DispatcherSlot *slot;
 static WebhookSender *sender;
@@ -100,7 +105,10 @@ static int	ngone_done = 0;		/* of those, disabled by this turn */
 
 static bool leases_released = false;
 
-/* A notification claimed by a turn, started once its transaction committed */
+/*
+ * A notification claimed by a turn: started once the turn's transaction has
+ * committed and there is room for it, freed once started
+ */
 typedef struct Claimed
 {
 	int64		outbox_id;
@@ -112,81 +120,92 @@ typedef struct Claimed
 	char	   *url;
 	char	   *secret;
 	char	   *body;
+	struct Claimed *next;
 } Claimed;
+
+/* what is claimed and not started yet, oldest first, in ready_cxt */
+static Claimed *ready;
+static Claimed *ready_tail;
+static int	nready = 0;
+static MemoryContext ready_cxt;
+
+/* the institution the last claim ended with: the next starts after it */
+static int64 last_claimed_for = 0;
 
 typedef struct Turn
 {
-	MemoryContext cxt;			/* lives until the turn's requests are started */
 	bool		extension;
 	int			nclaimed;
-	Claimed    *claimed;
-	bool		has_next_due;
-	double		next_due_seconds;	/* until the next retry */
+	Claimed   **claimed;		/* in ready_cxt, the array in the turn's */
+	bool		due_unclaimed;	/* something due was not claimed */
 	int64		delivered;		/* recorded by the turn, for the slot's figures */
 	int64		failed;
 	const char *last_error;
 } Turn;
 
 /*
- * What is due, within the limits: $1 free slots, $2/$3 requests in flight
- * per institution, $4 at most per endpoint, $5 institutions at that limit,
- * $6 the lease in seconds.  CLAIM_RETURNING says what comes back: with the
+ * What is due, per endpoint: for every active endpoint with room -- $1/$2
+ * the requests each institution has in flight or claimed, $3 how many it
+ * may have at once -- its oldest due notifications, at most $4 in all,
+ * leased for $5 seconds.  Each endpoint is a probe of outbox_due: the rows
+ * of a busy endpoint are not read at all, and those of a failing one wait
+ * beyond now() on their own schedule, where no probe reaches them.
+ * Endpoints are taken in turn from the one after $6, so that the total
+ * limit is shared.  A notification waits for the earlier ones of its
+ * referral to the same institution, looked up by the referral (outbox_pkey:
+ * the status compared as text, so that no plan can take the institution's
+ * whole queue for it).  CLAIM_DUE's argument says what comes back: with the
  * payload, or without it when payloads are built one at a time.
  */
 #define CLAIM_DUE(returning) \
-	"WITH busy (institution_id, used) AS (SELECT * FROM unnest($2::bigint[], $3::int[]))," \
-	" due AS (" \
-	"   SELECT o.referral_id, o.id, o.institution_id, o.next_attempt_at" \
-	"     FROM alliance.outbox o" \
-	"    WHERE o.status = 'pending' AND o.next_attempt_at <= now()" \
-	"      AND (o.lease_until IS NULL OR o.lease_until <= now())" \
-	"      AND o.institution_id <> ALL ($5::bigint[])" \
-	"      AND EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = o.institution_id AND e.active)" \
-	"      AND NOT EXISTS (SELECT FROM alliance.outbox p" \
-	"                       WHERE p.referral_id = o.referral_id AND p.institution_id = o.institution_id" \
-	"                         AND p.status = 'pending' AND p.id < o.id)" \
-	"    ORDER BY o.next_attempt_at, o.id" \
-	"    LIMIT $1 * 8)," \
-	" candidate AS (" \
-	"   SELECT d.referral_id, d.id, d.next_attempt_at" \
-	"     FROM (SELECT due.*, row_number() OVER (PARTITION BY due.institution_id" \
-	"                                            ORDER BY due.next_attempt_at, due.id) AS n" \
-	"             FROM due) d" \
-	"     LEFT JOIN busy b ON b.institution_id = d.institution_id" \
-	"    WHERE d.n <= $4 - coalesce(b.used, 0)" \
-	"    ORDER BY d.next_attempt_at, d.id" \
-	"    LIMIT $1)," \
-	" locked AS (" \
-	"   SELECT o.referral_id, o.id FROM alliance.outbox o" \
-	"     JOIN candidate c ON c.referral_id = o.referral_id AND c.id = o.id" \
-	"    WHERE o.status = 'pending'" \
-	"      FOR UPDATE OF o SKIP LOCKED)" \
-	" UPDATE alliance.outbox o SET lease_until = now() + make_interval(secs => $6)" \
-	"   FROM locked l, alliance.endpoint e" \
-	"  WHERE o.referral_id = l.referral_id AND o.id = l.id" \
-	"    AND e.institution_id = o.institution_id AND e.active" \
-	" RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts," \
-	"           e.url, e.secret, e.format = 'fhir', " returning
+	"WITH busy (institution_id, used) AS (SELECT * FROM unnest($1::bigint[], $2::int[]))," \
+	" e AS (" \
+	"   SELECT ep.institution_id, ep.url, ep.format, $3 - coalesce(b.used, 0) AS room" \
+	"     FROM alliance.webhook_endpoint ep LEFT JOIN busy b USING (institution_id)" \
+	"    WHERE ep.active AND coalesce(b.used, 0) < $3" \
+	"    ORDER BY ep.institution_id <= $6, ep.institution_id)," \
+	" c AS (" \
+	"   SELECT d.referral_id, d.id FROM e CROSS JOIN LATERAL (" \
+	"     SELECT o.referral_id, o.id FROM alliance.outbox o" \
+	"      WHERE o.institution_id = e.institution_id AND o.status = 'pending'" \
+	"        AND o.next_attempt_at <= now()" \
+	"        AND (o.lease_until IS NULL OR o.lease_until <= now())" \
+	"        AND NOT EXISTS (SELECT FROM alliance.outbox p" \
+	"                         WHERE p.referral_id = o.referral_id AND p.id < o.id" \
+	"                           AND p.institution_id = o.institution_id AND p.status::text = 'pending')" \
+	"      ORDER BY o.next_attempt_at, o.id" \
+	"      LIMIT e.room" \
+	"      FOR UPDATE OF o SKIP LOCKED) d" \
+	"   LIMIT $4)" \
+	" UPDATE alliance.outbox o SET lease_until = now() + make_interval(secs => $5)" \
+	"   FROM c, e, alliance.referral r, alliance.referral_event ev" \
+	"  WHERE o.referral_id = c.referral_id AND o.id = c.id AND e.institution_id = o.institution_id" \
+	"    AND r.id = o.referral_id AND ev.referral_id = o.referral_id AND ev.id = o.event_id" \
+	" RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts, e.url," \
+	"           (SELECT s.secret FROM alliance.webhook_secret s WHERE s.institution_id = o.institution_id)," \
+	"           e.format = 'fhir', " returning
 
-#define CLAIM_ARGS 6, {INT4OID, INT8ARRAYOID, INT4ARRAYOID, INT4OID, INT8ARRAYOID, FLOAT8OID}
+#define CLAIM_ARGS 6, {INT8ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID, FLOAT8OID, INT8OID}
 
 static Stmt claim_due = {
-	CLAIM_DUE("alliance.event_payload(o.referral_id, o.event_id, e.format)"), CLAIM_ARGS
+	CLAIM_DUE("alliance.event_payload_of(r, ev, e.format::text)"), CLAIM_ARGS
 };
 
 static Stmt claim_due_bare = {
-	CLAIM_DUE("e.format"), CLAIM_ARGS
+	CLAIM_DUE("e.format::text"), CLAIM_ARGS
 };
 
+/* one payload, built as the claim builds them */
 static Stmt build_payload = {
-	"SELECT alliance.event_payload($1, $2, $3)",
+	"SELECT alliance.event_payload_of(r, e, $3) FROM alliance.referral r, alliance.referral_event e"
+	" WHERE r.id = $1 AND e.referral_id = $1 AND e.id = $2",
 	3, {INT8OID, INT8OID, TEXTOID}
 };
 
 static Stmt bury = {
 	"UPDATE alliance.outbox o SET status = 'dead', lease_until = NULL, last_error = r.error"
 	"  FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS r(referral_id, id, error)"
-	" WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status = 'pending'",
+	" WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status::text = 'pending'",
 	3, {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}
 };
 
@@ -194,6 +213,10 @@ static Stmt bury = {
  * Record finished attempts: the outbox rows and the delivery log, in one
  * statement, for the rows no other session holds locked.  Returns the
  * attempts it is done with: recorded, or whose row is no longer pending.
+ *
+ * Here and below, a row looked up by its key has its status compared as
+ * text: a plan made when the outbox was empty could otherwise read a
+ * partial index of the pending rows from end to end for each of them.
  */
 static Stmt record_attempts = {
 	"WITH r AS ("
@@ -201,10 +224,10 @@ static Stmt record_attempts = {
 	"                        $6::float8[], $7::timestamptz[])"
 	"       AS r(referral_id, id, http_status, error, delay, duration_ms, started_at)),"
 	" l AS ("
-	"   SELECT o.referral_id, o.id FROM alliance.outbox o"
-	"     JOIN r ON r.referral_id = o.referral_id AND r.id = o.id"
-	"    WHERE o.status = 'pending'"
-	"      FOR UPDATE OF o SKIP LOCKED),"
+	"   SELECT o.referral_id, o.id FROM r CROSS JOIN LATERAL ("
+	"     SELECT o.referral_id, o.id FROM alliance.outbox o"
+	"      WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status::text = 'pending'"
+	"        FOR UPDATE OF o SKIP LOCKED) o),"
 	" u AS ("
 	"   UPDATE alliance.outbox o"
 	"      SET attempts = o.attempts + 1, lease_until = NULL,"
@@ -228,7 +251,7 @@ static Stmt record_attempts = {
 	" SELECT r.referral_id, r.id FROM r"
 	"  WHERE EXISTS (SELECT FROM l WHERE l.referral_id = r.referral_id AND l.id = r.id)"
 	"     OR NOT EXISTS (SELECT FROM alliance.outbox o"
-	"                     WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status = 'pending')",
+	"                     WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status::text = 'pending')",
 	7, {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
 		TIMESTAMPTZARRAYOID}
 };
@@ -265,43 +288,40 @@ static Stmt release_leases = {
 };
 
 /*
- * Seconds until the next retry is due, at most a day ahead: whatever is
- * stored (a year 294276, infinity), the arithmetic cannot overflow.
+ * Seconds until the next notification to an active endpoint falls due, at
+ * most a day ahead (whatever is stored -- a year 294276, infinity -- the
+ * arithmetic cannot overflow); and whether one is due that nobody has
+ * claimed (another session held its row: with nothing in flight, no
+ * finished request would bring a turn).  Probes of outbox_due per
+ * endpoint, as the claim.
  */
 static Stmt next_due = {
 	"SELECT extract(epoch FROM least("
-	"   (SELECT o.next_attempt_at FROM alliance.outbox o"
-	"     WHERE o.status = 'pending' AND o.lease_until IS NULL"
-	"       AND EXISTS (SELECT FROM alliance.endpoint e WHERE e.institution_id = o.institution_id AND e.active)"
-	"     ORDER BY o.next_attempt_at LIMIT 1),"
+	"   (SELECT min(n.at) FROM alliance.webhook_endpoint e CROSS JOIN LATERAL ("
+	"      SELECT o.next_attempt_at AS at FROM alliance.outbox o"
+	"       WHERE o.institution_id = e.institution_id AND o.status = 'pending' AND o.next_attempt_at > now()"
+	"       ORDER BY o.next_attempt_at LIMIT 1) n"
+	"     WHERE e.active),"
 	"   now() + interval '1 day') - now())::float8",
 	0, {InvalidOid}
 };
 
-bool
-retry_schedule_check(char **newval, void **extra, GucSource source)
-{
-	RetrySchedule *parsed = malloc(sizeof(RetrySchedule));
+static Stmt due_unclaimed = {
+	"SELECT EXISTS (SELECT FROM alliance.webhook_endpoint e"
+	"                WHERE e.active AND EXISTS ("
+	"                  SELECT FROM alliance.outbox o"
+	"                   WHERE o.institution_id = e.institution_id AND o.status = 'pending'"
+	"                     AND o.next_attempt_at <= now() AND o.lease_until IS NULL))",
+	0, {InvalidOid}
+};
 
-	if (parsed == NULL)
-		return false;
-	if (!duration_list_parse(*newval, strlen(*newval), parsed->seconds, MAX_SCHEDULE, &parsed->n))
-	{
-		GUC_check_errdetail("The retry schedule is a comma-separated list of at most %d durations "
-							"of at most a year, such as \"0,5s,5min,30min,2h\".", MAX_SCHEDULE);
-		free(parsed);
-		return false;
-	}
-	*extra = parsed;
-	return true;
-}
-
-void
-retry_schedule_assign(const char *newval, void *extra)
-{
-	if (extra)
-		schedule = *(RetrySchedule *) extra;
-}
+/*
+ * When the next retry falls due, as last looked up; looked up again when a
+ * turn recorded a failure (which schedules one), when that time has come,
+ * and at least every second (another session may have scheduled one).
+ */
+static TimestampTz next_due_at = 0;
+static TimestampTz next_due_looked_up = 0;
 
 /* ms from now to now + seconds, within [0, LONGEST_SLEEP_MS] */
 static long
@@ -310,25 +330,6 @@ ms_until(double seconds)
 	if (seconds <= 0)
 		return 0;
 	return (long) Min(seconds * 1000.0 + 1, LONGEST_SLEEP_MS);
-}
-
-/*
- * Seconds before the next try of a failed delivery, or -1 to give up: the
- * schedule's next step with jitter, or longer if the receiver asked for it
- * with Retry-After (honoured up to a day).
- */
-#define RETRY_AFTER_MAX_SECONDS (24 * 60 * 60)
-
-static double
-retry_delay(const Delivery *d)
-{
-	int			next = d->attempts + 1;
-	double		delay;
-
-	if (d->http_status == 410 || next >= schedule.n)
-		return -1;
-	delay = schedule.seconds[next] * (0.9 + 0.2 * pg_prng_double(&pg_global_prng_state));
-	return Max(delay, Min(d->retry_after, RETRY_AFTER_MAX_SECONDS));
 }
 
 static bool
@@ -420,7 +421,7 @@ record_finished(Turn *turn)
 		status[n] = Int32GetDatum((int32) d->http_status);
 		error_null[n] = ok_d;
 		error[n] = ok_d ? (Datum) 0 : CStringGetTextDatum(d->error);
-		delay[n] = Float8GetDatum(ok_d ? 0 : retry_delay(d));
+		delay[n] = Float8GetDatum(ok_d ? 0 : alliance_retry_delay(d->attempts, d->http_status, d->retry_after));
 		duration[n] = Float8GetDatum(d->duration_ms);
 		started[n] = TimestampTzGetDatum(d->started_at);
 	}
@@ -433,7 +434,7 @@ record_finished(Turn *turn)
 	values[5] = float8_array(duration, n);
 	values[6] = PointerGetDatum(construct_array(started, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	stmt_run(&record_attempts, values, NULL, 0);
+	alliance_stmt_run(&record_attempts, values, NULL, 0);
 
 	/* move what is done to recording; the rest waits for a later turn */
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -482,7 +483,7 @@ disable_gone_endpoints(void)
 	}
 	values[0] = int8_array(ids, ngone);
 	values[1] = text_array(urls, NULL, ngone);
-	stmt_run(&disable_gone, values, NULL, 0);
+	alliance_stmt_run(&disable_gone, values, NULL, 0);
 	/* done ones to the front, so that a commit can forget them */
 	for (int i = 0; i < ngone; i++)
 	{
@@ -523,73 +524,116 @@ column_int8(uint64 i, int col)
 }
 
 /*
- * Claim what is due, within the limits, into turn->claimed; with_payload
- * builds the bodies in the claim, else they are left NULL.
+ * The requests an institution has in flight and claimed, and since when its
+ * oldest request in flight has been waiting
+ */
+typedef struct Load
+{
+	int64		institution_id;
+	int			in_flight;
+	int			claimed;
+	TimestampTz oldest;
+} Load;
+
+static Load *
+load_of(Load *loads, int *nloads, int64 institution_id)
+{
+	for (int i = 0; i < *nloads; i++)
+		if (loads[i].institution_id == institution_id)
+			return &loads[i];
+	loads[*nloads].institution_id = institution_id;
+	loads[*nloads].in_flight = 0;
+	loads[*nloads].claimed = 0;
+	loads[*nloads].oldest = 0;
+	return &loads[(*nloads)++];
+}
+
+/* The load of every institution with requests in flight or claimed; returns how many */
+static int
+current_loads(Load *loads)
+{
+	int			n = 0;
+
+	for (Delivery *d = alliance_webhook_in_flight_list(sender); d; d = d->next)
+	{
+		Load	   *l = load_of(loads, &n, d->institution_id);
+
+		l->in_flight++;
+		if (l->oldest == 0 || d->started_at < l->oldest)
+			l->oldest = d->started_at;
+	}
+	for (Claimed *c = ready; c; c = c->next)
+		load_of(loads, &n, c->institution_id)->claimed++;
+	return n;
+}
+
+/*
+ * Claim what is due into turn->claimed, within the limits: at most
+ * max_in_flight requests in flight and CLAIM_AHEAD times as many claimed
+ * ahead, so that a request that finishes is followed at once by the next;
+ * per endpoint, at most max_in_flight_per_endpoint in flight and CLAIM_AHEAD
+ * times as many ahead, but none ahead for an endpoint whose oldest request
+ * has waited a second (a slow receiver holds no more rows than it has
+ * requests).  with_payload builds
+ * the bodies in the claim, else they are left NULL.
  */
 static void
 claim(Turn *turn, bool with_payload)
 {
-	int			in_flight = webhook_in_flight(sender);
-	int			free_slots = alliance_max_in_flight - in_flight;
-	int			nbusy = 0;
-	int			nfull = 0;
+	int			limit = alliance_max_in_flight_per_endpoint;
+	int			room = (1 + CLAIM_AHEAD) * alliance_max_in_flight - alliance_webhook_in_flight(sender) - nready;
+	Load	   *loads;
+	int			nloads;
 	Datum	   *ids;
 	Datum	   *used;
-	Datum	   *full;
 	Datum		values[6];
-	Delivery   *d;
+	TimestampTz slow = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -SLOW_ENDPOINT_MS);
 
 	turn->nclaimed = 0;
-	if (free_slots <= 0)
+	if (room <= 0)
 		return;
 
-	/* requests in flight per institution */
-	ids = palloc((in_flight + 1) * sizeof(Datum));
-	used = palloc((in_flight + 1) * sizeof(Datum));
-	full = palloc((in_flight + 1) * sizeof(Datum));
-	for (d = webhook_in_flight_list(sender); d; d = d->next)
+	loads = palloc((alliance_webhook_in_flight(sender) + nready + 1) * sizeof(Load));
+	nloads = current_loads(loads);
+	ids = palloc((nloads + 1) * sizeof(Datum));
+	used = palloc((nloads + 1) * sizeof(Datum));
+	for (int i = 0; i < nloads; i++)
 	{
-		int			i;
+		Load	   *l = &loads[i];
+		bool		is_slow = l->in_flight > 0 && l->oldest < slow;
 
-		for (i = 0; i < nbusy; i++)
-			if (DatumGetInt64(ids[i]) == d->institution_id)
-				break;
-		if (i == nbusy)
-		{
-			ids[nbusy] = Int64GetDatum(d->institution_id);
-			used[nbusy++] = Int32GetDatum(0);
-		}
-		used[i] = Int32GetDatum(DatumGetInt32(used[i]) + 1);
+		ids[i] = Int64GetDatum(l->institution_id);
+		/* a slow endpoint has no room ahead */
+		used[i] = Int32GetDatum((is_slow ? CLAIM_AHEAD * limit : 0) + l->in_flight + l->claimed);
 	}
-	for (int i = 0; i < nbusy; i++)
-		if (DatumGetInt32(used[i]) >= alliance_max_in_flight_per_endpoint)
-			full[nfull++] = ids[i];
-
-	values[0] = Int32GetDatum(free_slots);
-	values[1] = int8_array(ids, nbusy);
-	values[2] = int4_array(used, nbusy);
-	values[3] = Int32GetDatum(alliance_max_in_flight_per_endpoint);
-	values[4] = int8_array(full, nfull);
+	values[0] = int8_array(ids, nloads);
+	values[1] = int4_array(used, nloads);
+	values[2] = Int32GetDatum((1 + CLAIM_AHEAD) * limit);
+	values[3] = Int32GetDatum(room);
 	/* a lease outlives any request, even one queued behind a slow endpoint */
-	values[5] = Float8GetDatum(2.0 * alliance_http_timeout / 1000.0 + 30);
-	stmt_run(with_payload ? &claim_due : &claim_due_bare, values, NULL, 0);
+	values[4] = Float8GetDatum(2.0 * alliance_http_timeout / 1000.0 + 30);
+	values[5] = Int64GetDatum(last_claimed_for);
+	alliance_stmt_run(with_payload ? &claim_due : &claim_due_bare, values, NULL, 0);
 
-	turn->claimed = MemoryContextAlloc(turn->cxt, Max(SPI_processed, 1) * sizeof(Claimed));
+	turn->claimed = palloc(Max(SPI_processed, 1) * sizeof(Claimed *));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		Claimed    *c = &turn->claimed[turn->nclaimed++];
+		Claimed    *c = MemoryContextAlloc(ready_cxt, sizeof(Claimed));
 		bool		isnull;
 
+		turn->claimed[turn->nclaimed++] = c;
 		c->outbox_id = column_int8(i, 1);
 		c->referral_id = column_int8(i, 2);
 		c->event_id = column_int8(i, 3);
 		c->institution_id = column_int8(i, 4);
 		c->attempts = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5, &isnull));
-		c->url = column_string(i, 6, turn->cxt);
-		c->secret = column_string(i, 7, turn->cxt);
+		c->url = column_string(i, 6, ready_cxt);
+		c->secret = column_string(i, 7, ready_cxt);
 		c->fhir = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 8, &isnull));
 		/* with_payload: the body; else the format, for build_payloads */
-		c->body = column_string(i, 9, turn->cxt);
+		c->body = column_string(i, 9, ready_cxt);
+		c->next = NULL;
+		last_claimed_for = c->institution_id;
 	}
 }
 
@@ -650,10 +694,32 @@ build_one_payload(void *arg)
 	values[0] = Int64GetDatum(job->c->referral_id);
 	values[1] = Int64GetDatum(job->c->event_id);
 	values[2] = CStringGetTextDatum(job->c->body);	/* the format, from claim_due_bare */
-	stmt_run(&build_payload, values, NULL, 1);
-	job->c->body = stmt_get(1, &body)
-		? MemoryContextStrdup(job->turn->cxt, TextDatumGetCString(body))
+	alliance_stmt_run(&build_payload, values, NULL, 1);
+	pfree(job->c->body);
+	job->c->body = alliance_stmt_get(1, &body)
+		? MemoryContextStrdup(ready_cxt, TextDatumGetCString(body))
 		: NULL;
+}
+
+static void
+free_claimed(Claimed *c)
+{
+	if (c->url)
+		pfree(c->url);
+	if (c->secret)
+		pfree(c->secret);
+	if (c->body)
+		pfree(c->body);
+	pfree(c);
+}
+
+/* Forget what a turn claimed (its transaction did not commit) */
+static void
+forget_claimed(Turn *turn)
+{
+	for (int i = 0; i < turn->nclaimed; i++)
+		free_claimed(turn->claimed[i]);
+	turn->nclaimed = 0;
 }
 
 /*
@@ -670,6 +736,7 @@ claim_one_by_one(Turn *turn)
 	int			nbad = 0;
 	int			kept = 0;
 
+	forget_claimed(turn);
 	claim(turn, false);
 	if (turn->nclaimed == 0)
 		return;
@@ -678,20 +745,24 @@ claim_one_by_one(Turn *turn)
 	error = palloc(turn->nclaimed * sizeof(Datum));
 	for (int i = 0; i < turn->nclaimed; i++)
 	{
-		PayloadJob	job = {turn, &turn->claimed[i]};
+		Claimed    *c = turn->claimed[i];
+		PayloadJob	job = {turn, c};
 		char	   *message = in_subtransaction(build_one_payload, &job);
 
 		if (message == NULL)
 		{
-			turn->claimed[kept++] = turn->claimed[i];
+			turn->claimed[kept++] = c;
 			continue;
 		}
 		ereport(LOG,
 				(errmsg("alliance dispatcher: notification " INT64_FORMAT " is dead: its payload could not be built: %s",
-						turn->claimed[i].outbox_id, message)));
-		referral[nbad] = Int64GetDatum(turn->claimed[i].referral_id);
-		id[nbad] = Int64GetDatum(turn->claimed[i].outbox_id);
+						c->outbox_id, message)));
+		referral[nbad] = Int64GetDatum(c->referral_id);
+		id[nbad] = Int64GetDatum(c->outbox_id);
 		error[nbad++] = CStringGetTextDatum(psprintf("not sent: the payload could not be built: %.200s", message));
+		/* the format string, or what is left of the body */
+		c->body = NULL;
+		free_claimed(c);
 	}
 	turn->nclaimed = kept;
 	if (nbad > 0)
@@ -701,7 +772,7 @@ claim_one_by_one(Turn *turn)
 		values[0] = int8_array(referral, nbad);
 		values[1] = int8_array(id, nbad);
 		values[2] = text_array(error, NULL, nbad);
-		stmt_run(&bury, values, NULL, 0);
+		alliance_stmt_run(&bury, values, NULL, 0);
 	}
 }
 
@@ -710,8 +781,9 @@ deliver_step(void *arg)
 {
 	Turn	   *turn = (Turn *) arg;
 	StmtScope	scope;
-	Datum		due;
+	Datum		value;
 	char	   *problem;
+	TimestampTz now;
 
 	turn->extension = OidIsValid(get_extension_oid("alliance", true));
 	if (!turn->extension)
@@ -719,9 +791,9 @@ deliver_step(void *arg)
 		leases_released = false;
 		return;
 	}
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	if (!leases_released)
-		stmt_run(&release_leases, NULL, NULL, 0);
+		alliance_stmt_run(&release_leases, NULL, NULL, 0);
 	record_finished(turn);
 	disable_gone_endpoints();
 	problem = in_subtransaction(claim_with_payloads, turn);
@@ -731,14 +803,25 @@ deliver_step(void *arg)
 				(errmsg("alliance dispatcher: claiming with payloads failed, building them one at a time: %s", problem)));
 		claim_one_by_one(turn);
 	}
-	stmt_run(&next_due, NULL, NULL, 1);
-	turn->has_next_due = stmt_get(1, &due);
-	if (turn->has_next_due)
-		turn->next_due_seconds = DatumGetFloat8(due);
-	stmt_end(&scope);
+	now = GetCurrentTimestamp();
+	if (turn->failed > 0 || now >= next_due_at ||
+		now >= TimestampTzPlusMilliseconds(next_due_looked_up, RETRY_HELD_MS))
+	{
+		alliance_stmt_run(&next_due, NULL, NULL, 1);
+		next_due_at = TimestampTzPlusMilliseconds(now, alliance_stmt_get(1, &value)
+												  ? ms_until(DatumGetFloat8(value)) : LONGEST_SLEEP_MS);
+		next_due_looked_up = now;
+	}
+	turn->due_unclaimed = false;
+	if (turn->nclaimed == 0 && nready == 0 && alliance_webhook_in_flight(sender) == 0)
+	{
+		alliance_stmt_run(&due_unclaimed, NULL, NULL, 1);
+		turn->due_unclaimed = alliance_stmt_get(1, &value) && DatumGetBool(value);
+	}
+	alliance_stmt_end(&scope);
 }
 
-/* After the turn's commit: forget what it recorded, count it, start what it claimed */
+/* After the turn's commit: forget what it recorded, count it, queue what it claimed */
 static void
 turn_committed(Turn *turn)
 {
@@ -749,42 +832,44 @@ turn_committed(Turn *turn)
 	for (d = recording; d; d = next)
 	{
 		next = d->next;
-		webhook_free_delivery(sender, d);
+		alliance_webhook_free_delivery(sender, d);
 	}
 	recording = NULL;
 	memmove(gone, gone + ngone_done, (ngone - ngone_done) * sizeof(Gone));
 	ngone -= ngone_done;
 	ngone_done = 0;
 
-	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
-	slot->delivered += turn->delivered;
-	slot->failed += turn->failed;
-	if (turn->last_error)
+	if (turn->delivered > 0 || turn->failed > 0)
 	{
-		strlcpy(slot->last_error, turn->last_error, ERROR_TEXT_SIZE);
-		slot->last_error_at = GetCurrentTimestamp();
+		LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
+		slot->delivered += turn->delivered;
+		slot->failed += turn->failed;
+		if (turn->last_error)
+		{
+			strlcpy(slot->last_error, turn->last_error, ERROR_TEXT_SIZE);
+			slot->last_error_at = GetCurrentTimestamp();
+		}
+		LWLockRelease(alliance_shared->lock);
 	}
-	LWLockRelease(alliance_shared->lock);
 
-	/* no transaction is open while the requests run */
+	/* the leases are committed: these may be sent */
 	for (int i = 0; i < turn->nclaimed; i++)
 	{
-		Claimed    *c = &turn->claimed[i];
+		Claimed    *c = turn->claimed[i];
 
-		d = webhook_new_delivery(sender, c->url, c->body ? c->body : "{}");
-		d->outbox_id = c->outbox_id;
-		d->referral_id = c->referral_id;
-		d->event_id = c->event_id;
-		d->institution_id = c->institution_id;
-		d->attempts = c->attempts;
-		d->fhir = c->fhir;
-		webhook_start(sender, d, c->secret);
+		if (ready_tail)
+			ready_tail->next = c;
+		else
+			ready = c;
+		ready_tail = c;
+		nready++;
 	}
+	turn->nclaimed = 0;
 }
 
-/* After the turn's abort: what it recorded is to record again; nothing starts */
+/* After the turn's abort: what it recorded is to record again; nothing it claimed starts */
 static void
-turn_aborted(void)
+turn_aborted(Turn *turn)
 {
 	Delivery   *d;
 	Delivery   *next;
@@ -797,9 +882,63 @@ turn_aborted(void)
 	}
 	recording = NULL;
 	ngone_done = 0;
+	forget_claimed(turn);
 }
 
-/* One turn: returns how long to wait, in ms */
+/*
+ * Start what is claimed, oldest first, as far as the limits allow: at most
+ * max_in_flight requests in flight, and max_in_flight_per_endpoint to one
+ * endpoint.  No transaction is open: the leases were committed.
+ */
+static void
+start_ready(void)
+{
+	Claimed   **link = &ready;
+	Claimed    *prev = NULL;
+	Load	   *loads;
+	int			nloads = 0;
+
+	if (ready == NULL || alliance_webhook_in_flight(sender) >= alliance_max_in_flight)
+		return;
+	loads = palloc((alliance_webhook_in_flight(sender) + nready + 1) * sizeof(Load));
+	for (Delivery *d = alliance_webhook_in_flight_list(sender); d; d = d->next)
+		load_of(loads, &nloads, d->institution_id)->in_flight++;
+
+	while (*link && alliance_webhook_in_flight(sender) < alliance_max_in_flight)
+	{
+		Claimed    *c = *link;
+		Load	   *l = load_of(loads, &nloads, c->institution_id);
+		Delivery   *d;
+
+		if (l->in_flight >= alliance_max_in_flight_per_endpoint)
+		{
+			prev = c;
+			link = &c->next;
+			continue;
+		}
+		*link = c->next;
+		if (ready_tail == c)
+			ready_tail = prev;
+		nready--;
+		l->in_flight++;
+
+		d = alliance_webhook_new_delivery(sender, c->url, c->body ? c->body : "{}");
+		d->outbox_id = c->outbox_id;
+		d->referral_id = c->referral_id;
+		d->event_id = c->event_id;
+		d->institution_id = c->institution_id;
+		d->attempts = c->attempts;
+		d->fhir = c->fhir;
+		alliance_webhook_start(sender, d, c->secret ? c->secret : "");
+		free_claimed(c);
+	}
+	pfree(loads);
+}
+
+/*
+ * One turn: record, claim, commit, start.  Returns how long to wait at most
+ * before the next, in ms.
+ */
 static long
 dispatcher_turn(void)
 {
@@ -808,9 +947,7 @@ dispatcher_turn(void)
 	bool		ok;
 	long		timeout;
 
-	/* what is claimed must outlive the transaction that claims it */
-	turn.cxt = keep;
-	ok = worker_in_transaction(slot, deliver_step, &turn, "delivering notifications");
+	ok = alliance_worker_in_transaction(slot, deliver_step, &turn, "delivering notifications");
 	MemoryContextSwitchTo(keep);
 
 	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
@@ -820,23 +957,22 @@ dispatcher_turn(void)
 	if (!ok)
 	{
 		/* nothing is sent without a committed lease; try again in a while */
-		turn_aborted();
+		turn_aborted(&turn);
 		return FAILED_TURN_SLEEP_MS;
 	}
 	if (!turn.extension)
 		return NO_EXTENSION_SLEEP_MS;
 	turn_committed(&turn);
+	start_ready();
 
 	/*
-	 * Sleep until the next retry is due.  Something already due but not
-	 * claimed waits for a request to finish (its endpoint is busy, or an
-	 * earlier notification of its referral is in flight), which wakes us; or
-	 * a second at most.
+	 * Sleep until the next retry is due.  What is due but was not claimed
+	 * (its endpoint is busy, an earlier notification of its referral is in
+	 * flight, another session held its row) is claimed when a request
+	 * finishes, which wakes us; or within a second.
 	 */
-	timeout = !turn.has_next_due ? LONGEST_SLEEP_MS
-		: turn.next_due_seconds > 0 ? ms_until(turn.next_due_seconds) : RETRY_HELD_MS;
-	/* rows or endpoints another session held: again soon */
-	if (finished != NULL || ngone > 0)
+	timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_due_at);
+	if (turn.due_unclaimed || finished != NULL || ngone > 0)
 		timeout = Min(timeout, RETRY_HELD_MS);
 	return timeout;
 }
@@ -857,6 +993,9 @@ alliance_dispatcher_main(Datum arg)
 	Oid			dboid;
 	char		dbname[NAMEDATALEN];
 	MemoryContext turn_context;
+	TimestampTz next_turn_at = 0;
+	TimestampTz first_unrecorded = 0;	/* when the oldest unrecorded request finished */
+	bool		woken = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -891,43 +1030,71 @@ alliance_dispatcher_main(Datum arg)
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	/*
-	 * Its statements are planned for the queue as it is (a generic plan
-	 * guesses a LIMIT $1 reads a tenth of a million-row queue), and never
-	 * JIT-compiled: they read little, and LLVM would add 50 MB to the
-	 * process.  Its row locks are taken with SKIP LOCKED; a table lock held
-	 * elsewhere fails its turn instead of stopping it.
+	 * Its statements are index probes by design (per endpoint, per
+	 * referral), planned once: the queue is empty one second and holds a
+	 * million rows the next, so a plan chosen from the statistics of the
+	 * moment -- a sequential scan of a table that was small when planned, a
+	 * bitmap scan that reads every due row to return eight -- would be wrong
+	 * the next.  Never JIT-compiled: they read little, and LLVM would add
+	 * 50 MB to the process.  Its row locks are taken with SKIP LOCKED; a
+	 * table lock held elsewhere fails its turn instead of stopping it.
 	 */
-	SetConfigOption("plan_cache_mode", "force_custom_plan", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_hashjoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_mergejoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", DISPATCH_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		ereport(FATAL, (errmsg("could not initialize libcurl")));
-	sender = webhook_sender_create(dbname);
+	sender = alliance_webhook_sender_create(dbname);
 	turn_context = AllocSetContextCreate(TopMemoryContext, "alliance dispatcher turn",
 										 ALLOCSET_DEFAULT_SIZES);
+	ready_cxt = AllocSetContextCreate(TopMemoryContext, "alliance dispatcher claims",
+									  ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG, (errmsg("alliance dispatcher started for database \"%s\"", dbname)));
 
 	for (;;)
 	{
-		long		timeout;
+		TimestampTz now;
+		TimestampTz wake_at;
 		Delivery   *done;
 
 		/* SIGTERM: stop between batches (in-flight rows keep their lease) */
-		(void) worker_check_signals();
-		if (worker_exit_requested(slot))
+		(void) alliance_worker_check_signals();
+		if (alliance_worker_exit_requested(slot))
 		{
 			ereport(LOG, (errmsg("alliance dispatcher for database \"%s\" leaves for DROP DATABASE", dbname)));
 			proc_exit(0);
 		}
 
-		MemoryContextReset(turn_context);
-		MemoryContextSwitchTo(turn_context);
-		timeout = dispatcher_turn();
-		webhook_wait(sender, timeout, PG_WAIT_EXTENSION);
+		/*
+		 * A turn when a commit woke us, when the next retry is due, when what
+		 * is claimed ahead runs short of what is in flight, or when a finished
+		 * request has waited RECORD_DELAY_MS to be recorded; else only curl's
+		 * I/O.  So a turn records and claims about a window at once.
+		 */
+		now = GetCurrentTimestamp();
+		if (woken || now >= next_turn_at ||
+			(first_unrecorded != 0 &&
+			 (nready < alliance_webhook_in_flight(sender) || alliance_webhook_in_flight(sender) == 0 ||
+			  now >= TimestampTzPlusMilliseconds(first_unrecorded, RECORD_DELAY_MS))))
+		{
+			MemoryContextReset(turn_context);
+			MemoryContextSwitchTo(turn_context);
+			first_unrecorded = 0;
+			next_turn_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), dispatcher_turn());
+			now = GetCurrentTimestamp();
+		}
+		wake_at = next_turn_at;
+		if (first_unrecorded != 0)
+			wake_at = Min(wake_at, TimestampTzPlusMilliseconds(first_unrecorded, RECORD_DELAY_MS));
+		woken = alliance_webhook_wait(sender, TimestampDifferenceMilliseconds(now, wake_at), PG_WAIT_EXTENSION);
 
-		/* what finished is recorded at the next turn */
-		while ((done = webhook_take_done(sender)) != NULL)
+		/* what finished is recorded at a turn; its room is refilled now */
+		while ((done = alliance_webhook_take_done(sender)) != NULL)
 		{
 			Delivery   *next;
 
@@ -936,7 +1103,10 @@ alliance_dispatcher_main(Datum arg)
 				next = done->next;
 				done->next = finished;
 				finished = done;
+				if (first_unrecorded == 0)
+					first_unrecorded = GetCurrentTimestamp();
 			}
 		}
+		start_ready();
 	}
 }

@@ -1,12 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * guard.c
- *	  The second fence (SPEC §8): what holds whatever table privileges a DBA
+ *	  The second fence: what holds whatever table privileges a DBA
  *	  grants.
  *
  * Privileges are the first fence: applications are granted SELECT and write
  * through the extension's functions, which decide and then write as the
- * extension's owner (exec.c).  A DBA's GRANT ALL ON ALL TABLES lifts that
+ * extension's owner (stmt.c).  A DBA's GRANT ALL ON ALL TABLES lifts that
  * fence; these functions keep the promises anyway:
  *
  * - alliance.write_guard(), a statement trigger on every table: a statement
@@ -41,10 +41,10 @@
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
-#include "access.h"
-#include "exec.h"
+#include "caller.h"
+#include "stmt.h"
 
-/* launcher.c */
+/* status.c */
 extern Datum dispatcher_status(PG_FUNCTION_ARGS);
 
 /* the command a trigger fired for, as SQL names it */
@@ -68,9 +68,9 @@ trigger_command(TriggerData *trigdata)
  * (the roles acting for every institution) or "none"; argument 2: the
  * hint, a sentence naming the functions to use instead.
  */
-PG_FUNCTION_INFO_V1(write_guard);
+PG_FUNCTION_INFO_V1(alliance_write_guard);
 Datum
-write_guard(PG_FUNCTION_ARGS)
+alliance_write_guard(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Trigger    *trigger;
@@ -84,10 +84,10 @@ write_guard(PG_FUNCTION_ARGS)
 				 errmsg("alliance.write_guard() must be called as a BEFORE statement trigger with two arguments")));
 	trigger = trigdata->tg_trigger;
 
-	if (superuser_arg(user) || user == extension_owner())
+	if (superuser_arg(user) || user == alliance_extension_owner())
 		return PointerGetDatum(NULL);
 	admin_may = strcmp(trigger->tgargs[0], "admin") == 0;
-	if (admin_may && caller_role_acts_for_all(user))
+	if (admin_may && alliance_caller_role_acts_for_all(user))
 		return PointerGetDatum(NULL);
 
 	ereport(ERROR,
@@ -108,9 +108,9 @@ write_guard(PG_FUNCTION_ARGS)
  * TRIGGER, refusing a trigger on a relation of the extension's schema unless
  * the user is a superuser.
  */
-PG_FUNCTION_INFO_V1(trigger_guard);
+PG_FUNCTION_INFO_V1(alliance_trigger_guard);
 Datum
-trigger_guard(PG_FUNCTION_ARGS)
+alliance_trigger_guard(PG_FUNCTION_ARGS)
 {
 	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
 	CreateTrigStmt *stmt;
@@ -139,12 +139,12 @@ trigger_guard(PG_FUNCTION_ARGS)
 }
 
 /*
- * alliance.dispatcher_status(): launcher.c's figures, with last_error blanked
+ * alliance.dispatcher_status(): status.c's figures, with last_error blanked
  * unless the caller acts for every institution.
  */
-PG_FUNCTION_INFO_V1(dispatcher_status_shown);
+PG_FUNCTION_INFO_V1(alliance_dispatcher_status_shown);
 Datum
-dispatcher_status_shown(PG_FUNCTION_ARGS)
+alliance_dispatcher_status_shown(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Tuplestorestate *all;
@@ -155,7 +155,7 @@ dispatcher_status_shown(PG_FUNCTION_ARGS)
 	int			hidden = -1;
 
 	(void) dispatcher_status(fcinfo);
-	if (caller_role_acts_for_all(GetUserId()) || rsinfo->setResult == NULL)
+	if (alliance_caller_role_acts_for_all(GetUserId()) || rsinfo->setResult == NULL)
 		return (Datum) 0;
 
 	all = rsinfo->setResult;

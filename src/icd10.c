@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * icd10.c
- *	  The alliance.icd10 type: an ICD-10 diagnosis code, with the national
- *	  clinical version's extensions (I10.x00x002), category containment
- *	  (code <@ category) and the planner support that lets a btree index
- *	  answer containment.
+ *	  The alliance.icd10 type: a diagnosis code, its category containment
+ *	  (code <@ category) and the planner support that indexes it.
+ *
+ * Codes carry the national clinical version's extensions (I10.x00x002).
  *
  * A code is an int64 (see parse.h) whose integer order is the order of its
  * canonical text, so "code <@ category" is the btree range
@@ -52,7 +52,7 @@ icd10_from_text(const char *str, size_t len, int sqlstate)
 {
 	Icd10		code;
 
-	if (!icd10_parse(str, len, &code))
+	if (!alliance_icd10_parse(str, len, &code))
 		ereport(ERROR,
 				(errcode(sqlstate),
 				 errmsg("invalid input syntax for type %s: \"%.*s\"", "icd10", (int) len, str),
@@ -77,7 +77,7 @@ icd10_out(PG_FUNCTION_ARGS)
 {
 	char	   *buf = palloc(ICD10_OUTPUT_SIZE);
 
-	icd10_format(PG_GETARG_ICD10(0), buf);
+	alliance_icd10_format(PG_GETARG_ICD10(0), buf);
 	PG_RETURN_CSTRING(buf);
 }
 
@@ -99,7 +99,7 @@ icd10_send(PG_FUNCTION_ARGS)
 	char		text[ICD10_OUTPUT_SIZE];
 	StringInfoData buf;
 
-	icd10_format(PG_GETARG_ICD10(0), text);
+	alliance_icd10_format(PG_GETARG_ICD10(0), text);
 	pq_begintypsend(&buf);
 	pq_sendtext(&buf, text, strlen(text));
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
@@ -114,7 +114,7 @@ PG_FUNCTION_INFO_V1(icd10_contained);
 Datum
 icd10_contained(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(icd10_within(PG_GETARG_ICD10(0), PG_GETARG_ICD10(1)));
+	PG_RETURN_BOOL(alliance_icd10_within(PG_GETARG_ICD10(0), PG_GETARG_ICD10(1)));
 }
 
 /* category @> code */
@@ -122,7 +122,7 @@ PG_FUNCTION_INFO_V1(icd10_contains);
 Datum
 icd10_contains(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(icd10_within(PG_GETARG_ICD10(1), PG_GETARG_ICD10(0)));
+	PG_RETURN_BOOL(alliance_icd10_within(PG_GETARG_ICD10(1), PG_GETARG_ICD10(0)));
 }
 
 /* the greatest code within a category: I21 gives I21.xxxxxxxx */
@@ -130,7 +130,7 @@ PG_FUNCTION_INFO_V1(icd10_last_within);
 Datum
 icd10_last_within(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_ICD10(icd10_prefix_last(PG_GETARG_ICD10(0)));
+	PG_RETURN_ICD10(alliance_icd10_prefix_last(PG_GETARG_ICD10(0)));
 }
 
 /* every category a code lies within, shortest first: I21.40 gives {I21,I21.4,I21.40} */
@@ -146,8 +146,8 @@ icd10_prefixes(PG_FUNCTION_ARGS)
 	bool		typbyval;
 	char		typalign;
 
-	for (int n = ICD10_CATEGORY_SYMBOLS; n <= icd10_length(code); n++)
-		prefixes[nprefixes++] = Icd10GetDatum(icd10_prefix(code, n));
+	for (int n = ICD10_CATEGORY_SYMBOLS; n <= alliance_icd10_length(code); n++)
+		prefixes[nprefixes++] = Icd10GetDatum(alliance_icd10_prefix(code, n));
 	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
 	PG_RETURN_ARRAYTYPE_P(construct_array(prefixes, nprefixes, type, typlen, typbyval, typalign));
 }
@@ -156,14 +156,14 @@ PG_FUNCTION_INFO_V1(icd10_category);
 Datum
 icd10_category(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_ICD10(icd10_prefix(PG_GETARG_ICD10(0), ICD10_CATEGORY_SYMBOLS));
+	PG_RETURN_ICD10(alliance_icd10_prefix(PG_GETARG_ICD10(0), ICD10_CATEGORY_SYMBOLS));
 }
 
 PG_FUNCTION_INFO_V1(icd10_chapter);
 Datum
 icd10_chapter(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT32(icd10_chapter_of(PG_GETARG_ICD10(0)));
+	PG_RETURN_INT32(alliance_icd10_chapter_of(PG_GETARG_ICD10(0)));
 }
 
 /*

@@ -1,19 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * launcher.c
- *	  The launcher of the workers: shared memory, a dispatcher and a chores
- *	  worker per database of alliance.databases, the commit-time wake-up,
- *	  getting out of DROP DATABASE's way, keeping tenants' table locks off the
- *	  workers' tables, what the workers share (signals, transactions), and
- *	  alliance.dispatcher_status.
+ *	  The launcher: a dispatcher and a chores worker per database of
+ *	  alliance.databases, started, restarted after a pause, and stopped.
  *
  * The launcher is a static background worker connected to no database (it
  * reads pg_database only).  It starts the dynamic workers of each listed
  * database that exists, restarts one that stopped after a pause, and stops
  * those whose database left the list (SIGHUP).  A database's workers own a
- * slot in shared memory: the dispatcher's latch, which a committing backend
- * sets when it queued notifications, and the figures dispatcher_status
- * shows.
+ * slot in shared memory (slots.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -23,258 +18,25 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "tcop/tcopprot.h"
 #include "storage/ipc.h"
-#include "storage/shmem.h"
-#include "tcop/utility.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
-#include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#include "access.h"
-
-#include "worker.h"
+#include "settings.h"
+#include "slots.h"
+#include "workers.h"
 
 /* pause before a stopped dispatcher is started again, in ms */
 #define RESTART_PAUSE_MS	5000
-/* how long DROP DATABASE waits for the dispatcher to leave, in ms */
-#define RELEASE_WAIT_MS		10000
-
-AllianceShared *alliance_shared = NULL;
-
-#if PG_VERSION_NUM >= 150000
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-
-static bool wake_callback_registered = false;
-static bool wake_pending = false;
-
-static void
-alliance_shmem_request(void)
-{
-#if PG_VERSION_NUM >= 150000
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-#endif
-	RequestAddinShmemSpace(MAXALIGN(sizeof(AllianceShared)));
-	RequestNamedLWLockTranche("alliance", 1);
-}
-
-static void
-alliance_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	alliance_shared = ShmemInitStruct("alliance", sizeof(AllianceShared), &found);
-	if (!found)
-	{
-		memset(alliance_shared, 0, sizeof(AllianceShared));
-		alliance_shared->lock = &(GetNamedLWLockTranche("alliance"))->lock;
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * Before DROP DATABASE (or a rename) of a database with a dispatcher: ask
- * the dispatcher to leave, and wait until it has, so that the command does
- * not fail with "database is being accessed by other users".
- */
-static void
-release_database(const char *dbname)
-{
-	Oid			dboid = get_database_oid(dbname, true);
-	Latch	   *latch = NULL;
-	Latch	   *chores_latch = NULL;
-	int			slotno = -1;
-
-	if (!OidIsValid(dboid))
-		return;
-	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < MAX_DISPATCHERS; i++)
-	{
-		DispatcherSlot *slot = &alliance_shared->slots[i];
-
-		if (slot->dboid == dboid && (slot->pid != 0 || slot->chores_pid != 0))
-		{
-			slot->exit_requested = true;
-			latch = slot->latch;
-			chores_latch = slot->chores_latch;
-			slotno = i;
-		}
-	}
-	LWLockRelease(alliance_shared->lock);
-	if (slotno < 0)
-		return;
-	if (latch)
-		SetLatch(latch);
-	if (chores_latch)
-		SetLatch(chores_latch);
-
-	for (int waited = 0; waited < RELEASE_WAIT_MS; waited += 20)
-	{
-		bool		gone;
-
-		LWLockAcquire(alliance_shared->lock, LW_SHARED);
-		gone = alliance_shared->slots[slotno].dboid != dboid ||
-			(alliance_shared->slots[slotno].pid == 0 &&
-			 alliance_shared->slots[slotno].chores_pid == 0);
-		LWLockRelease(alliance_shared->lock);
-		if (gone)
-			return;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-/*
- * LOCK TABLE or TRUNCATE of a relation of the extension's schema, by a role
- * that does not act for every institution: refused before any lock is
- * taken, whatever its privileges, since the workers would wait for it (a
- * broad GRANT gives the privileges both need; the tables' own triggers
- * refuse a TRUNCATE only once it holds its lock).
- */
-static void
-refuse_tenant_lock(List *relations, const char *command)
-{
-	Oid			schema;
-	ListCell   *lc;
-	Caller		caller;
-
-	if (superuser())
-		return;
-	schema = get_namespace_oid("alliance", true);
-	if (!OidIsValid(schema))
-		return;
-	foreach(lc, relations)
-	{
-		RangeVar   *rv = (RangeVar *) lfirst(lc);
-		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-
-		if (!OidIsValid(relid) || get_rel_namespace(relid) != schema)
-			continue;
-		caller_identify(&caller);
-		if (!caller.acts_for_all)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to %s alliance.%s", command, get_rel_name(relid)),
-					 errdetail("The extension's workers read and write the tables of schema alliance; only the administrator may lock them."),
-					 errhint("Read the tables without a lock, or ask the administrator (alliance.admin_role).")));
-	}
-}
-
-static void
-alliance_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-						ProcessUtilityContext context, ParamListInfo params,
-						QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *stmt = pstmt->utilityStmt;
-
-	if (alliance_shared != NULL)
-	{
-		if (IsA(stmt, DropdbStmt))
-			release_database(((DropdbStmt *) stmt)->dbname);
-		else if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
-			release_database(((RenameStmt *) stmt)->subname);
-	}
-	if (IsA(stmt, LockStmt))
-		refuse_tenant_lock(((LockStmt *) stmt)->relations, "LOCK");
-	else if (IsA(stmt, TruncateStmt))
-		refuse_tenant_lock(((TruncateStmt *) stmt)->relations, "TRUNCATE");
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-}
-
-/*
- * From _PG_init under shared_preload_libraries: shared memory, the hooks,
- * and the launcher.
- */
-void
-worker_preload(void)
-{
-	BackgroundWorker worker;
-
-#if PG_VERSION_NUM >= 150000
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = alliance_shmem_request;
-#else
-	alliance_shmem_request();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = alliance_shmem_startup;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = alliance_ProcessUtility;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 10;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "alliance");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "alliance_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "alliance launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "alliance launcher");
-	RegisterBackgroundWorker(&worker);
-}
-
-static void
-wake_callback(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && wake_pending && alliance_shared != NULL)
-	{
-		LWLockAcquire(alliance_shared->lock, LW_SHARED);
-		for (int i = 0; i < MAX_DISPATCHERS; i++)
-		{
-			DispatcherSlot *slot = &alliance_shared->slots[i];
-
-			if (slot->dboid == MyDatabaseId && slot->latch != NULL)
-				SetLatch(slot->latch);
-		}
-		LWLockRelease(alliance_shared->lock);
-	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
-		event == XACT_EVENT_PREPARE)
-		wake_pending = false;
-}
-
-/*
- * Wake this database's dispatcher when the current transaction commits:
- * called wherever a referral changes or a notification is queued.
- */
-void
-worker_wake_at_commit(void)
-{
-	if (alliance_shared == NULL)
-		return;
-	if (!wake_callback_registered)
-	{
-		RegisterXactCallback(wake_callback, NULL);
-		wake_callback_registered = true;
-	}
-	wake_pending = true;
-}
 
 /*
  * The OID of a database, by name, or InvalidOid.  The launcher is connected
@@ -376,8 +138,6 @@ static long
 ensure_worker(int slotno, WorkerKind kind, TimestampTz now)
 {
 	LauncherSlot *ls = &launcher_slots[slotno];
-	long		secs;
-	int			usecs;
 
 	if (ls->handle[kind] != NULL)
 		return LONG_MAX;
@@ -391,8 +151,7 @@ ensure_worker(int slotno, WorkerKind kind, TimestampTz now)
 	}
 	if (ls->handle[kind] != NULL)
 		return LONG_MAX;
-	TimestampDifference(now, ls->restart_at[kind], &secs, &usecs);
-	return secs * 1000 + usecs / 1000 + 1;
+	return TimestampDifferenceMilliseconds(now, ls->restart_at[kind]) + 1;
 }
 
 /*
@@ -491,87 +250,6 @@ launcher_reconcile(bool report)
 	return sleep_ms;
 }
 
-/*
- * The top of a worker's loop: leave at SIGTERM, serve other interrupts, and
- * reload the configuration at SIGHUP; whether it reloaded.
- */
-bool
-worker_check_signals(void)
-{
-	if (ProcDiePending)
-		proc_exit(1);
-	CHECK_FOR_INTERRUPTS();
-	if (!ConfigReloadPending)
-		return false;
-	ConfigReloadPending = false;
-	ProcessConfigFile(PGC_SIGHUP);
-	return true;
-}
-
-/* Has DROP DATABASE asked this database's workers to leave? */
-bool
-worker_exit_requested(DispatcherSlot *slot)
-{
-	bool		leave;
-
-	LWLockAcquire(alliance_shared->lock, LW_SHARED);
-	leave = slot->exit_requested;
-	LWLockRelease(alliance_shared->lock);
-	return leave;
-}
-
-/* Remember an error for alliance.dispatcher_status */
-void
-worker_note_error(DispatcherSlot *slot, const char *message)
-{
-	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
-	strlcpy(slot->last_error, message, ERROR_TEXT_SIZE);
-	slot->last_error_at = GetCurrentTimestamp();
-	LWLockRelease(alliance_shared->lock);
-}
-
-/*
- * Run fn in a transaction of its own, with a snapshot; whether it committed.
- * An error is logged and remembered in the slot, the transaction rolled
- * back, and the worker goes on.
- */
-bool
-worker_in_transaction(DispatcherSlot *slot, void (*fn) (void *), void *arg, const char *what)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = true;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, what);
-	PG_TRY();
-	{
-		fn(arg);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG,
-				(errmsg("alliance worker: %s failed: %s", what, edata->message)));
-		worker_note_error(slot, edata->message);
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	MemoryContextSwitchTo(cxt);
-	return ok;
-}
-
 void
 alliance_launcher_main(Datum arg)
 {
@@ -593,7 +271,7 @@ alliance_launcher_main(Datum arg)
 		long		sleep_ms;
 
 		/* SIGTERM: leave quietly; the postmaster starts the launcher again */
-		if (worker_check_signals())
+		if (alliance_worker_check_signals())
 			report = true;
 		sleep_ms = launcher_reconcile(report);
 		report = false;
@@ -601,64 +279,4 @@ alliance_launcher_main(Datum arg)
 						 sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
-}
-
-static const char *
-state_name(DispatcherState state)
-{
-	switch (state)
-	{
-		case DISPATCHER_STARTING:
-			return "starting";
-		case DISPATCHER_WAITING:
-			return "waiting for CREATE EXTENSION alliance";
-		case DISPATCHER_RUNNING:
-			return "running";
-	}
-	return "unknown";
-}
-
-/*
- * alliance.dispatcher_status(): each dispatcher's database, pid, state,
- * queue and counters.
- */
-PG_FUNCTION_INFO_V1(dispatcher_status);
-Datum
-dispatcher_status(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (alliance_shared == NULL)
-		return (Datum) 0;
-
-	LWLockAcquire(alliance_shared->lock, LW_SHARED);
-	for (int i = 0; i < MAX_DISPATCHERS; i++)
-	{
-		DispatcherSlot *slot = &alliance_shared->slots[i];
-		Datum		values[10];
-		bool		nulls[10] = {0};
-
-		if (!OidIsValid(slot->dboid))
-			continue;
-		values[0] = CStringGetTextDatum(slot->dbname);
-		values[1] = Int32GetDatum(slot->pid);
-		nulls[1] = slot->pid == 0;
-		values[2] = CStringGetTextDatum(slot->pid == 0 ? "stopped" : state_name(slot->state));
-		values[3] = TimestampTzGetDatum(slot->started_at);
-		nulls[3] = slot->pid == 0;
-		values[4] = Int64GetDatum(slot->queue_depth);
-		values[5] = DirectFunctionCall7(make_interval, 0, 0, 0, 0, 0, 0,
-										Float8GetDatum(slot->oldest_pending_seconds));
-		nulls[5] = slot->queue_depth == 0;
-		values[6] = Int64GetDatum(slot->delivered);
-		values[7] = Int64GetDatum(slot->failed);
-		values[8] = CStringGetTextDatum(slot->last_error);
-		nulls[8] = slot->last_error[0] == '\0';
-		values[9] = TimestampTzGetDatum(slot->last_error_at);
-		nulls[9] = slot->last_error[0] == '\0';
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	LWLockRelease(alliance_shared->lock);
-	return (Datum) 0;
 }

@@ -15,9 +15,9 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 
-#include "access.h"
-#include "exec.h"
-#include "worker.h"
+#include "caller.h"
+#include "stmt.h"
+#include "wake.h"
 
 static Stmt dead_notification = {
 	"SELECT o.institution_id, coalesce(e.active, false)"
@@ -65,27 +65,27 @@ redeliver(PG_FUNCTION_ARGS)
 	bool		found;
 	int64		institution_id = 0;
 
-	arg_require(fcinfo, 0, "outbox_id");
+	alliance_arg_require(fcinfo, 0, "outbox_id");
 	outbox_id = PG_GETARG_INT64(0);
-	caller_identify(&caller);
+	alliance_caller_identify(&caller);
 
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	values[0] = Int64GetDatum(outbox_id);
-	stmt_run(&dead_notification, values, NULL, 1);
+	alliance_stmt_run(&dead_notification, values, NULL, 1);
 	found = SPI_processed > 0;
 	if (found)
 		institution_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	/* another institution's notification is none of the caller's business */
-	if (!found || !caller_acts_for(&caller, institution_id))
+	if (!found || !alliance_caller_acts_for(&caller, institution_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no dead notification " INT64_FORMAT, outbox_id),
 				 errhint("alliance.redeliver() sends again a notification whose tries ran out; see alliance.outbox where status = 'dead'.")));
 	require_active_endpoint(DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
 							institution_id);
-	stmt_run(&revive, values, nulls, 0);
-	stmt_end(&scope);
-	worker_wake_at_commit();
+	alliance_stmt_run(&revive, values, nulls, 0);
+	alliance_stmt_end(&scope);
+	alliance_wake_at_commit();
 	PG_RETURN_VOID();
 }
 
@@ -102,20 +102,20 @@ redeliver_dead(PG_FUNCTION_ARGS)
 	Datum		active;
 	uint64		revived;
 
-	arg_require(fcinfo, 0, "institution_id");
+	alliance_arg_require(fcinfo, 0, "institution_id");
 	institution_id = PG_GETARG_INT64(0);
-	caller_identify(&caller);
-	caller_require_institution(&caller, institution_id, "redeliver notifications");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_institution(&caller, institution_id, "redeliver notifications");
 
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	values[0] = Int64GetDatum(institution_id);
-	stmt_run(&endpoint_active, values, NULL, 1);
-	require_active_endpoint(stmt_get(1, &active) && DatumGetBool(active), institution_id);
+	alliance_stmt_run(&endpoint_active, values, NULL, 1);
+	require_active_endpoint(alliance_stmt_get(1, &active) && DatumGetBool(active), institution_id);
 	values[1] = Int64GetDatum(institution_id);
-	stmt_run(&revive, values, nulls, 0);
+	alliance_stmt_run(&revive, values, nulls, 0);
 	revived = SPI_processed;
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	if (revived > 0)
-		worker_wake_at_commit();
+		alliance_wake_at_commit();
 	PG_RETURN_INT64((int64) revived);
 }

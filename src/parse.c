@@ -142,7 +142,7 @@ StaticAssertDecl(lengthof(tier_grade_tokens) == lengthof(tier_grade_of_token),
  * Parse a tier literal of len bytes.  Returns false if it is not one.
  */
 bool
-tier_parse(const char *str, size_t len, Tier *result)
+alliance_tier_parse(const char *str, size_t len, Tier *result)
 {
 	const unsigned char *p = (const unsigned char *) str;
 	const unsigned char *end = p + len;
@@ -189,7 +189,7 @@ static const char *const tier_grade_names_zh[] = {
 
 /* The grade as 'A', 'B' or 'C', or '\0' when the tier has none */
 char
-tier_grade_letter(Tier tier)
+alliance_tier_grade_letter(Tier tier)
 {
 	static const char letters[] = {'\0', 'C', 'B', 'A'};
 
@@ -201,7 +201,7 @@ tier_grade_letter(Tier tier)
  * "tertiary-A", or with chinese "三级甲等".
  */
 void
-tier_format(Tier tier, bool chinese, char *buf)
+alliance_tier_format(Tier tier, bool chinese, char *buf)
 {
 	int			level = TIER_LEVEL(tier);
 
@@ -213,7 +213,7 @@ tier_format(Tier tier, bool chinese, char *buf)
 		snprintf(buf, TIER_OUTPUT_SIZE, "%s", tier_level_names[level]);
 	else
 		snprintf(buf, TIER_OUTPUT_SIZE, "%s-%c",
-				 tier_level_names[level], tier_grade_letter(tier));
+				 tier_level_names[level], alliance_tier_grade_letter(tier));
 }
 
 /*
@@ -240,7 +240,7 @@ tier_after(Tier t)
  * Finite bounds must hold valid tiers.
  */
 bool
-tier_range_canonicalize(TierBound *lower, TierBound *upper)
+alliance_tier_range_canonicalize(TierBound *lower, TierBound *upper)
 {
 	if (lower->infinite)
 		lower->inclusive = false;
@@ -327,7 +327,7 @@ icd10_symbol_at(Icd10 code, int i)
  * x of either case is the clinical version's placeholder.
  */
 bool
-icd10_parse(const char *str, size_t len, Icd10 *result)
+alliance_icd10_parse(const char *str, size_t len, Icd10 *result)
 {
 	const unsigned char *p = (const unsigned char *) str;
 	const unsigned char *end = p + len;
@@ -370,7 +370,7 @@ icd10_parse(const char *str, size_t len, Icd10 *result)
 
 /* Number of symbols in the code (3 to 11) */
 int
-icd10_length(Icd10 code)
+alliance_icd10_length(Icd10 code)
 {
 	int			n = ICD10_SYMBOLS;
 
@@ -384,9 +384,9 @@ icd10_length(Icd10 code)
  * a dot before the extension, the placeholder as 'x'.
  */
 void
-icd10_format(Icd10 code, char *buf)
+alliance_icd10_format(Icd10 code, char *buf)
 {
-	int			n = icd10_length(code);
+	int			n = alliance_icd10_length(code);
 	char	   *p = buf;
 
 	for (int i = 0; i < n; i++)
@@ -398,9 +398,9 @@ icd10_format(Icd10 code, char *buf)
 	*p = '\0';
 }
 
-/* The code cut to its first nsymbols symbols (icd10_prefix(c, 3): category) */
+/* The code cut to its first nsymbols symbols (3: its category) */
 Icd10
-icd10_prefix(Icd10 code, int nsymbols)
+alliance_icd10_prefix(Icd10 code, int nsymbols)
 {
 	int64		unit;
 
@@ -411,9 +411,9 @@ icd10_prefix(Icd10 code, int nsymbols)
 
 /* The greatest code of which code is a prefix: "I21" gives "I21.xxxxxxxx" */
 Icd10
-icd10_prefix_last(Icd10 code)
+alliance_icd10_prefix_last(Icd10 code)
 {
-	int			n = icd10_length(code);
+	int			n = alliance_icd10_length(code);
 
 	if (n == ICD10_SYMBOLS)
 		return code;
@@ -422,9 +422,9 @@ icd10_prefix_last(Icd10 code)
 
 /* Does code lie within category: is category a prefix of code? */
 bool
-icd10_within(Icd10 code, Icd10 category)
+alliance_icd10_within(Icd10 code, Icd10 category)
 {
-	return code >= category && code <= icd10_prefix_last(category);
+	return code >= category && code <= alliance_icd10_prefix_last(category);
 }
 
 /*
@@ -433,7 +433,7 @@ icd10_within(Icd10 code, Icd10 category)
  * including national and ICD-10-CM additions between WHO's blocks (C7A, D49).
  */
 int
-icd10_chapter_of(Icd10 code)
+alliance_icd10_chapter_of(Icd10 code)
 {
 	static const struct
 	{
@@ -450,7 +450,7 @@ icd10_chapter_of(Icd10 code)
 	int			chapter = chapters[0].chapter;
 
 	/* digits sort before letters in both the ASCII and the symbol order */
-	icd10_format(icd10_prefix(code, ICD10_CATEGORY_SYMBOLS), category);
+	alliance_icd10_format(alliance_icd10_prefix(code, ICD10_CATEGORY_SYMBOLS), category);
 	for (int i = 0; i < lengthof(chapters); i++)
 	{
 		if (strncmp(category, chapters[i].first, ICD10_CATEGORY_SYMBOLS) < 0)
@@ -466,7 +466,7 @@ icd10_chapter_of(Icd10 code)
  * of an IPv6 literal ("[::1]" matches "::1").
  */
 bool
-host_in_list(const char *list, const char *host, size_t hostlen)
+alliance_host_in_list(const char *list, const char *host, size_t hostlen)
 {
 	const char *p = list;
 
@@ -560,7 +560,7 @@ duration_parse(const unsigned char *p, const unsigned char *end, double *seconds
  * at most max of them; false if it is empty, malformed or too long.
  */
 bool
-duration_list_parse(const char *str, size_t len, double *seconds, int max, int *n)
+alliance_duration_list_parse(const char *str, size_t len, double *seconds, int max, int *n)
 {
 	const unsigned char *p = (const unsigned char *) str;
 	const unsigned char *end = p + len;
@@ -591,7 +591,7 @@ duration_list_parse(const char *str, size_t len, double *seconds, int max, int *
  * the caller's).  Values past a year are capped at a year.
  */
 bool
-retry_after_seconds(const char *str, size_t len, double *seconds)
+alliance_retry_after_seconds(const char *str, size_t len, double *seconds)
 {
 	const unsigned char *p = (const unsigned char *) str;
 	const unsigned char *end = p + len;

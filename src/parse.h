@@ -2,9 +2,11 @@
  *
  * parse.h
  *	  The extension's literal parsers and formatters, and the encodings they
- *	  produce.  These are pure C: no memory allocation, no error reporting,
- *	  no backend calls, so that they can be fuzzed as plain functions
- *	  (test/fuzz) and trusted with any byte string.
+ *	  produce, as pure C.
+ *
+ * No memory allocation, no error reporting, no backend calls, so that they
+ * can be fuzzed as plain functions (test/fuzz) and trusted with any byte
+ * string.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,9 +40,9 @@ typedef int16 Tier;
 /* room for the longest output, "村卫生室甲等", and its terminator */
 #define TIER_OUTPUT_SIZE	32
 
-extern bool tier_parse(const char *str, size_t len, Tier *result);
-extern void tier_format(Tier tier, bool chinese, char *buf);
-extern char tier_grade_letter(Tier tier);
+extern bool alliance_tier_parse(const char *str, size_t len, Tier *result);
+extern void alliance_tier_format(Tier tier, bool chinese, char *buf);
+extern char alliance_tier_grade_letter(Tier tier);
 
 /*
  * A bound of an alliance.tier_range, as PostgreSQL's RangeBound holds it: an
@@ -53,7 +55,7 @@ typedef struct TierBound
 	bool		inclusive;
 } TierBound;
 
-extern bool tier_range_canonicalize(TierBound *lower, TierBound *upper);
+extern bool alliance_tier_range_canonicalize(TierBound *lower, TierBound *upper);
 
 /*
  * alliance.icd10: up to 11 symbols (3 of category, 8 of extension) packed as
@@ -73,16 +75,16 @@ typedef int64 Icd10;
 /* "A00.12345678" and its terminator */
 #define ICD10_OUTPUT_SIZE		(ICD10_SYMBOLS + 2)
 
-extern bool icd10_parse(const char *str, size_t len, Icd10 *result);
-extern void icd10_format(Icd10 code, char *buf);
-extern int	icd10_length(Icd10 code);
-extern Icd10 icd10_prefix(Icd10 code, int nsymbols);
-extern Icd10 icd10_prefix_last(Icd10 code);
-extern bool icd10_within(Icd10 code, Icd10 category);
-extern int	icd10_chapter_of(Icd10 code);
+extern bool alliance_icd10_parse(const char *str, size_t len, Icd10 *result);
+extern void alliance_icd10_format(Icd10 code, char *buf);
+extern int	alliance_icd10_length(Icd10 code);
+extern Icd10 alliance_icd10_prefix(Icd10 code, int nsymbols);
+extern Icd10 alliance_icd10_prefix_last(Icd10 code);
+extern bool alliance_icd10_within(Icd10 code, Icd10 category);
+extern int	alliance_icd10_chapter_of(Icd10 code);
 
 /* webhook hosts allowed plain http (alliance.http_hosts) */
-extern bool host_in_list(const char *list, const char *host, size_t hostlen);
+extern bool alliance_host_in_list(const char *list, const char *host, size_t hostlen);
 
 /*
  * Webhook URLs (src/webhook_url.c, which parses with libcurl's URL API but
@@ -98,10 +100,10 @@ typedef enum WebhookUrlVerdict
 	WEBHOOK_URL_INTERNAL		/* *host, not in the list, is *problem */
 } WebhookUrlVerdict;
 
-extern WebhookUrlVerdict webhook_url_verdict(const char *url, const char *http_hosts,
+extern WebhookUrlVerdict alliance_webhook_url_verdict(const char *url, const char *http_hosts,
 											 const char **problem, char **host);
-extern bool webhook_url_host_listed(const char *url, const char *http_hosts);
-extern bool webhook_host_listed(const char *http_hosts, const char *host);
+extern bool alliance_webhook_url_host_listed(const char *url, const char *http_hosts);
+extern bool alliance_webhook_host_listed(const char *http_hosts, const char *host);
 
 /*
  * Internal addresses (loopback, private, link-local, ...), which a webhook
@@ -109,14 +111,14 @@ extern bool webhook_host_listed(const char *http_hosts, const char *host);
  * sentence fragment ("a loopback address"), or NULL when public.  addr is 4
  * (AF_INET) or 16 (AF_INET6) bytes in network order.
  */
-extern const char *address_internal_class(int family, const unsigned char *addr);
-extern const char *host_internal_class(const char *host);
+extern const char *alliance_address_internal_class(int family, const unsigned char *addr);
+extern const char *alliance_host_internal_class(const char *host);
 
 /* an entry of alliance.resolve, "host:port:address" */
-extern bool webhook_resolve_entry_valid(const char *entry, size_t len);
+extern bool alliance_webhook_resolve_entry_valid(const char *entry, size_t len);
 
 /* durations: alliance.retry_schedule, Retry-After */
-extern bool duration_list_parse(const char *str, size_t len, double *seconds, int max, int *n);
-extern bool retry_after_seconds(const char *str, size_t len, double *seconds);
+extern bool alliance_duration_list_parse(const char *str, size_t len, double *seconds, int max, int *n);
+extern bool alliance_retry_after_seconds(const char *str, size_t len, double *seconds);
 
 #endif							/* ALLIANCE_PARSE_H */

@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * referral.c
- *	  The referral state machine (SPEC §4): the transition table, the one
- *	  gate every status change passes, referral creation, the emergency green
- *	  channel and the closed-loop return referral; with family doctor
- *	  contracts (SPEC §10), the signed flag and gatekeeping.
+ *	  The referral state machine: the transition table, the one gate every
+ *	  status change passes, referral creation, the green channel, the return.
+ *
+ * With family doctor contracts, a referral records whether the patient was
+ * signed, and alliance.contract_policy = gatekeep refuses an upward referral
+ * not from the family institution.
  *
  * Every change of a referral's status -- alliance.transition, its SQL
  * shorthands, schedule(), complete(), the green channel, the worker's expiry
@@ -26,21 +28,20 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "access.h"
 #include "alliance.h"
 #include "bounds.h"
+#include "caller.h"
 #include "contract.h"
-#include "exec.h"
 #include "parse.h"
 #include "referral.h"
+#include "registry.h"
 #include "routing.h"
-#include "worker.h"
+#include "settings.h"
+#include "stmt.h"
+#include "wake.h"
 
-/* Labels of alliance.referral_status, in the enum's order */
-static const char *const status_names[RS_COUNT] = {
-	"draft", "requested", "accepted", "scheduled", "arrived", "completed",
-	"rejected", "cancelled", "expired", "no_show"
-};
+/* the label of a status */
+#define status_name(status)	alliance_label(ENUM_REFERRAL_STATUS, (status))
 
 /* Who may make a transition */
 #define BY_SENDER	0x01		/* the sending institution */
@@ -101,6 +102,14 @@ static Stmt lock_referral = {
 	1, {INT8OID}
 };
 
+/*
+ * The SLA deadline of a referral that becomes requested is a value, $n
+ * (sla_due() gives it), NULL when the statement passes none: not now() in the
+ * statement, which Citus refuses inside CASE or COALESCE on a distributed
+ * table.
+ */
+#define DUE_AT(param)	param
+
 static Stmt update_referral = {
 	"UPDATE alliance.referral AS r"
 	"   SET status = $2::alliance.referral_status,"
@@ -133,46 +142,33 @@ static Stmt insert_outbox = {
 	4, {INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
-static Stmt alliance_exists = {
-	"SELECT 1 FROM alliance.alliance WHERE id = $1",
-	1, {INT8OID}
-};
-
 static Stmt receiver_accepting = {
 	"SELECT accepting FROM alliance.institution WHERE id = $1",
 	1, {INT8OID}
 };
 
-static Stmt member_institutions = {
-	"SELECT i.id, i.active FROM alliance.membership m"
-	"  JOIN alliance.institution i ON i.id = m.institution_id"
-	" WHERE m.alliance_id = $1 AND m.institution_id IN ($2, $3)",
-	3, {INT8OID, INT8OID, INT8OID}
-};
+/*
+ * A new referral, from its sender's and receiver's tiers; before ALTER
+ * EXTENSION alliance UPDATE to 1.2, a referral has no signed column.
+ */
+#define INSERT_REFERRAL(signed_column, signed_value) \
+	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution," \
+	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at" signed_column ")" \
+	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10," \
+	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10," \
+	"        " DUE_AT("$11") signed_value \
+	"   FROM alliance.institution f, alliance.institution t" \
+	"  WHERE f.id = $3 AND t.id = $4" \
+	" RETURNING id"
 
 static Stmt insert_referral = {
-	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution,"
-	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at, signed)"
-	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
-	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
-	"        $11, $12"
-	"   FROM alliance.institution f, alliance.institution t"
-	"  WHERE f.id = $3 AND t.id = $4"
-	" RETURNING id",
+	INSERT_REFERRAL(", signed", ", $12"),
 	12, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
 		TEXTOID, TIMESTAMPTZOID, BOOLOID}
 };
 
-/* before ALTER EXTENSION alliance UPDATE to 1.2, a referral has no signed column */
 static Stmt insert_referral_1_1 = {
-	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution,"
-	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at)"
-	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10,"
-	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10,"
-	"        $11"
-	"   FROM alliance.institution f, alliance.institution t"
-	"  WHERE f.id = $3 AND t.id = $4"
-	" RETURNING id",
+	INSERT_REFERRAL("", ""),
 	11, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
 		TEXTOID, TIMESTAMPTZOID}
 };
@@ -187,11 +183,7 @@ static Stmt referral_direction = {
 static ReferralStatus
 status_from_name(const char *name)
 {
-	for (int i = 0; i < RS_COUNT; i++)
-		if (strcmp(name, status_names[i]) == 0)
-			return (ReferralStatus) i;
-	elog(ERROR, "unknown referral status \"%s\"", name);
-	pg_unreachable();
+	return (ReferralStatus) alliance_label_position(ENUM_REFERRAL_STATUS, name);
 }
 
 /* The status an alliance.referral_status datum names */
@@ -201,32 +193,54 @@ status_from_datum(Datum value)
 	return status_from_name(DatumGetCString(DirectFunctionCall1(enum_out, value)));
 }
 
-const char *
-referral_status_name(ReferralStatus status)
+/* Is this alliance.urgency label an emergency's? */
+static bool
+is_emergency(const char *urgency)
 {
-	return status_names[status];
-}
-
-/* SLA of a requested referral of the given urgency, in seconds */
-static int
-sla_seconds(const char *urgency)
-{
-	if (strcmp(urgency, "emergency") == 0)
-		return alliance_sla_emergency;
-	if (strcmp(urgency, "urgent") == 0)
-		return alliance_sla_urgent;
-	return alliance_sla_routine;
+	return alliance_label_position(ENUM_URGENCY, urgency) == URGENCY_EMERGENCY;
 }
 
 /*
- * When a referral of the given urgency requested now is due: now() plus its
- * SLA, computed here and passed to the statements as a value (Citus refuses
- * now(), a STABLE function, inside CASE or COALESCE on a distributed table).
+ * The SLA clock: a referral that becomes requested is due after
+ * alliance.sla_<urgency>.  Sets *value to when it is due (now(), the
+ * transaction's start, plus the SLA), or *null to 'n' when the referral goes to any other status (its due time
+ * stays as it was).
  */
-static TimestampTz
-sla_due(const char *urgency)
+static void
+sla_due(ReferralStatus to, const char *urgency, Datum *value, char *null)
 {
-	return GetCurrentTransactionStartTimestamp() + (TimestampTz) sla_seconds(urgency) * USECS_PER_SEC;
+	int			seconds;
+
+	if (to != RS_REQUESTED)
+	{
+		*null = 'n';
+		return;
+	}
+	switch ((Urgency) alliance_label_position(ENUM_URGENCY, urgency))
+	{
+		case URGENCY_EMERGENCY:
+			seconds = alliance_sla_emergency;
+			break;
+		case URGENCY_URGENT:
+			seconds = alliance_sla_urgent;
+			break;
+		default:
+			seconds = alliance_sla_routine;
+			break;
+	}
+	*value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp() +
+								 (TimestampTz) seconds * USECS_PER_SEC);
+	*null = ' ';
+}
+
+/*
+ * The emergency green channel's rule: a referral that becomes requested as an
+ * emergency is accepted at once (green_channel()).
+ */
+static bool
+green_channel_applies(ReferralStatus to, const char *urgency)
+{
+	return to == RS_REQUESTED && is_emergency(urgency);
 }
 
 static void referral_not_found(int64 id) pg_attribute_noreturn();
@@ -259,7 +273,7 @@ next_statuses(ReferralStatus from)
 			appendStringInfoString(&buf, ++n == total ? " or " : ", ");
 		else
 			n++;
-		appendStringInfoString(&buf, status_names[to]);
+		appendStringInfoString(&buf, status_name(to));
 	}
 	return buf.data;
 }
@@ -287,7 +301,7 @@ read_locked(int64 id, ReferralRow *row)
 	TupleDesc	desc;
 	bool		isnull;
 
-	stmt_run(&lock_referral, &arg, NULL, 1);
+	alliance_stmt_run(&lock_referral, &arg, NULL, 1);
 	if (SPI_processed == 0)
 		referral_not_found(id);
 	tuple = SPI_tuptable->vals[0];
@@ -323,7 +337,7 @@ record_event(int64 referral_id, const char *from, ReferralStatus to, const char 
 	values[0] = Int64GetDatum(referral_id);
 	values[1] = from ? CStringGetTextDatum(from) : (Datum) 0;
 	nulls[1] = from ? ' ' : 'n';
-	values[2] = CStringGetTextDatum(status_names[to]);
+	values[2] = CStringGetTextDatum(status_name(to));
 	values[3] = CStringGetTextDatum(actor);
 	values[4] = note ? CStringGetTextDatum(note) : (Datum) 0;
 	nulls[4] = note ? ' ' : 'n';
@@ -332,18 +346,18 @@ record_event(int64 referral_id, const char *from, ReferralStatus to, const char 
 	nulls[6] = due_at ? ' ' : 'n';
 	values[7] = scheduled_at ? TimestampTzGetDatum(*scheduled_at) : (Datum) 0;
 	nulls[7] = scheduled_at ? ' ' : 'n';
-	stmt_run(&insert_event, values, nulls, 0);
-	if (!stmt_get(1, &event_id))
+	alliance_stmt_run(&insert_event, values, nulls, 0);
+	if (!alliance_stmt_get(1, &event_id))
 		elog(ERROR, "referral event was not recorded");
 
 	values[0] = event_id;
 	values[1] = Int64GetDatum(referral_id);
 	values[2] = Int64GetDatum(from_institution);
 	values[3] = Int64GetDatum(sent ? to_institution : from_institution);
-	stmt_run(&insert_outbox, values, NULL, 0);
+	alliance_stmt_run(&insert_outbox, values, NULL, 0);
 
 	/* the dispatcher sends them, and keeps an eye on the new deadlines */
-	worker_wake_at_commit();
+	alliance_wake_at_commit();
 }
 
 static Datum gate(const Transition *t, const Caller *caller, bool by_system);
@@ -362,10 +376,10 @@ green_channel(int64 referral_id, int64 to_institution, const Caller *caller)
 	Datum		arg = Int64GetDatum(to_institution);
 	Datum		accepting;
 
-	stmt_run(&receiver_accepting, &arg, NULL, 1);
+	alliance_stmt_run(&receiver_accepting, &arg, NULL, 1);
 	green.referral_id = referral_id;
 	green.to = RS_ACCEPTED;
-	if (stmt_get(1, &accepting) && !DatumGetBool(accepting))
+	if (alliance_stmt_get(1, &accepting) && !DatumGetBool(accepting))
 		green.note = "green channel (急诊绿色通道): emergencies are accepted on arrival;"
 			" the receiving institution was not accepting referrals, and an emergency cannot be refused";
 	else
@@ -374,9 +388,10 @@ green_channel(int64 referral_id, int64 to_institution, const Caller *caller)
 }
 
 /*
- * The gate.  Runs inside stmt_begin(..., true).  by_system is for changes the
- * gate itself decides (the green channel): no right is checked.  Returns the
- * referral after the change, as an alliance.referral datum in SPI memory.
+ * The gate.  Runs inside alliance_stmt_begin(..., true).  by_system is for
+ * changes the gate itself decides (the green channel): no right is
+ * checked.  Returns the referral after the change, as an alliance.referral
+ * datum in SPI memory.
  */
 static Datum
 gate(const Transition *t, const Caller *caller, bool by_system)
@@ -396,14 +411,14 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	if (!by_system && !caller->acts_for_all && caller->ninstitutions == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
-				 errmsg("role \"%s\" may not move referrals", caller_name(caller)),
+				 errmsg("role \"%s\" may not move referrals", alliance_caller_name(caller)),
 				 errdetail("It acts for no institution."),
 				 errhint("An administrator maps a role to an institution with alliance.map_role().")));
 
 	read_locked(t->referral_id, &row);
 
-	if (!by_system && !caller_acts_for(caller, row.from_institution) &&
-		!caller_acts_for(caller, row.to_institution))
+	if (!by_system && !alliance_caller_acts_for(caller, row.from_institution) &&
+		!alliance_caller_acts_for(caller, row.to_institution))
 		referral_not_found(row.id);
 
 	if (t->check_version && t->expected_version != row.version)
@@ -412,7 +427,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 				 errmsg("referral " INT64_FORMAT " is at version %d, not %d",
 						row.id, row.version, t->expected_version),
 				 errdetail("Someone changed it since you read it; it is now %s.",
-						   status_names[row.status]),
+						   status_name(row.status)),
 				 errhint("Read the referral again and decide again.")));
 
 	allowed = transitions[row.status][t->to];
@@ -420,56 +435,52 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_TRANSITION_NOT_ALLOWED),
 				 errmsg("referral " INT64_FORMAT " cannot go from %s to %s",
-						row.id, status_names[row.status], status_names[t->to]),
+						row.id, status_name(row.status), status_name(t->to)),
 				 row.status >= RS_COMPLETED ?
-				 errdetail("A %s referral is closed.", status_names[row.status]) :
+				 errdetail("A %s referral is closed.", status_name(row.status)) :
 				 errdetail("From %s a referral may go to %s.",
-						   status_names[row.status], next_statuses(row.status))));
+						   status_name(row.status), next_statuses(row.status))));
 
 	if (!by_system && !caller->acts_for_all &&
-		!((allowed & BY_SENDER) && caller_acts_for(caller, row.from_institution)) &&
-		!((allowed & BY_RECEIVER) && caller_acts_for(caller, row.to_institution)))
+		!((allowed & BY_SENDER) && alliance_caller_acts_for(caller, row.from_institution)) &&
+		!((allowed & BY_RECEIVER) && alliance_caller_acts_for(caller, row.to_institution)))
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
 				 errmsg("role \"%s\" may not move referral " INT64_FORMAT " to %s",
-						caller_name(caller), row.id, status_names[t->to]),
+						alliance_caller_name(caller), row.id, status_name(t->to)),
 				 errdetail("Only %s may.", who_may(allowed, &row))));
 
 	if ((t->to == RS_REJECTED || t->to == RS_CANCELLED) && t->note == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("a referral cannot be %s without a reason", status_names[t->to]),
+				 errmsg("a referral cannot be %s without a reason", status_name(t->to)),
 				 errhint("Give the reason as the note.")));
 	if (t->to == RS_REJECTED || t->to == RS_CANCELLED)
-		bounds_check_not_blank(t->note, strlen(t->note), "reason");
+		alliance_bounds_check_not_blank(t->note, strlen(t->note), "reason");
 
 	values[0] = Int64GetDatum(row.id);
-	values[1] = CStringGetTextDatum(status_names[t->to]);
-	if (t->to == RS_REQUESTED)
-		values[2] = TimestampTzGetDatum(sla_due(row.urgency));
-	else
-		nulls[2] = 'n';
+	values[1] = CStringGetTextDatum(status_name(t->to));
+	sla_due(t->to, row.urgency, &values[2], &nulls[2]);
 	if (t->has_scheduled_at)
 		values[3] = TimestampTzGetDatum(t->scheduled_at);
 	else
 		nulls[3] = 'n';
-	stmt_run(&update_referral, values, nulls, 0);
-	if (!stmt_get(1, &result))
+	alliance_stmt_run(&update_referral, values, nulls, 0);
+	if (!alliance_stmt_get(1, &result))
 		elog(ERROR, "referral " INT64_FORMAT " vanished under lock", row.id);
 
 	due_at = GetAttributeByName(DatumGetHeapTupleHeader(result), "due_at", &due_null);
 	scheduled_at = GetAttributeByName(DatumGetHeapTupleHeader(result), "scheduled_at", &scheduled_null);
 	due = DatumGetTimestampTz(due_at);
 	scheduled = DatumGetTimestampTz(scheduled_at);
-	record_event(row.id, status_names[row.status], t->to,
-				 t->actor ? t->actor : by_system ? "alliance" : caller_name(caller),
+	record_event(row.id, status_name(row.status), t->to,
+				 t->actor ? t->actor : by_system ? "alliance" : alliance_caller_name(caller),
 				 t->note, row.version + 1,
 				 row.from_institution, row.to_institution,
 				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED),
 				 due_null ? NULL : &due, scheduled_null ? NULL : &scheduled);
 
-	/* green channel: a requested emergency is accepted at once */
-	if (t->to == RS_REQUESTED && strcmp(row.urgency, "emergency") == 0)
+	if (green_channel_applies(t->to, row.urgency))
 		result = green_channel(row.id, row.to_institution, caller);
 	return result;
 }
@@ -479,16 +490,16 @@ gate(const Transition *t, const Caller *caller, bool by_system)
  * (palloc'd in the current context).
  */
 Datum
-referral_transition(const Transition *t)
+alliance_referral_transition(const Transition *t)
 {
 	Caller		caller;
 	StmtScope	scope;
 	Datum		result;
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	result = SPI_datumTransfer(gate(t, &caller, false), false, -1);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	return result;
 }
 
@@ -504,12 +515,12 @@ check_gatekeeping(const ContractInForce *contract, int64 from, int64 to, const c
 	Datum		direction;
 
 	if (alliance_contract_policy != CONTRACT_POLICY_GATEKEEP || contract == NULL ||
-		strcmp(urgency, "emergency") == 0 || from == contract->family_institution)
+		is_emergency(urgency) || from == contract->family_institution)
 		return;
 	values[0] = Int64GetDatum(from);
 	values[1] = Int64GetDatum(to);
-	stmt_run(&referral_direction, values, NULL, 1);
-	if (!stmt_get(1, &direction) || strcmp(TextDatumGetCString(direction), "upward") != 0)
+	alliance_stmt_run(&referral_direction, values, NULL, 1);
+	if (!alliance_stmt_get(1, &direction) || alliance_label_position(ENUM_DIRECTION, TextDatumGetCString(direction)) != DIRECTION_UPWARD)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_AL_GATEKEEPING),
@@ -524,12 +535,11 @@ check_gatekeeping(const ContractInForce *contract, int64 from, int64 to, const c
 }
 
 /*
- * Create a referral; runs inside stmt_begin(..., true).  parent_id is the
- * referral a return referral closes, or 0: the closed loop goes back to the
- * sender whatever the routing rules say, so only other referrals meet
- * alliance.routing_policy and gatekeeping.  contract is the patient's
- * contract in force in the alliance, or NULL: the referral records it as
- * signed.
+ * Create a referral; runs inside alliance_stmt_begin(..., true).  parent_id is
+ * the referral a return referral closes, or 0: the closed loop goes back to
+ * the sender whatever the routing rules say, so only other referrals meet
+ * alliance.routing_policy and gatekeeping.  contract is the patient's contract
+ * in force in the alliance, or NULL: the referral records it as signed.
  */
 static int64
 create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref,
@@ -540,41 +550,28 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	char		code[ICD10_OUTPUT_SIZE];
 	Datum		values[12];
 	char		nulls[12] = "            ";
-	bool		from_ok = false;
-	bool		to_ok = false;
+	Membership	sides[2] = {{.institution_id = from}, {.institution_id = to}};
+	bool		from_ok;
+	bool		to_ok;
 	ReferralStatus status = submit ? RS_REQUESTED : RS_DRAFT;
 	Datum		id;
 	TimestampTz due;
 
-	if (!caller_acts_for(caller, from))
+	if (!alliance_caller_acts_for(caller, from))
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_AUTHORIZED),
 				 errmsg("role \"%s\" may not refer patients from institution " INT64_FORMAT,
-						caller_name(caller), from),
+						alliance_caller_name(caller), from),
 				 errdetail("Only the sending institution creates a referral.")));
 	if (from == to)
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_A_MEMBER),
 				 errmsg("institution " INT64_FORMAT " cannot refer a patient to itself", from)));
 
-	values[0] = Int64GetDatum(alliance_id);
-	stmt_run(&alliance_exists, values, NULL, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("alliance " INT64_FORMAT " does not exist", alliance_id)));
-	values[1] = Int64GetDatum(from);
-	values[2] = Int64GetDatum(to);
-	stmt_run(&member_institutions, values, NULL, 0);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int64		id_i = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		bool		active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-
-		from_ok |= (id_i == from);
-		to_ok |= (id_i == to && active);
-	}
+	alliance_registry_require_alliance(alliance_id);
+	alliance_registry_memberships(alliance_id, sides, 2);
+	from_ok = sides[0].member;
+	to_ok = sides[1].member && sides[1].active;
 	if (!from_ok || !to_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_AL_NOT_A_MEMBER),
@@ -583,7 +580,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 				 errhint("Both institutions of a referral must be members of its alliance; see alliance.membership.")));
 	if (parent_id == 0)
 	{
-		routing_check_target(to, diagnosis, acuity, urgency);
+		alliance_routing_check_target(to, diagnosis, acuity, urgency);
 		check_gatekeeping(contract, from, to, urgency);
 	}
 
@@ -591,29 +588,26 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	values[1] = CStringGetTextDatum(patient_ref);
 	values[2] = Int64GetDatum(from);
 	values[3] = Int64GetDatum(to);
-	icd10_format(diagnosis, code);
+	alliance_icd10_format(diagnosis, code);
 	values[4] = CStringGetTextDatum(code);
 	values[5] = CStringGetTextDatum(acuity);
 	values[6] = CStringGetTextDatum(urgency);
-	values[7] = CStringGetTextDatum(status_names[status]);
+	values[7] = CStringGetTextDatum(status_name(status));
 	values[8] = Int64GetDatum(parent_id);
 	nulls[8] = parent_id ? ' ' : 'n';
 	values[9] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	nulls[9] = reason ? ' ' : 'n';
-	if (submit)
-		values[10] = TimestampTzGetDatum(sla_due(urgency));
-	else
-		nulls[10] = 'n';
+	sla_due(status, urgency, &values[10], &nulls[10]);
 	values[11] = BoolGetDatum(contract != NULL);
-	stmt_run(contracts_installed() ? &insert_referral : &insert_referral_1_1, values, nulls, 0);
-	if (!stmt_get(1, &id))
+	alliance_stmt_run(alliance_contracts_installed() ? &insert_referral : &insert_referral_1_1, values, nulls, 0);
+	if (!alliance_stmt_get(1, &id))
 		elog(ERROR, "referral was not created");
 
-	due = submit ? DatumGetTimestampTz(values[10]) : 0;
-	record_event(DatumGetInt64(id), NULL, status, caller_name(caller), reason, 1, from, to, submit,
-				 submit ? &due : NULL, NULL);
+	due = nulls[10] == 'n' ? 0 : DatumGetTimestampTz(values[10]);
+	record_event(DatumGetInt64(id), NULL, status, alliance_caller_name(caller), reason, 1, from, to, submit,
+				 nulls[10] == 'n' ? NULL : &due, NULL);
 
-	if (submit && strcmp(urgency, "emergency") == 0)
+	if (green_channel_applies(status, urgency))
 		(void) green_channel(DatumGetInt64(id), to, caller);
 	return DatumGetInt64(id);
 }
@@ -638,35 +632,35 @@ refer(PG_FUNCTION_ARGS)
 	bool		is_signed;
 	Combination comb;
 
-	arg_require(fcinfo, 0, "alliance_id");
-	arg_require(fcinfo, 2, "from_institution");
-	arg_require(fcinfo, 3, "diagnosis");
-	arg_require(fcinfo, 4, "acuity");
-	arg_require(fcinfo, 5, "urgency");
-	arg_require(fcinfo, 8, "submit");
-	patient_ref = arg_patient_ref(fcinfo, 1);
+	alliance_arg_require(fcinfo, 0, "alliance_id");
+	alliance_arg_require(fcinfo, 2, "from_institution");
+	alliance_arg_require(fcinfo, 3, "diagnosis");
+	alliance_arg_require(fcinfo, 4, "acuity");
+	alliance_arg_require(fcinfo, 5, "urgency");
+	alliance_arg_require(fcinfo, 8, "submit");
+	patient_ref = alliance_arg_patient_ref(fcinfo, 1);
 	diagnosis = DatumGetInt64(PG_GETARG_DATUM(3));
 
-	acuity = arg_enum_label(PG_GETARG_DATUM(4));
-	urgency = arg_enum_label(PG_GETARG_DATUM(5));
+	acuity = alliance_arg_enum_label(PG_GETARG_DATUM(4));
+	urgency = alliance_arg_enum_label(PG_GETARG_DATUM(5));
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	/* read as the owner: whether the patient is signed is not the sender's to see */
-	is_signed = contracts_installed() &&
-		contract_in_force(PG_GETARG_INT64(0), patient_ref, &contract);
+	is_signed = alliance_contracts_installed() &&
+		alliance_contract_in_force(PG_GETARG_INT64(0), patient_ref, &contract);
 	if (is_signed)
-		contract_combination(&contract, &comb);
+		alliance_contract_combination(&contract, &comb);
 	if (PG_ARGISNULL(6))
-		to = routing_best_target(PG_GETARG_INT64(2), PG_GETARG_INT64(0), diagnosis, acuity, urgency,
+		to = alliance_routing_best_target(PG_GETARG_INT64(2), PG_GETARG_INT64(0), diagnosis, acuity, urgency,
 								 is_signed && alliance_contract_policy != CONTRACT_POLICY_OFF ? &comb : NULL);
 	else
 		to = PG_GETARG_INT64(6);
 	id = create_referral(&caller, PG_GETARG_INT64(0), patient_ref, PG_GETARG_INT64(2),
 						 diagnosis, acuity, urgency, to,
-						 arg_bounded_text(fcinfo, 7, "reason", BOUNDS_REASON),
+						 alliance_arg_bounded_text(fcinfo, 7, "reason", BOUNDS_REASON),
 						 PG_GETARG_BOOL(8), 0, is_signed ? &contract : NULL);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -677,14 +671,14 @@ transition(PG_FUNCTION_ARGS)
 {
 	Transition	t = {0};
 
-	arg_require(fcinfo, 0, "referral_id");
-	arg_require(fcinfo, 1, "to_status");
+	alliance_arg_require(fcinfo, 0, "referral_id");
+	alliance_arg_require(fcinfo, 1, "to_status");
 	t.referral_id = PG_GETARG_INT64(0);
 	t.to = status_from_datum(PG_GETARG_DATUM(1));
-	t.note = arg_bounded_text(fcinfo, 2, "note", BOUNDS_NOTE);
+	t.note = alliance_arg_bounded_text(fcinfo, 2, "note", BOUNDS_NOTE);
 	t.check_version = !PG_ARGISNULL(3);
 	t.expected_version = t.check_version ? PG_GETARG_INT32(3) : 0;
-	return referral_transition(&t);
+	return alliance_referral_transition(&t);
 }
 
 /* alliance.schedule(referral_id, at) */
@@ -694,14 +688,14 @@ schedule(PG_FUNCTION_ARGS)
 {
 	Transition	t = {0};
 
-	arg_require(fcinfo, 0, "referral_id");
-	arg_require(fcinfo, 1, "at");
+	alliance_arg_require(fcinfo, 0, "referral_id");
+	alliance_arg_require(fcinfo, 1, "at");
 	t.referral_id = PG_GETARG_INT64(0);
 	t.to = RS_SCHEDULED;
 	t.has_scheduled_at = true;
 	t.scheduled_at = PG_GETARG_TIMESTAMPTZ(1);
-	bounds_check_appointment(t.scheduled_at, "at");
-	return referral_transition(&t);
+	alliance_bounds_check_appointment(t.scheduled_at, "at");
+	return alliance_referral_transition(&t);
 }
 
 /* The code a referral row's diagnosis text names */
@@ -710,7 +704,7 @@ diagnosis_of(const char *text)
 {
 	Icd10		code;
 
-	if (!icd10_parse(text, strlen(text), &code))
+	if (!alliance_icd10_parse(text, strlen(text), &code))
 		elog(ERROR, "invalid diagnosis \"%s\" in alliance.referral", text);
 	return code;
 }
@@ -748,34 +742,36 @@ complete(PG_FUNCTION_ARGS)
 	Datum		result;
 	ContractInForce contract;
 
-	arg_require(fcinfo, 0, "referral_id");
-	arg_require(fcinfo, 2, "return_to_sender");
+	alliance_arg_require(fcinfo, 0, "referral_id");
+	alliance_arg_require(fcinfo, 2, "return_to_sender");
 	t.referral_id = PG_GETARG_INT64(0);
 	t.to = RS_COMPLETED;
-	t.note = arg_bounded_text(fcinfo, 1, "summary", BOUNDS_SUMMARY);
+	t.note = alliance_arg_bounded_text(fcinfo, 1, "summary", BOUNDS_SUMMARY);
 
-	caller_identify(&caller);
-	stmt_begin(&scope, true);
+	alliance_caller_identify(&caller);
+	alliance_stmt_begin(&scope, true);
 	result = gate(&t, &caller, false);
 	if (PG_GETARG_BOOL(2))
 	{
 		read_locked(t.referral_id, &row);
-		if (strcmp(row.direction, "upward") != 0)
+		if (alliance_label_position(ENUM_DIRECTION, row.direction) != DIRECTION_UPWARD)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("referral " INT64_FORMAT " is %s, and only an upward referral returns to its sender",
 							row.id, row.direction)));
 		/* back down for follow-up: an acute episode continues as chronic care */
 		create_referral(&caller, row.alliance_id, row.patient_ref, row.to_institution,
-						diagnosis_of(row.diagnosis), strcmp(row.acuity, "acute") == 0 ? "chronic" : row.acuity,
-						"routine", row.from_institution,
+						diagnosis_of(row.diagnosis),
+						alliance_label_position(ENUM_ACUITY, row.acuity) == ACUITY_ACUTE ?
+						alliance_label(ENUM_ACUITY, ACUITY_CHRONIC) : row.acuity,
+						alliance_label(ENUM_URGENCY, URGENCY_ROUTINE), row.from_institution,
 						return_reason(row.id, t.note),
 						true, row.id,
-						contracts_installed() &&
-						contract_in_force(row.alliance_id, row.patient_ref, &contract) ? &contract : NULL);
+						alliance_contracts_installed() &&
+						alliance_contract_in_force(row.alliance_id, row.patient_ref, &contract) ? &contract : NULL);
 	}
 	result = SPI_datumTransfer(result, false, -1);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	return result;
 }
 

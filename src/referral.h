@@ -11,21 +11,7 @@
 
 #include "datatype/timestamp.h"
 
-/* alliance.referral_status, in the enum's order */
-typedef enum ReferralStatus
-{
-	RS_DRAFT,
-	RS_REQUESTED,
-	RS_ACCEPTED,
-	RS_SCHEDULED,
-	RS_ARRIVED,
-	RS_COMPLETED,
-	RS_REJECTED,
-	RS_CANCELLED,
-	RS_EXPIRED,
-	RS_NO_SHOW,
-	RS_COUNT
-} ReferralStatus;
+#include "labels.h"
 
 /* A request to move a referral */
 typedef struct Transition
@@ -40,7 +26,6 @@ typedef struct Transition
 	TimestampTz scheduled_at;
 } Transition;
 
-extern Datum referral_transition(const Transition *t);
-extern const char *referral_status_name(ReferralStatus status);
+extern Datum alliance_referral_transition(const Transition *t);
 
 #endif							/* ALLIANCE_REFERRAL_H */

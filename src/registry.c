@@ -1,12 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * registry.c
- *	  The alliance's registry (SPEC §3): alliances, institutions, their
- *	  memberships, capacity, webhook endpoints, and which database roles act
- *	  for which institution.
+ *	  The registry: alliances, institutions, memberships, capacity, webhook
+ *	  endpoints, and which database roles act for which institution.
  *
- * Each function checks what its caller may do (access.c), then writes as the
- * extension's owner (exec.c).
+ * Each function checks what its caller may do (caller.c), then writes as the
+ * extension's owner (stmt.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -16,13 +15,15 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
-#include "access.h"
-#include "exec.h"
+#include "caller.h"
 #include "parse.h"
 #include "registry.h"
+#include "stmt.h"
 #include "webhook.h"
 
 static Stmt insert_alliance = {
@@ -41,15 +42,23 @@ static Stmt alliance_exists = {
 	"SELECT 1 FROM alliance.alliance WHERE id = $1", 1, {INT8OID}
 };
 
+static Stmt memberships = {
+	"SELECT i.id, i.active, i.tier::text FROM alliance.membership m"
+	"  JOIN alliance.institution i ON i.id = m.institution_id"
+	" WHERE m.alliance_id = $1 AND m.institution_id = ANY ($2)",
+	2, {INT8OID, INT8ARRAYOID}
+};
+
 static Stmt institution_exists = {
 	"SELECT 1 FROM alliance.institution WHERE id = $1", 1, {INT8OID}
 };
 
+/* when role $3 is lead, the alliance's other lead, if it has one */
 static Stmt other_lead = {
 	"SELECT i.id, i.name FROM alliance.membership m"
 	"  JOIN alliance.institution i ON i.id = m.institution_id"
-	" WHERE m.alliance_id = $1 AND m.role = 'lead' AND m.institution_id <> $2",
-	2, {INT8OID, INT8OID}
+	" WHERE $3 = 'lead' AND m.alliance_id = $1 AND m.role = 'lead' AND m.institution_id <> $2",
+	3, {INT8OID, INT8OID, TEXTOID}
 };
 
 static Stmt upsert_membership = {
@@ -124,13 +133,30 @@ static Stmt delete_dropped_roles = {
 	0, {InvalidOid}
 };
 
+/*
+ * Is label one of the enum type alliance.typname's?  Before ALTER EXTENSION
+ * alliance UPDATE to 1.2 there is no such type, and the column's CHECK
+ * constraint decides.
+ */
+static bool
+enum_has_label(const char *typname, const char *label)
+{
+	Oid			typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(typname),
+										ObjectIdGetDatum(get_namespace_oid("alliance", false)));
+
+	if (!OidIsValid(typid))
+		return true;
+	return strlen(label) < NAMEDATALEN &&
+		SearchSysCacheExists2(ENUMTYPOIDNAME, ObjectIdGetDatum(typid), CStringGetDatum(label));
+}
+
 /* Raise 42704 unless the row with this id exists */
 static void
 require_row(Stmt *exists, const char *what, int64 id)
 {
 	Datum		arg = Int64GetDatum(id);
 
-	stmt_run(exists, &arg, NULL, 1);
+	alliance_stmt_run(exists, &arg, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -138,9 +164,51 @@ require_row(Stmt *exists, const char *what, int64 id)
 }
 
 void
-registry_require_institution(int64 institution_id)
+alliance_registry_require_institution(int64 institution_id)
 {
 	require_row(&institution_exists, "institution", institution_id);
+}
+
+void
+alliance_registry_require_alliance(int64 alliance_id)
+{
+	require_row(&alliance_exists, "alliance", alliance_id);
+}
+
+void
+alliance_registry_memberships(int64 alliance_id, Membership *members, int n)
+{
+	Datum	   *ids = palloc(n * sizeof(Datum));
+	Datum		values[2];
+
+	for (int j = 0; j < n; j++)
+	{
+		ids[j] = Int64GetDatum(members[j].institution_id);
+		members[j].member = members[j].active = false;
+	}
+	values[0] = Int64GetDatum(alliance_id);
+	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	alliance_stmt_run(&memberships, values, NULL, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		bool		active = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull));
+		char	   *tier = SPI_getvalue(tuple, desc, 3);
+
+		for (int j = 0; j < n; j++)
+			if (members[j].institution_id == id)
+			{
+				members[j].member = true;
+				members[j].active = active;
+				if (!alliance_tier_parse(tier, strlen(tier), &members[j].tier))
+					elog(ERROR, "invalid tier \"%s\" of institution " INT64_FORMAT, tier, id);
+			}
+	}
+	pfree(ids);
 }
 
 /* Run a statement returning one bigint */
@@ -149,8 +217,8 @@ run_returning_id(Stmt *stmt, Datum *values, const char *nulls)
 {
 	Datum		id;
 
-	stmt_run(stmt, values, nulls, 0);
-	if (!stmt_get(1, &id))
+	alliance_stmt_run(stmt, values, nulls, 0);
+	if (!alliance_stmt_get(1, &id))
 		elog(ERROR, "statement returned no id: %s", stmt->sql);
 	return DatumGetInt64(id);
 }
@@ -165,18 +233,18 @@ create_alliance(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	int64		id;
 
-	arg_require(fcinfo, 0, "name");
-	arg_require(fcinfo, 1, "model");
-	arg_require(fcinfo, 2, "integration");
-	caller_identify(&caller);
-	caller_require_admin(&caller, "create an alliance");
+	alliance_arg_require(fcinfo, 0, "name");
+	alliance_arg_require(fcinfo, 1, "model");
+	alliance_arg_require(fcinfo, 2, "integration");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_admin(&caller, "create an alliance");
 
 	values[0] = PG_GETARG_DATUM(0);
-	values[1] = CStringGetTextDatum(arg_enum_label(PG_GETARG_DATUM(1)));
-	values[2] = CStringGetTextDatum(arg_enum_label(PG_GETARG_DATUM(2)));
-	stmt_begin(&scope, true);
+	values[1] = CStringGetTextDatum(alliance_arg_enum_label(PG_GETARG_DATUM(1)));
+	values[2] = CStringGetTextDatum(alliance_arg_enum_label(PG_GETARG_DATUM(2)));
+	alliance_stmt_begin(&scope, true);
 	id = run_returning_id(&insert_alliance, values, NULL);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -195,21 +263,21 @@ add_institution(PG_FUNCTION_ARGS)
 	char		tier[TIER_OUTPUT_SIZE];
 	int64		id;
 
-	arg_require(fcinfo, 0, "name");
-	arg_require(fcinfo, 1, "tier");
-	caller_identify(&caller);
-	caller_require_admin(&caller, "add an institution");
+	alliance_arg_require(fcinfo, 0, "name");
+	alliance_arg_require(fcinfo, 1, "tier");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_admin(&caller, "add an institution");
 
-	tier_format(DatumGetInt16(PG_GETARG_DATUM(1)), false, tier);
+	alliance_tier_format(DatumGetInt16(PG_GETARG_DATUM(1)), false, tier);
 	for (int i = 0; i < 7; i++)
 	{
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
 	values[1] = CStringGetTextDatum(tier);
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	id = run_returning_id(&insert_institution, values, nulls);
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(id);
 }
 
@@ -225,40 +293,37 @@ add_member(PG_FUNCTION_ARGS)
 	char	   *role;
 	Datum		values[3];
 
-	arg_require(fcinfo, 0, "alliance_id");
-	arg_require(fcinfo, 1, "institution_id");
-	arg_require(fcinfo, 2, "role");
+	alliance_arg_require(fcinfo, 0, "alliance_id");
+	alliance_arg_require(fcinfo, 1, "institution_id");
+	alliance_arg_require(fcinfo, 2, "role");
 	alliance_id = PG_GETARG_INT64(0);
 	institution_id = PG_GETARG_INT64(1);
-	role = arg_text(fcinfo, 2);
-	if (strcmp(role, "lead") != 0 && strcmp(role, "member") != 0)
+	role = alliance_arg_text(fcinfo, 2);
+	if (!enum_has_label("membership_role", role))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid membership role \"%s\"", role),
 				 errhint("A member's role is lead (牵头单位) or member.")));
-	caller_identify(&caller);
-	caller_require_admin(&caller, "change the members of an alliance");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_admin(&caller, "change the members of an alliance");
 
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	require_row(&alliance_exists, "alliance", alliance_id);
 	require_row(&institution_exists, "institution", institution_id);
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = Int64GetDatum(institution_id);
-	if (strcmp(role, "lead") == 0)
-	{
-		stmt_run(&other_lead, values, NULL, 1);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("alliance " INT64_FORMAT " already has a lead institution: %s (%s)",
-							alliance_id,
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-					 errhint("An alliance has at most one lead (牵头单位); make the current one a member first.")));
-	}
 	values[2] = CStringGetTextDatum(role);
-	stmt_run(&upsert_membership, values, NULL, 0);
-	stmt_end(&scope);
+	alliance_stmt_run(&other_lead, values, NULL, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("alliance " INT64_FORMAT " already has a lead institution: %s (%s)",
+						alliance_id,
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("An alliance has at most one lead (牵头单位); make the current one a member first.")));
+	alliance_stmt_run(&upsert_membership, values, NULL, 0);
+	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }
 
@@ -273,23 +338,23 @@ set_capacity(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	char		nulls[3] = "   ";
 
-	arg_require(fcinfo, 0, "institution_id");
-	arg_require(fcinfo, 2, "accepting");
+	alliance_arg_require(fcinfo, 0, "institution_id");
+	alliance_arg_require(fcinfo, 2, "accepting");
 	institution_id = PG_GETARG_INT64(0);
-	caller_identify(&caller);
-	caller_require_institution(&caller, institution_id, "set the capacity of an institution");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_institution(&caller, institution_id, "set the capacity of an institution");
 
 	values[0] = Int64GetDatum(institution_id);
 	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
 	values[2] = PG_GETARG_DATUM(2);
-	stmt_begin(&scope, true);
-	stmt_run(&update_capacity, values, nulls, 0);
+	alliance_stmt_begin(&scope, true);
+	alliance_stmt_run(&update_capacity, values, nulls, 0);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("institution " INT64_FORMAT " does not exist", institution_id)));
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }
 
@@ -309,37 +374,37 @@ set_endpoint(PG_FUNCTION_ARGS)
 	char	   *secret;
 	Datum		values[4];
 
-	arg_require(fcinfo, 0, "institution_id");
-	arg_require(fcinfo, 1, "url");
-	arg_require(fcinfo, 2, "format");
+	alliance_arg_require(fcinfo, 0, "institution_id");
+	alliance_arg_require(fcinfo, 1, "url");
+	alliance_arg_require(fcinfo, 2, "format");
 	institution_id = PG_GETARG_INT64(0);
-	url = arg_text(fcinfo, 1);
-	format = arg_text(fcinfo, 2);
-	caller_identify(&caller);
-	caller_require_institution(&caller, institution_id, "set the webhook endpoint of an institution");
-	if (strcmp(format, "native") != 0 && strcmp(format, "fhir") != 0)
+	url = alliance_arg_text(fcinfo, 1);
+	format = alliance_arg_text(fcinfo, 2);
+	alliance_caller_identify(&caller);
+	alliance_caller_require_institution(&caller, institution_id, "set the webhook endpoint of an institution");
+	if (!enum_has_label("endpoint_format", format))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid webhook format \"%s\"", format),
 				 errhint("The format is native or fhir.")));
-	webhook_check_url(url);
-	secret = webhook_new_secret();
+	alliance_webhook_check_url(url);
+	secret = alliance_webhook_new_secret();
 
 	values[0] = Int64GetDatum(institution_id);
 	values[1] = CStringGetTextDatum(url);
 	values[2] = CStringGetTextDatum(format);
 	values[3] = CStringGetTextDatum(secret);
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	require_row(&institution_exists, "institution", institution_id);
 	if (OidIsValid(get_relname_relid("webhook_secret", get_namespace_oid("alliance", false))))
 	{
-		stmt_run(&upsert_endpoint, values, NULL, 0);
+		alliance_stmt_run(&upsert_endpoint, values, NULL, 0);
 		values[1] = values[3];
-		stmt_run(&upsert_secret, values, NULL, 0);
+		alliance_stmt_run(&upsert_secret, values, NULL, 0);
 	}
 	else
-		stmt_run(&upsert_endpoint_1_0, values, NULL, 0);
-	stmt_end(&scope);
+		alliance_stmt_run(&upsert_endpoint_1_0, values, NULL, 0);
+	alliance_stmt_end(&scope);
 	PG_RETURN_TEXT_P(cstring_to_text(secret));
 }
 
@@ -357,28 +422,28 @@ change_role_map(FunctionCallInfo fcinfo, Stmt *stmt, const char *action, bool ro
 	Datum		values[2];
 	Oid			role;
 
-	arg_require(fcinfo, 0, "role");
-	arg_require(fcinfo, 1, "institution_id");
-	caller_identify(&caller);
-	caller_require_admin(&caller, action);
+	alliance_arg_require(fcinfo, 0, "role");
+	alliance_arg_require(fcinfo, 1, "institution_id");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_admin(&caller, action);
 	role = get_role_oid(NameStr(*PG_GETARG_NAME(0)), !role_must_exist);
 
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = PG_GETARG_DATUM(1);
-	stmt_begin(&scope, true);
+	alliance_stmt_begin(&scope, true);
 	require_row(&institution_exists, "institution", PG_GETARG_INT64(1));
-	if (!role_map_by_oid())
+	if (!alliance_role_map_by_oid())
 	{
 		values[0] = PG_GETARG_DATUM(0);
-		stmt_run(stmt == &insert_role_map ? &insert_role_map_1_0 : &delete_role_map_1_0, values, NULL, 0);
+		alliance_stmt_run(stmt == &insert_role_map ? &insert_role_map_1_0 : &delete_role_map_1_0, values, NULL, 0);
 	}
 	else
 	{
-		stmt_run(&delete_dropped_roles, NULL, NULL, 0);
+		alliance_stmt_run(&delete_dropped_roles, NULL, NULL, 0);
 		if (OidIsValid(role))
-			stmt_run(stmt, values, NULL, 0);
+			alliance_stmt_run(stmt, values, NULL, 0);
 	}
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 }
 
 /* alliance.map_role(role, institution_id): role acts for the institution */

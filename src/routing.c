@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * routing.c
- *	  Tier routing (SPEC §5): which tiers should treat a condition, and which
+ *	  Tier routing: which tiers should treat a condition, and which
  *	  members of the alliance can, best first.
  *
  * Decisions run in C over a per-backend cache of the rules and of the
@@ -17,10 +17,10 @@
  * urgency beats leaving them open), then an administrator's rule before a
  * built-in one, then the oldest.
  *
- * For a signed resident (SPEC §10), the members of the resident's
- * combination rank before the other members of their own tier; the lowest
- * adequate tier still comes first, and a member that cannot take the
- * condition is not chosen, combination or not.  Emergencies stay nearest
+ * For a signed resident (one with a family doctor contract), the members of
+ * the resident's combination rank before the other members of their own tier;
+ * the lowest adequate tier still comes first, and a member that cannot take
+ * the condition is not chosen, combination or not.  Emergencies stay nearest
  * first.
  *
  *-------------------------------------------------------------------------
@@ -46,18 +46,15 @@
 #include "utils/rangetypes.h"
 #include "utils/typcache.h"
 
-#include "access.h"
 #include "alliance.h"
 #include "bounds.h"
+#include "caller.h"
 #include "contract.h"
-#include "exec.h"
+#include "labels.h"
 #include "routing.h"
+#include "settings.h"
+#include "stmt.h"
 
-int			alliance_routing_policy = ROUTING_POLICY_WARN;
-
-/* labels of alliance.acuity and alliance.urgency, in enum order */
-static const char *const acuity_names[] = {"acute", "chronic", "rehab"};
-static const char *const urgency_names[] = {"emergency", "urgent", "routine"};
 
 #define ANY (-1)				/* a rule that leaves acuity or urgency open */
 #define EARTH_RADIUS_KM 6371.0088
@@ -71,8 +68,8 @@ typedef struct Rule
 	Icd10		pattern;
 	Tier		min_tier;
 	Tier		max_tier;
-	int			acuity;			/* index in acuity_names, or ANY */
-	int			urgency;		/* index in urgency_names, or ANY */
+	int			acuity;			/* an Acuity, or ANY */
+	int			urgency;		/* an Urgency, or ANY */
 	char	   *specialty;		/* lower case, or NULL */
 	bool		builtin;
 } Rule;
@@ -142,17 +139,11 @@ static Stmt insert_rule = {
 	6, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
 };
 
-/* index of label in names, or ANY for NULL */
+/* the position of label in the enum type, or ANY for NULL */
 static int
-label_index(const char *const *names, int n, const char *label)
+label_index(EnumType type, const char *label)
 {
-	if (label == NULL)
-		return ANY;
-	for (int i = 0; i < n; i++)
-		if (strcmp(names[i], label) == 0)
-			return i;
-	elog(ERROR, "unknown label \"%s\"", label);
-	pg_unreachable();
+	return label == NULL ? ANY : alliance_label_position(type, label);
 }
 
 static void
@@ -193,7 +184,7 @@ tier_of_text(const char *text)
 {
 	Tier		tier;
 
-	if (text == NULL || !tier_parse(text, strlen(text), &tier))
+	if (text == NULL || !alliance_tier_parse(text, strlen(text), &tier))
 		elog(ERROR, "invalid tier in the routing data: \"%s\"", text ? text : "");
 	return tier;
 }
@@ -218,24 +209,31 @@ rule_order(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Empty a cache's memory context, creating it under CacheMemoryContext first */
+static void
+cache_context_reset(MemoryContext *context, const char *name)
+{
+	if (*context == NULL)
+		*context = AllocSetContextCreateInternal(CacheMemoryContext, name,
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(*context);
+}
+
 static void
 load_rule_cache(void)
 {
 	StmtScope	scope;
 	HASHCTL		ctl;
 
-	if (rules_context == NULL)
-		rules_context = AllocSetContextCreate(CacheMemoryContext, "alliance routing rules",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(rules_context);
+	cache_context_reset(&rules_context, "alliance routing rules");
 	rules = NULL;
 	nrules = 0;
 	patterns = NULL;
 	rules_valid = false;
 
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	watch_relations();
-	stmt_run(&load_rules, NULL, NULL, 0);
+	alliance_stmt_run(&load_rules, NULL, NULL, 0);
 	rules = MemoryContextAllocZero(rules_context, Max(SPI_processed, 1) * sizeof(Rule));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -247,17 +245,17 @@ load_rule_cache(void)
 
 		r->id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		r->has_pattern = (pattern != NULL);
-		if (pattern && !icd10_parse(pattern, strlen(pattern), &r->pattern))
+		if (pattern && !alliance_icd10_parse(pattern, strlen(pattern), &r->pattern))
 			elog(ERROR, "invalid routing rule pattern \"%s\"", pattern);
 		r->min_tier = tier_of_text(SPI_getvalue(tuple, desc, 3));
 		r->max_tier = tier_of_text(SPI_getvalue(tuple, desc, 4));
-		r->acuity = label_index(acuity_names, lengthof(acuity_names), SPI_getvalue(tuple, desc, 5));
-		r->urgency = label_index(urgency_names, lengthof(urgency_names), SPI_getvalue(tuple, desc, 6));
+		r->acuity = label_index(ENUM_ACUITY, SPI_getvalue(tuple, desc, 5));
+		r->urgency = label_index(ENUM_URGENCY, SPI_getvalue(tuple, desc, 6));
 		r->specialty = getvalue_in(rules_context, tuple, desc, 7);
 		r->builtin = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
 	}
 	nrules = (int) SPI_processed;
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 
 	qsort(rules, nrules, sizeof(Rule), rule_order);
 
@@ -294,17 +292,14 @@ load_institution_cache(void)
 {
 	StmtScope	scope;
 
-	if (institutions_context == NULL)
-		institutions_context = AllocSetContextCreate(CacheMemoryContext, "alliance routing institutions",
-													 ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(institutions_context);
+	cache_context_reset(&institutions_context, "alliance routing institutions");
 	institutions = NULL;
 	ninstitutions = 0;
 	institutions_valid = false;
 
-	stmt_begin(&scope, false);
+	alliance_stmt_begin(&scope, false);
 	watch_relations();
-	stmt_run(&load_institutions, NULL, NULL, 0);
+	alliance_stmt_run(&load_institutions, NULL, NULL, 0);
 	institutions = MemoryContextAllocZero(institutions_context,
 										  Max(SPI_processed, 1) * sizeof(Institution));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -355,7 +350,7 @@ load_institution_cache(void)
 			inst->alliances[j] = DatumGetInt64(elems[j]);
 	}
 	ninstitutions = (int) SPI_processed;
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	institutions_valid = true;
 }
 
@@ -389,9 +384,9 @@ first_match(int first, int count, int acuity, int urgency)
 static const Rule *
 matching_rule(Icd10 code, int acuity, int urgency)
 {
-	for (int n = icd10_length(code); n >= ICD10_CATEGORY_SYMBOLS; n--)
+	for (int n = alliance_icd10_length(code); n >= ICD10_CATEGORY_SYMBOLS; n--)
 	{
-		Icd10		prefix = icd10_prefix(code, n);
+		Icd10		prefix = alliance_icd10_prefix(code, n);
 		PatternEntry *entry = hash_search(patterns, &prefix, HASH_FIND, NULL);
 		const Rule *r;
 
@@ -544,11 +539,11 @@ route_candidates(int64 from, int64 alliance_id, Icd10 code, int acuity, int urge
 		c->score = (c->has_distance ? c->distance : UNKNOWN_DISTANCE_KM) - bonus;
 		c->level = 0;
 		c->preferred = false;
-		if (urgency != 0)		/* not an emergency */
+		if (urgency != URGENCY_EMERGENCY)
 		{
 			c->level = TIER_LEVEL(inst->tier) - TIER_LEVEL((*rule)->min_tier);
 			c->score += KM_PER_LEVEL * c->level;
-			c->preferred = combination_has(comb, inst->id);
+			c->preferred = alliance_combination_has(comb, inst->id);
 		}
 	}
 	qsort(found, n, sizeof(Candidate), candidate_order);
@@ -578,14 +573,14 @@ describe_rule(const Rule *r)
 	char		max[TIER_OUTPUT_SIZE];
 	char		pattern[ICD10_OUTPUT_SIZE];
 
-	tier_format(r->min_tier, false, min);
-	tier_format(r->max_tier, false, max);
+	alliance_tier_format(r->min_tier, false, min);
+	alliance_tier_format(r->max_tier, false, max);
 	if (r->has_pattern)
-		icd10_format(r->pattern, pattern);
+		alliance_icd10_format(r->pattern, pattern);
 	return psprintf("rule " INT64_FORMAT " (%s%s%s%s%s): tiers [%s,%s]%s%s",
 					r->id, r->has_pattern ? pattern : "any code",
-					r->acuity != ANY ? ", " : "", r->acuity != ANY ? acuity_names[r->acuity] : "",
-					r->urgency != ANY ? ", " : "", r->urgency != ANY ? urgency_names[r->urgency] : "",
+					r->acuity != ANY ? ", " : "", r->acuity != ANY ? alliance_label(ENUM_ACUITY, r->acuity) : "",
+					r->urgency != ANY ? ", " : "", r->urgency != ANY ? alliance_label(ENUM_URGENCY, r->urgency) : "",
 					min, max, r->specialty ? ", specialty " : "", r->specialty ? r->specialty : "");
 }
 
@@ -595,8 +590,8 @@ rule_of_args(FunctionCallInfo fcinfo)
 {
 	refresh_caches(false);
 	return matching_rule(DatumGetInt64(PG_GETARG_DATUM(0)),
-						 label_index(acuity_names, lengthof(acuity_names), arg_enum_label(PG_GETARG_DATUM(1))),
-						 label_index(urgency_names, lengthof(urgency_names), arg_enum_label(PG_GETARG_DATUM(2))));
+						 label_index(ENUM_ACUITY, alliance_arg_enum_label(PG_GETARG_DATUM(1))),
+						 label_index(ENUM_URGENCY, alliance_arg_enum_label(PG_GETARG_DATUM(2))));
 }
 
 /* alliance.required_tiers(diagnosis, acuity, urgency) → tier_range */
@@ -644,11 +639,11 @@ route(PG_FUNCTION_ARGS)
 	Combination comb = {0, NULL};
 	int64		alliance_id;
 
-	arg_require(fcinfo, 0, "from_institution");
-	arg_require(fcinfo, 1, "diagnosis");
-	arg_require(fcinfo, 2, "acuity");
-	arg_require(fcinfo, 3, "urgency");
-	arg_require(fcinfo, 5, "max_results");
+	alliance_arg_require(fcinfo, 0, "from_institution");
+	alliance_arg_require(fcinfo, 1, "diagnosis");
+	alliance_arg_require(fcinfo, 2, "acuity");
+	alliance_arg_require(fcinfo, 3, "urgency");
+	alliance_arg_require(fcinfo, 5, "max_results");
 	max = PG_GETARG_INT32(5);
 	if (max < 1)
 		ereport(ERROR,
@@ -657,15 +652,15 @@ route(PG_FUNCTION_ARGS)
 
 	alliance_id = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT64(4);
 	if (PG_NARGS() > 6 && !PG_ARGISNULL(6) && alliance_contract_policy != CONTRACT_POLICY_OFF)
-		contract_combinations_of(alliance_id, PG_GETARG_INT64(0), arg_patient_ref(fcinfo, 6),
+		alliance_contract_combinations_of(alliance_id, PG_GETARG_INT64(0), alliance_arg_patient_ref(fcinfo, 6),
 								 CurrentMemoryContext, &comb);
 
 	InitMaterializedSRF(fcinfo, 0);
 	refresh_caches(true);
 	n = route_candidates(PG_GETARG_INT64(0), alliance_id,
 						 DatumGetInt64(PG_GETARG_DATUM(1)),
-						 label_index(acuity_names, lengthof(acuity_names), arg_enum_label(PG_GETARG_DATUM(2))),
-						 label_index(urgency_names, lengthof(urgency_names), arg_enum_label(PG_GETARG_DATUM(3))),
+						 label_index(ENUM_ACUITY, alliance_arg_enum_label(PG_GETARG_DATUM(2))),
+						 label_index(ENUM_URGENCY, alliance_arg_enum_label(PG_GETARG_DATUM(3))),
 						 &comb, max, &found, &rule);
 	for (int i = 0; i < n; i++)
 	{
@@ -689,7 +684,7 @@ route(PG_FUNCTION_ARGS)
  * is the signed resident's combination, or NULL.
  */
 int64
-routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
+alliance_routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
 					const char *acuity, const char *urgency, const Combination *comb)
 {
 	Candidate  *found;
@@ -698,12 +693,12 @@ routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
 
 	refresh_caches(true);
 	if (route_candidates(from, alliance_id, diagnosis,
-						 label_index(acuity_names, lengthof(acuity_names), acuity),
-						 label_index(urgency_names, lengthof(urgency_names), urgency),
+						 label_index(ENUM_ACUITY, acuity),
+						 label_index(ENUM_URGENCY, urgency),
 						 comb, 1, &found, &rule) > 0)
 		return found[0].inst->id;
 
-	icd10_format(diagnosis, code);
+	alliance_icd10_format(diagnosis, code);
 	ereport(ERROR,
 			(errcode(ERRCODE_AL_NO_ROUTE),
 			 errmsg("no route for %s (%s, %s) from institution " INT64_FORMAT " in alliance " INT64_FORMAT,
@@ -719,7 +714,7 @@ routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
  * when the target's tier lies outside the required range.
  */
 void
-routing_check_target(int64 to, Icd10 diagnosis, const char *acuity, const char *urgency)
+alliance_routing_check_target(int64 to, Icd10 diagnosis, const char *acuity, const char *urgency)
 {
 	const Rule *rule;
 	const Institution *target;
@@ -729,14 +724,14 @@ routing_check_target(int64 to, Icd10 diagnosis, const char *acuity, const char *
 	if (alliance_routing_policy == ROUTING_POLICY_OFF)
 		return;
 	refresh_caches(true);
-	rule = matching_rule(diagnosis, label_index(acuity_names, lengthof(acuity_names), acuity),
-						 label_index(urgency_names, lengthof(urgency_names), urgency));
+	rule = matching_rule(diagnosis, label_index(ENUM_ACUITY, acuity),
+						 label_index(ENUM_URGENCY, urgency));
 	target = find_institution(to);
 	if (rule == NULL || target == NULL || tier_fits(rule, target->tier))
 		return;
 
-	icd10_format(diagnosis, code);
-	tier_format(target->tier, false, tier);
+	alliance_icd10_format(diagnosis, code);
+	alliance_tier_format(target->tier, false, tier);
 	ereport(alliance_routing_policy == ROUTING_POLICY_ERROR ? ERROR : WARNING,
 			(errcode(ERRCODE_AL_POLICY_REFUSED),
 			 errmsg("institution " INT64_FORMAT " (%s, %s) is outside the tiers required for %s (%s, %s)",
@@ -763,26 +758,26 @@ add_routing_rule(PG_FUNCTION_ARGS)
 	char		max[TIER_OUTPUT_SIZE];
 	Datum		id;
 
-	arg_require(fcinfo, 1, "min_tier");
-	arg_require(fcinfo, 2, "max_tier");
-	caller_identify(&caller);
-	caller_require_admin(&caller, "add a routing rule");
+	alliance_arg_require(fcinfo, 1, "min_tier");
+	alliance_arg_require(fcinfo, 2, "max_tier");
+	alliance_caller_identify(&caller);
+	alliance_caller_require_admin(&caller, "add a routing rule");
 
 	if (PG_ARGISNULL(0))
 		nulls[0] = 'n';
 	else
 	{
-		icd10_format(DatumGetInt64(PG_GETARG_DATUM(0)), pattern);
+		alliance_icd10_format(DatumGetInt64(PG_GETARG_DATUM(0)), pattern);
 		values[0] = CStringGetTextDatum(pattern);
 	}
-	tier_format(DatumGetInt16(PG_GETARG_DATUM(1)), false, min);
-	tier_format(DatumGetInt16(PG_GETARG_DATUM(2)), false, max);
+	alliance_tier_format(DatumGetInt16(PG_GETARG_DATUM(1)), false, min);
+	alliance_tier_format(DatumGetInt16(PG_GETARG_DATUM(2)), false, max);
 	values[1] = CStringGetTextDatum(min);
 	values[2] = CStringGetTextDatum(max);
 	for (int i = 3; i < 5; i++)
 	{
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : CStringGetTextDatum(arg_enum_label(PG_GETARG_DATUM(i)));
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : CStringGetTextDatum(alliance_arg_enum_label(PG_GETARG_DATUM(i)));
 	}
 	nulls[5] = PG_ARGISNULL(5) ? 'n' : ' ';
 	values[5] = PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5);
@@ -790,15 +785,15 @@ add_routing_rule(PG_FUNCTION_ARGS)
 	{
 		text	   *specialty = PG_GETARG_TEXT_PP(5);
 
-		bounds_check_text(VARDATA_ANY(specialty), VARSIZE_ANY_EXHDR(specialty), BOUNDS_SPECIALTY, "specialty");
-		bounds_check_not_blank(VARDATA_ANY(specialty), VARSIZE_ANY_EXHDR(specialty), "specialty");
+		alliance_bounds_check_text(VARDATA_ANY(specialty), VARSIZE_ANY_EXHDR(specialty), BOUNDS_SPECIALTY, "specialty");
+		alliance_bounds_check_not_blank(VARDATA_ANY(specialty), VARSIZE_ANY_EXHDR(specialty), "specialty");
 	}
 
-	stmt_begin(&scope, true);
-	stmt_run(&insert_rule, values, nulls, 0);
-	if (!stmt_get(1, &id))
+	alliance_stmt_begin(&scope, true);
+	alliance_stmt_run(&insert_rule, values, nulls, 0);
+	if (!alliance_stmt_get(1, &id))
 		elog(ERROR, "routing rule was not added");
-	stmt_end(&scope);
+	alliance_stmt_end(&scope);
 	PG_RETURN_INT64(DatumGetInt64(id));
 }
 

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * routing.h
- *	  Tier routing (SPEC §5), for alliance.refer.
+ *	  Tier routing, for alliance.refer.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,20 +11,10 @@
 #include "contract.h"
 #include "parse.h"
 
-/* alliance.routing_policy */
-typedef enum RoutingPolicy
-{
-	ROUTING_POLICY_OFF,
-	ROUTING_POLICY_WARN,
-	ROUTING_POLICY_ERROR
-} RoutingPolicy;
-
-extern int	alliance_routing_policy;
-
-extern int64 routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
+extern int64 alliance_routing_best_target(int64 from, int64 alliance_id, Icd10 diagnosis,
 								 const char *acuity, const char *urgency,
 								 const Combination *comb);
-extern void routing_check_target(int64 to, Icd10 diagnosis,
+extern void alliance_routing_check_target(int64 to, Icd10 diagnosis,
 								 const char *acuity, const char *urgency);
 
 #endif							/* ALLIANCE_ROUTING_H */

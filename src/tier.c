@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * tier.c
- *	  The alliance.tier type: the level of an institution (村卫生室 < 一级 <
- *	  二级 < 三级) with an optional grade (丙 < 乙 < 甲), and the canonical
- *	  function of alliance.tier_range, whose level-only bounds cover a whole
- *	  level.
+ *	  The alliance.tier type (村卫生室 < 一级 < 二级 < 三级, graded 丙 < 乙 < 甲)
+ *	  and the canonical function of alliance.tier_range.
+ *
+ * A tier_range's level-only bounds cover a whole level.
  *
  * A tier is an int16 (see parse.h), passed by value; its binary form is that
  * int16.
@@ -23,6 +23,7 @@
 
 #include "alliance.h"
 #include "parse.h"
+#include "settings.h"
 
 #define DatumGetTier(d)		((Tier) DatumGetInt16(d))
 #define TierGetDatum(t)		Int16GetDatum(t)
@@ -44,7 +45,7 @@ tier_in(PG_FUNCTION_ARGS)
 	char	   *str = PG_GETARG_CSTRING(0);
 	Tier		result;
 
-	if (!tier_parse(str, strlen(str), &result))
+	if (!alliance_tier_parse(str, strlen(str), &result))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid input syntax for type %s: \"%s\"", "tier", str),
@@ -62,7 +63,7 @@ tier_out(PG_FUNCTION_ARGS)
 	Tier		tier = PG_GETARG_TIER(0);
 	char	   *buf = palloc(TIER_OUTPUT_SIZE);
 
-	tier_format(tier, alliance_tier_output == TIER_OUTPUT_ZH, buf);
+	alliance_tier_format(tier, alliance_tier_output == TIER_OUTPUT_ZH, buf);
 	PG_RETURN_CSTRING(buf);
 }
 
@@ -148,7 +149,7 @@ PG_FUNCTION_INFO_V1(tier_grade);
 Datum
 tier_grade(PG_FUNCTION_ARGS)
 {
-	char		letter = tier_grade_letter(PG_GETARG_TIER(0));
+	char		letter = alliance_tier_grade_letter(PG_GETARG_TIER(0));
 
 	if (letter == '\0')
 		PG_RETURN_NULL();
@@ -165,7 +166,7 @@ tier_subdiff(PG_FUNCTION_ARGS)
 
 /*
  * Canonical function of alliance.tier_range: the [) form, level-only bounds
- * taken as whole levels (tier_range_canonicalize).
+ * taken as whole levels (alliance_tier_range_canonicalize).
  */
 PG_FUNCTION_INFO_V1(tier_range_canonical);
 Datum
@@ -191,7 +192,7 @@ tier_range_canonical(PG_FUNCTION_ARGS)
 	hi.inclusive = upper.inclusive;
 	hi.value = upper.infinite ? 0 : DatumGetTier(upper.val);
 
-	empty = !tier_range_canonicalize(&lo, &hi);
+	empty = !alliance_tier_range_canonicalize(&lo, &hi);
 
 	lower.infinite = lo.infinite;
 	lower.inclusive = lo.inclusive;

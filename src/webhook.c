@@ -26,19 +26,16 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#include "alliance.h"
 #include "parse.h"
+#include "settings.h"
 #include "webhook.h"
-#include "worker.h"
 
 /* random bytes in a signing secret (Standard Webhooks asks for 24 to 64) */
 #define SECRET_BYTES 32
 
-/* alliance.resolve: receivers' addresses pinned, "host:port:address,..." */
-static char *alliance_resolve = NULL;
-
-static bool
-resolve_check(char **newval, void **extra, GucSource source)
+/* alliance.resolve's check: each entry host:port:address */
+bool
+alliance_resolve_check(char **newval, void **extra, GucSource source)
 {
 	char	   *raw = pstrdup(*newval);
 	List	   *entries;
@@ -54,7 +51,7 @@ resolve_check(char **newval, void **extra, GucSource source)
 	{
 		const char *entry = lfirst(lc);
 
-		if (!webhook_resolve_entry_valid(entry, strlen(entry)))
+		if (!alliance_webhook_resolve_entry_valid(entry, strlen(entry)))
 		{
 			GUC_check_errdetail("\"%s\" is not of the form host:port:address.", entry);
 			GUC_check_errhint("The address is a literal IPv4 address or a bracketed IPv6 address, e.g. his.example:443:192.0.2.10 or his.example:443:[2001:db8::10].");
@@ -69,39 +66,22 @@ resolve_check(char **newval, void **extra, GucSource source)
 }
 
 /*
- * Define the webhook sender's settings; called by _PG_init.
- */
-void
-webhook_define_settings(void)
-{
-	DefineCustomStringVariable("alliance.resolve",
-							   "Pins the addresses the dispatcher connects to for webhook hosts.",
-							   "A comma-separated list of host:port:address; a listed host:port is not looked up in DNS. "
-							   "The address is still checked: an internal one is refused unless the host is in alliance.http_hosts.",
-							   &alliance_resolve,
-							   "",
-							   PGC_SIGHUP,
-							   GUC_LIST_INPUT,
-							   resolve_check, NULL, NULL);
-}
-
-/*
  * Refuse, with 22023, a URL that may not receive webhooks: it must parse
  * (libcurl's parser, the one that will send), be https, or http to a host in
  * alliance.http_hosts, carry no credentials (the URL is readable by every
  * role; receivers check the signature instead), and not name an internal
  * address (loopback, private, link-local, ..., in any spelling) or a
  * localhost name unless its host is in alliance.http_hosts.  The rules are
- * webhook_url_verdict's (webhook_url.c).
+ * alliance_webhook_url_verdict's (webhook_url.c).
  */
 void
-webhook_check_url(const char *url)
+alliance_webhook_check_url(const char *url)
 {
 	const char *hosts = alliance_http_hosts ? alliance_http_hosts : "";
 	const char *problem;
 	char	   *host;
 
-	switch (webhook_url_verdict(url, hosts, &problem, &host))
+	switch (alliance_webhook_url_verdict(url, hosts, &problem, &host))
 	{
 		case WEBHOOK_URL_ALLOWED:
 			break;
@@ -146,7 +126,7 @@ webhook_check_url(const char *url)
 
 /* A new signing secret: "whsec_" and the base64 of random bytes */
 char *
-webhook_new_secret(void)
+alliance_webhook_new_secret(void)
 {
 	char		random[SECRET_BYTES];
 	int			len = pg_b64_enc_len(SECRET_BYTES);
@@ -172,7 +152,7 @@ webhook_new_secret(void)
  * of the secret after "whsec_".  NULL if the secret is not of that form.
  */
 char *
-webhook_signature(const char *secret, const char *id, const char *timestamp,
+alliance_webhook_signature(const char *secret, const char *id, const char *timestamp,
 				  const char *body, size_t bodylen)
 {
 	size_t		secretlen = strlen(secret);
@@ -200,7 +180,7 @@ webhook_signature(const char *secret, const char *id, const char *timestamp,
 		if (signing_owner == NULL)
 			signing_owner = ResourceOwnerCreate(NULL, "alliance webhook signing");
 		CurrentResourceOwner = signing_owner;
-		signature = webhook_signature(secret, id, timestamp, body, bodylen);
+		signature = alliance_webhook_signature(secret, id, timestamp, body, bodylen);
 		CurrentResourceOwner = NULL;
 		return signature;
 	}
@@ -228,7 +208,7 @@ webhook_signature(const char *secret, const char *id, const char *timestamp,
 	return signature;
 }
 
-/* alliance.webhook_signature(secret, id, timestamp, body): for receivers and tests */
+/* alliance.alliance_webhook_signature(secret, id, timestamp, body): for receivers and tests */
 PG_FUNCTION_INFO_V1(webhook_signature_sql);
 Datum
 webhook_signature_sql(PG_FUNCTION_ARGS)
@@ -237,7 +217,7 @@ webhook_signature_sql(PG_FUNCTION_ARGS)
 	char	   *secret = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *signature;
 
-	signature = webhook_signature(secret, text_to_cstring(PG_GETARG_TEXT_PP(1)),
+	signature = alliance_webhook_signature(secret, text_to_cstring(PG_GETARG_TEXT_PP(1)),
 								  psprintf(INT64_FORMAT, PG_GETARG_INT64(2)),
 								  VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body));
 	if (signature == NULL)
@@ -368,7 +348,7 @@ rebuild_wait_set(WebhookSender *s)
 }
 
 WebhookSender *
-webhook_sender_create(const char *dbname)
+alliance_webhook_sender_create(const char *dbname)
 {
 	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "alliance webhook sender",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -384,14 +364,15 @@ webhook_sender_create(const char *dbname)
 		curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s) != CURLM_OK ||
 		curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
 		curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s) != CURLM_OK ||
-		curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long) Max(alliance_max_in_flight, 8)) != CURLM_OK)
+		curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long) Max(alliance_max_in_flight, 8)) != CURLM_OK ||
+		curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX) != CURLM_OK)
 		elog(ERROR, "could not set up libcurl's multi interface");
 	rebuild_wait_set(s);
 	return s;
 }
 
 Delivery *
-webhook_new_delivery(WebhookSender *s, const char *url, const char *body)
+alliance_webhook_new_delivery(WebhookSender *s, const char *url, const char *body)
 {
 	Delivery   *d = MemoryContextAllocZero(s->cxt, sizeof(Delivery));
 
@@ -402,7 +383,7 @@ webhook_new_delivery(WebhookSender *s, const char *url, const char *body)
 }
 
 void
-webhook_free_delivery(WebhookSender *s, Delivery *d)
+alliance_webhook_free_delivery(WebhookSender *s, Delivery *d)
 {
 	pfree(d->url);
 	pfree(d->body);
@@ -428,16 +409,16 @@ keep_snippet(char *data, size_t size, size_t nmemb, void *userp)
 
 /*
  * The class of an address libcurl is about to connect to, as
- * address_internal_class gives it (NULL: public)
+ * alliance_address_internal_class gives it (NULL: public)
  */
 static const char *
 sockaddr_class(const struct curl_sockaddr *a)
 {
 	if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in))
-		return address_internal_class(AF_INET,
+		return alliance_address_internal_class(AF_INET,
 									  (const unsigned char *) &((const struct sockaddr_in *) &a->addr)->sin_addr);
 	if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6))
-		return address_internal_class(AF_INET6,
+		return alliance_address_internal_class(AF_INET6,
 									  ((const struct sockaddr_in6 *) &a->addr)->sin6_addr.s6_addr);
 	return "an address of an unknown family";
 }
@@ -635,7 +616,7 @@ read_header(char *data, size_t size, size_t nmemb, void *userp)
 		size_t		len = n - (sizeof(name) - 1);
 		double		seconds;
 
-		if (retry_after_seconds(value, len, &seconds))
+		if (alliance_retry_after_seconds(value, len, &seconds))
 			d->retry_after = seconds;
 		else
 		{
@@ -653,11 +634,7 @@ read_header(char *data, size_t size, size_t nmemb, void *userp)
 static void
 finish(WebhookSender *s, Delivery *d)
 {
-	long		ms;
-	int			us;
-
-	TimestampDifference(d->started_at, GetCurrentTimestamp(), &ms, &us);
-	d->duration_ms = ms * 1000.0 + us / 1000.0;
+	d->duration_ms = (GetCurrentTimestamp() - d->started_at) / 1000.0;
 	d->next = s->done;
 	s->done = d;
 }
@@ -705,7 +682,7 @@ fail_to_start(WebhookSender *s, Delivery *d, const char *why)
  * once, with its error.
  */
 void
-webhook_start(WebhookSender *s, Delivery *d, const char *secret)
+alliance_webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 {
 	char		id[32];
 	char		timestamp[32];
@@ -721,11 +698,11 @@ webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 	d->snippet[0] = '\0';
 	d->snippet_cut = false;
 	d->refused_internal = false;
-	d->internal_ok = webhook_url_host_listed(d->url, alliance_http_hosts ? alliance_http_hosts : "");
+	d->internal_ok = alliance_webhook_url_host_listed(d->url, alliance_http_hosts ? alliance_http_hosts : "");
 
 	snprintf(id, sizeof(id), INT64_FORMAT, d->event_id);
 	snprintf(timestamp, sizeof(timestamp), "%lld", (long long) time(NULL));
-	signature = webhook_signature(secret, id, timestamp, d->body, strlen(d->body));
+	signature = alliance_webhook_signature(secret, id, timestamp, d->body, strlen(d->body));
 	if (signature == NULL)
 	{
 		fail_to_start(s, d, "the endpoint's signing secret is not valid; run alliance.set_endpoint() again");
@@ -743,7 +720,7 @@ webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 	ADD_HEADER("webhook-timestamp: %s", timestamp);
 	ADD_HEADER("webhook-signature: %s", signature);
 	ADD_HEADER("alliance-database: %s", s->dbname);
-	ADD_HEADER("User-Agent: alliance/1.0 (PostgreSQL)");
+	ADD_HEADER("User-Agent: alliance/" ALLIANCE_VERSION " (PostgreSQL)");
 	ADD_HEADER("Expect:");
 	if (!resolve_list(s, &d->resolve))
 	{
@@ -762,6 +739,13 @@ webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 	if (d->resolve)
 		SETOPT(CURLOPT_RESOLVE, d->resolve);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	/*
+	 * The connections stay open between requests (the multi handle keeps up
+	 * to max_in_flight); over TLS a receiver that offers HTTP/2 takes several
+	 * requests on one.
+	 */
+	SETOPT(CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(CURLOPT_TIMEOUT_MS, (long) alliance_http_timeout);
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) Min(alliance_http_timeout, 10000));
 	SETOPT(CURLOPT_POSTFIELDS, d->body);
@@ -786,13 +770,13 @@ webhook_start(WebhookSender *s, Delivery *d, const char *secret)
 }
 
 int
-webhook_in_flight(WebhookSender *s)
+alliance_webhook_in_flight(WebhookSender *s)
 {
 	return s->n_in_flight;
 }
 
 Delivery *
-webhook_in_flight_list(WebhookSender *s)
+alliance_webhook_in_flight_list(WebhookSender *s)
 {
 	return s->in_flight;
 }
@@ -842,22 +826,18 @@ collect_finished(WebhookSender *s)
 /*
  * Wait for the latch, a socket, curl's timer or timeout_ms, whichever comes
  * first, and let curl do its I/O.  Finished deliveries go to the done list.
+ * Returns whether the latch was set.
  */
-void
-webhook_wait(WebhookSender *s, long timeout_ms, uint32 wait_event_info)
+bool
+alliance_webhook_wait(WebhookSender *s, long timeout_ms, uint32 wait_event_info)
 {
 	WaitEvent	events[64];
 	int			n;
 	int			running;
+	bool		latch = false;
 
 	if (s->timer_set)
-	{
-		long		secs;
-		int			usecs;
-
-		TimestampDifference(GetCurrentTimestamp(), s->timer_deadline, &secs, &usecs);
-		timeout_ms = Min(timeout_ms, secs * 1000 + (usecs + 999) / 1000);
-	}
+		timeout_ms = Min(timeout_ms, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), s->timer_deadline));
 	if (s->rebuild)
 		rebuild_wait_set(s);
 
@@ -865,7 +845,10 @@ webhook_wait(WebhookSender *s, long timeout_ms, uint32 wait_event_info)
 	for (int i = 0; i < n; i++)
 	{
 		if (events[i].events & WL_LATCH_SET)
+		{
 			ResetLatch(MyLatch);
+			latch = true;
+		}
 		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
 			curl_multi_socket_action(s->multi, events[i].fd,
 									 (events[i].events & WL_SOCKET_READABLE ? CURL_CSELECT_IN : 0) |
@@ -878,11 +861,12 @@ webhook_wait(WebhookSender *s, long timeout_ms, uint32 wait_event_info)
 		curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 	collect_finished(s);
+	return latch;
 }
 
 /* The finished deliveries, handed over to the caller */
 Delivery *
-webhook_take_done(WebhookSender *s)
+alliance_webhook_take_done(WebhookSender *s)
 {
 	Delivery   *done = s->done;
 

@@ -49,19 +49,18 @@ typedef struct Delivery
 
 typedef struct WebhookSender WebhookSender;
 
-extern void webhook_define_settings(void);
-extern void webhook_check_url(const char *url);
-extern char *webhook_new_secret(void);
-extern char *webhook_signature(const char *secret, const char *id, const char *timestamp,
+extern void alliance_webhook_check_url(const char *url);
+extern char *alliance_webhook_new_secret(void);
+extern char *alliance_webhook_signature(const char *secret, const char *id, const char *timestamp,
 							   const char *body, size_t bodylen);
 
-extern WebhookSender *webhook_sender_create(const char *dbname);
-extern Delivery *webhook_new_delivery(WebhookSender *sender, const char *url, const char *body);
-extern void webhook_free_delivery(WebhookSender *sender, Delivery *d);
-extern void webhook_start(WebhookSender *sender, Delivery *d, const char *secret);
-extern int	webhook_in_flight(WebhookSender *sender);
-extern Delivery *webhook_in_flight_list(WebhookSender *sender);
-extern void webhook_wait(WebhookSender *sender, long timeout_ms, uint32 wait_event_info);
-extern Delivery *webhook_take_done(WebhookSender *sender);
+extern WebhookSender *alliance_webhook_sender_create(const char *dbname);
+extern Delivery *alliance_webhook_new_delivery(WebhookSender *sender, const char *url, const char *body);
+extern void alliance_webhook_free_delivery(WebhookSender *sender, Delivery *d);
+extern void alliance_webhook_start(WebhookSender *sender, Delivery *d, const char *secret);
+extern int	alliance_webhook_in_flight(WebhookSender *sender);
+extern Delivery *alliance_webhook_in_flight_list(WebhookSender *sender);
+extern bool alliance_webhook_wait(WebhookSender *sender, long timeout_ms, uint32 wait_event_info);
+extern Delivery *alliance_webhook_take_done(WebhookSender *sender);
 
 #endif							/* ALLIANCE_WEBHOOK_H */

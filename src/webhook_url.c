@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * webhook_url.c
- *	  Which URLs and addresses may receive webhooks: the decision of
- *	  webhook_check_url, without its error reporting, and the classification
- *	  of internal addresses that both registration and the sender's check of
- *	  the address actually connected to use.  Plain functions, so that they
- *	  can be fuzzed (test/fuzz) with the libcurl that will send.
+ *	  Which URLs and addresses may receive webhooks: alliance_webhook_check_url's
+ *	  decision and the classification of internal addresses, as plain C.
+ *
+ * Registration and the sender's check of the address actually connected to
+ * both use them; being plain functions, they are fuzzed (test/fuzz) with the
+ * libcurl that will send.
  *
  * No backend calls and no allocation beyond libcurl's own.
  *
@@ -131,7 +132,7 @@ ipv6_class(const unsigned char *a)
  * family is internal.
  */
 const char *
-address_internal_class(int family, const unsigned char *addr)
+alliance_address_internal_class(int family, const unsigned char *addr)
 {
 	if (family == AF_INET)
 		return ipv4_class(addr);
@@ -141,17 +142,16 @@ address_internal_class(int family, const unsigned char *addr)
 }
 
 /*
- * Is a URL's host (as libcurl's URL API gives it: IPv6 bracketed, IPv4
- * already normalised where libcurl does so) internal?  A literal address is
- * read the way the resolver reads it: inet_pton for IPv6, inet_aton (which
- * takes every legacy IPv4 form: 2130706433, 0x7f.1, 0177.0.0.1, 127.1) for
- * IPv4, trailing dots ignored.  The names localhost and *.localhost (RFC
- * 6761) are internal too.  The class as address_internal_class gives it, or
- * NULL for a name or a public address (a name is checked again when the
- * sender connects).
+ * Is a URL's host (as libcurl's URL API gives it: IPv6 bracketed, IPv4 already
+ * normalised where libcurl does so) internal?  A literal address is read the
+ * way the resolver reads it: inet_pton for IPv6, inet_aton (which takes every
+ * legacy IPv4 form: 2130706433, 0x7f.1, 0177.0.0.1, 127.1) for IPv4, trailing
+ * dots ignored.  The names localhost and *.localhost (RFC 6761) are internal
+ * too.  The class as alliance_address_internal_class gives it, or NULL for a
+ * name or a public address (a name is checked again when the sender connects).
  */
 const char *
-host_internal_class(const char *host)
+alliance_host_internal_class(const char *host)
 {
 	size_t		len = strlen(host);
 	char		buf[64];
@@ -227,12 +227,12 @@ plausible_host(const char *host)
 
 /*
  * Is host (as libcurl's URL API gives it) in http_hosts?  By its text (see
- * host_in_list), or, for a literal address, by the address's canonical text
- * (so that 0x7f.1 and 127.0.0.1. are 127.0.0.1 if listed, as they are the
- * same address to the resolver).
+ * alliance_host_in_list), or, for a literal address, by the address's
+ * canonical text (so that 0x7f.1 and 127.0.0.1. are 127.0.0.1 if listed, as
+ * they are the same address to the resolver).
  */
 bool
-webhook_host_listed(const char *http_hosts, const char *host)
+alliance_webhook_host_listed(const char *http_hosts, const char *host)
 {
 	size_t		len = strlen(host);
 	char		buf[64];
@@ -240,7 +240,7 @@ webhook_host_listed(const char *http_hosts, const char *host)
 	unsigned char addr[16];
 	struct in_addr in;
 
-	if (host_in_list(http_hosts, host, len))
+	if (alliance_host_in_list(http_hosts, host, len))
 		return true;
 	if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
 	{
@@ -266,21 +266,22 @@ webhook_host_listed(const char *http_hosts, const char *host)
 	}
 	else
 		return false;
-	return host_in_list(http_hosts, canonical, strlen(canonical));
+	return alliance_host_in_list(http_hosts, canonical, strlen(canonical));
 }
 
 /*
- * May url (a C string) receive webhooks?  It must parse (libcurl's parser,
- * the one that will send), be https, or http to a host of http_hosts (a
- * comma-separated list, see webhook_host_listed), carry no credentials, and have a
- * host that is not an internal address (host_internal_class) unless that
- * host is in http_hosts.  On WEBHOOK_URL_REFUSED, *problem is a static
- * sentence fragment saying why; on WEBHOOK_URL_INTERNAL, *problem is the
- * class of the host; on WEBHOOK_URL_PLAIN_HTTP and WEBHOOK_URL_INTERNAL,
- * *host is the URL's host, which the caller frees with curl_free().
+ * May url (a C string) receive webhooks?  It must parse (libcurl's parser, the
+ * one that will send), be https, or http to a host of http_hosts (a
+ * comma-separated list, see alliance_webhook_host_listed), carry no
+ * credentials, and have a host that is not an internal address
+ * (alliance_host_internal_class) unless that host is in http_hosts.  On
+ * WEBHOOK_URL_REFUSED, *problem is a static sentence fragment saying why; on
+ * WEBHOOK_URL_INTERNAL, *problem is the class of the host; on
+ * WEBHOOK_URL_PLAIN_HTTP and WEBHOOK_URL_INTERNAL, *host is the URL's host,
+ * which the caller frees with curl_free().
  */
 WebhookUrlVerdict
-webhook_url_verdict(const char *url, const char *http_hosts,
+alliance_webhook_url_verdict(const char *url, const char *http_hosts,
 					const char **problem, char **host)
 {
 	CURLU	   *handle = curl_url();
@@ -308,8 +309,8 @@ webhook_url_verdict(const char *url, const char *http_hosts,
 		*problem = "the host is neither a host name nor an IP address";
 	else if (curl_url_get(handle, CURLUPART_USER, &user, 0) == CURLUE_OK)
 		*problem = "credentials in the URL are not allowed: every role can read it, and receivers check the signature instead";
-	else if ((internal = host_internal_class(urlhost)) != NULL &&
-			 !webhook_host_listed(http_hosts, urlhost))
+	else if ((internal = alliance_host_internal_class(urlhost)) != NULL &&
+			 !alliance_webhook_host_listed(http_hosts, urlhost))
 	{
 		verdict = WEBHOOK_URL_INTERNAL;
 		*problem = internal;
@@ -317,7 +318,7 @@ webhook_url_verdict(const char *url, const char *http_hosts,
 		urlhost = NULL;
 	}
 	else if (strcmp(scheme, "http") == 0 &&
-			 !webhook_host_listed(http_hosts, urlhost))
+			 !alliance_webhook_host_listed(http_hosts, urlhost))
 	{
 		verdict = WEBHOOK_URL_PLAIN_HTTP;
 		*host = urlhost;
@@ -338,7 +339,7 @@ webhook_url_verdict(const char *url, const char *http_hosts,
  * reach an internal address.  False for a URL libcurl cannot parse.
  */
 bool
-webhook_url_host_listed(const char *url, const char *http_hosts)
+alliance_webhook_url_host_listed(const char *url, const char *http_hosts)
 {
 	CURLU	   *handle = curl_url();
 	char	   *urlhost = NULL;
@@ -348,7 +349,7 @@ webhook_url_host_listed(const char *url, const char *http_hosts)
 		return false;
 	if (curl_url_set(handle, CURLUPART_URL, url, 0) == CURLUE_OK &&
 		curl_url_get(handle, CURLUPART_HOST, &urlhost, 0) == CURLUE_OK)
-		listed = webhook_host_listed(http_hosts, urlhost);
+		listed = alliance_webhook_host_listed(http_hosts, urlhost);
 	curl_free(urlhost);
 	curl_url_cleanup(handle);
 	return listed;
@@ -362,7 +363,7 @@ webhook_url_host_listed(const char *url, const char *http_hosts)
  * is the form libcurl's CURLOPT_RESOLVE takes, one address per entry.
  */
 bool
-webhook_resolve_entry_valid(const char *entry, size_t len)
+alliance_webhook_resolve_entry_valid(const char *entry, size_t len)
 {
 	const char *end = entry + len;
 	const char *p = entry;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make Citus available to the PostgreSQL of pg_config $1 for test/t/014_citus.pl.
+# Make Citus available to the PostgreSQL of pg_config $1 for test/t/015_citus.pl.
 # Usage: test/install-citus.sh [pg_config]
 #
 # - citus.so already in `pg_config --pkglibdir`: nothing to do (a packaged
@@ -9,7 +9,7 @@
 #   its patch for Debian's PostgreSQL 15.20), installing the Debian build
 #   packages it needs first (as root, or with sudo).
 # - else say plainly that the Citus test will be skipped, and why.
-# Never fails `make test` by itself: when Citus cannot be had, 014_citus.pl
+# Never fails `make test` by itself: when Citus cannot be had, 015_citus.pl
 # skips with the same reason.
 set -euo pipefail
 
@@ -27,7 +27,7 @@ fi
 
 skip() {
 	echo "install-citus: Citus is not installed in $pkglibdir and $1:" \
-		"test/t/014_citus.pl (the Citus cluster test) will be SKIPPED"
+		"test/t/015_citus.pl (the Citus cluster test) will be SKIPPED"
 	exit 0
 }
 

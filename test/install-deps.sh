@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages alliance needs to build and test, if any is missing.
-# Usage: test/install-deps.sh [pg_config [bench|fuzz|valgrind|soak]]
+# Usage: test/install-deps.sh [pg_config [demo|bench|fuzz|valgrind|soak]]
 # The second argument adds what only that make target uses (see the list
 # below); `make test` passes none and needs none of them.
 # Needs root (or sudo) only when something is missing; a second run is a no-op.
@@ -18,9 +18,15 @@ packages=(
 	faketime                         # libfaketime: the regression suite again with the clock moved
 )
 case "${2:-}" in
+	demo)
+		packages+=(
+			graphviz                 # dot: the referral-flow picture (PNG and SVG)
+			fonts-noto-cjk           # Noto Sans CJK SC, the picture's font: Chinese names, not empty boxes
+		)
+		;;
 	bench)
 		packages+=(
-			nginx                    # the dispatch benchmark's webhook receiver (run by bench.sh, not as a service)
+			nginx                    # the dispatch benchmark's webhook receiver (run by test/bench/dispatch.sh, not as a service)
 			curl                     # its baseline: the same POSTs from curl --parallel
 		)
 		;;

@@ -1,15 +1,16 @@
 # Shell helpers of the test, demo and benchmark scripts.  Source it.
 
 # PostgreSQL refuses to run as root.  As root, copy the tree into a fresh
-# directory owned by the postgres user and run the calling script there as
-# that user, then exit with its status (keeping the copy if it failed);
-# otherwise return.  Usage: as_postgres_or_continue "$0" "$@"
+# directory owned by the postgres user and run the calling script (anywhere
+# in the tree) there as that user, then exit with its status (keeping the
+# copy if it failed); otherwise return.  Usage: as_postgres_or_continue "$0" "$@"
 as_postgres_or_continue() {
-	local script=$1
+	local script
+	script=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 	shift
 	[ "$(id -u)" -eq 0 ] || return 0
 	local top work rc
-	top=$(cd "$(dirname "$script")/.." && pwd)
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 	work=$(mktemp -d /tmp/alliance-run.XXXXXX)
 	tar -C "$top" --exclude=./.git --exclude=./.demo --exclude=./tmp_check --exclude=./results \
 		-cf - . | tar -C "$work" -xf -

@@ -9,18 +9,18 @@
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION alliance.check_text(value text, what text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'bounds_text_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'alliance_bounds_text_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION alliance.check_texts(value text[], what text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'bounds_texts_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'alliance_bounds_texts_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION alliance.check_instant(value timestamptz, what text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'bounds_instant_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'alliance_bounds_instant_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION alliance.check_days(start date, days integer, what text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'bounds_days_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'alliance_bounds_days_sql' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION alliance.text_limits() RETURNS TABLE (what text, max_characters integer, not_blank boolean)
-	AS 'MODULE_PATHNAME', 'text_limits_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
+	AS 'MODULE_PATHNAME', 'alliance_text_limits_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
 CREATE FUNCTION alliance.time_window(OUT first timestamptz, OUT "end" timestamptz,
 									 OUT schedule_past interval, OUT schedule_ahead interval)
-	AS 'MODULE_PATHNAME', 'time_window_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'alliance_time_window_sql' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION alliance.check_text(text, text) IS
 	'true, or 22001 when the text is longer than the limit alliance.text_limits() names what (22023 when that limit refuses blank text and it is blank); for CHECK constraints';
 COMMENT ON FUNCTION alliance.check_texts(text[], text) IS

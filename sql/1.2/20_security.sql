@@ -1,6 +1,6 @@
 
 ------------------------------------------------------------------------------
--- Security whatever the grants (SPEC §8): privileges are the first fence, the
+-- Security whatever the grants: privileges are the first fence, the
 -- extension's own checks the second
 ------------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ COMMENT ON POLICY indicator_target_admin ON alliance.indicator_target IS 'the ro
 -- change through the gate, events are appended by it, notifications and
 -- their log are the dispatcher's, mappings and secrets the admin functions'.
 CREATE FUNCTION alliance.write_guard() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'write_guard' LANGUAGE C;
+	AS 'MODULE_PATHNAME', 'alliance_write_guard' LANGUAGE C;
 COMMENT ON FUNCTION alliance.write_guard() IS
 	'statement trigger: refuses a direct write (42501) unless it comes from the extension''s functions, a superuser, or, with argument admin, the admin role; the second argument is the hint';
 
@@ -168,7 +168,7 @@ COMMENT ON TRIGGER write_guard ON alliance.indicator_target IS 'direct writes on
 -- with the TRIGGER privilege could run its code as the owner.  Only a
 -- superuser adds one to the extension's relations.
 CREATE FUNCTION alliance.trigger_guard() RETURNS event_trigger
-	AS 'MODULE_PATHNAME', 'trigger_guard' LANGUAGE C;
+	AS 'MODULE_PATHNAME', 'alliance_trigger_guard' LANGUAGE C;
 COMMENT ON FUNCTION alliance.trigger_guard() IS
 	'event trigger: refuses CREATE TRIGGER on a relation of schema alliance (42501) unless the user is a superuser';
 CREATE EVENT TRIGGER alliance_trigger_guard ON ddl_command_start
@@ -182,7 +182,7 @@ COMMENT ON EVENT TRIGGER alliance_trigger_guard IS
 CREATE OR REPLACE FUNCTION alliance.dispatcher_status() RETURNS TABLE (
 		database text, pid integer, state text, started_at timestamptz, queue_depth bigint,
 		oldest_pending interval, delivered bigint, failed bigint, last_error text, last_error_at timestamptz)
-	AS 'MODULE_PATHNAME', 'dispatcher_status_shown' LANGUAGE C VOLATILE;
+	AS 'MODULE_PATHNAME', 'alliance_dispatcher_status_shown' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION alliance.dispatcher_status() IS
 	'the state of each database''s dispatcher; last_error is NULL unless the caller is a superuser or the admin role';
 COMMENT ON VIEW alliance.dispatcher_status IS

@@ -7,7 +7,7 @@
 -- could take (and hold, stopping every refresh).  The lock is now one no SQL
 -- advisory function can reach; the chores worker takes it without waiting.
 CREATE FUNCTION alliance.indicator_refresh_lock() RETURNS void
-	AS 'MODULE_PATHNAME', 'indicator_refresh_lock' LANGUAGE C VOLATILE STRICT;
+	AS 'MODULE_PATHNAME', 'alliance_indicator_refresh_lock' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION alliance.indicator_refresh_lock() IS
 	'takes the indicator refresh lock until the end of the transaction (refresh_indicators and rebuild_indicators call it)';
 REVOKE EXECUTE ON FUNCTION alliance.indicator_refresh_lock() FROM PUBLIC;

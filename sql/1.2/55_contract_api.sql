@@ -1,6 +1,6 @@
 
 ------------------------------------------------------------------------------
--- Family doctor contracts (家庭医生签约服务, "1+1+1"): the functions (SPEC §10)
+-- Family doctor contracts (家庭医生签约服务, "1+1+1"): the functions
 ------------------------------------------------------------------------------
 
 -- today's date in alliance.timezone: the day a contract is in force on
@@ -16,17 +16,17 @@ CREATE FUNCTION alliance.sign_contract(alliance_id bigint, patient_ref text, fam
 									   tertiary_institution bigint DEFAULT NULL,
 									   starts date DEFAULT NULL, months integer DEFAULT 12,
 									   doctor_ref text DEFAULT NULL, groups text[] DEFAULT '{}')
-	RETURNS bigint AS 'MODULE_PATHNAME', 'sign_contract' LANGUAGE C VOLATILE;
+	RETURNS bigint AS 'MODULE_PATHNAME', 'alliance_sign_contract' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION alliance.sign_contract(bigint, text, bigint, bigint, bigint, date, integer, text, text[]) IS
 	'signs a resident with a village or primary member''s family doctor team, with an optional secondary and tertiary member (the "1+1+1" combination), from starts (today in alliance.timezone when NULL) for months; returns the contract''s id (AL008 when another is in force)';
 
 CREATE FUNCTION alliance.renew_contract(contract_id bigint, months integer DEFAULT 12)
-	RETURNS bigint AS 'MODULE_PATHNAME', 'renew_contract' LANGUAGE C VOLATILE;
+	RETURNS bigint AS 'MODULE_PATHNAME', 'alliance_renew_contract' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION alliance.renew_contract(bigint, integer) IS
 	'signs the next contract of the same resident and combination from the day the old one ends, linked by renews; returns its id';
 
 CREATE FUNCTION alliance.end_contract(contract_id bigint, reason text)
-	RETURNS void AS 'MODULE_PATHNAME', 'end_contract' LANGUAGE C VOLATILE;
+	RETURNS void AS 'MODULE_PATHNAME', 'alliance_end_contract' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION alliance.end_contract(bigint, text) IS
 	'ends a contract early, today in alliance.timezone (on its first day if it has not started), with the reason; renewals already signed after it never start';
 
@@ -44,7 +44,7 @@ COMMENT ON FUNCTION alliance.contract_of(bigint, text, date) IS
 	'the resident''s contract in force in the alliance on a day (today in alliance.timezone when NULL), as the caller''s row-level security shows it; NULL when none';
 
 CREATE FUNCTION alliance.set_population(institution_id bigint, residents integer, key_residents integer DEFAULT NULL)
-	RETURNS void AS 'MODULE_PATHNAME', 'set_population' LANGUAGE C VOLATILE;
+	RETURNS void AS 'MODULE_PATHNAME', 'alliance_set_population' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION alliance.set_population(bigint, integer, integer) IS
 	'sets the registered resident population and key population of a village or primary member (NULL: unknown), the denominators of contract coverage';
 
@@ -64,10 +64,12 @@ COMMENT ON FUNCTION alliance.route(bigint, alliance.icd10, alliance.acuity, alli
 -- The notifications carry whether the patient was signed: referral.signed
 -- in the native body, an extension (url urn:alliance:signed, valueBoolean)
 -- of the FHIR Task.
-CREATE OR REPLACE FUNCTION alliance.event_payload(referral_id bigint, event_id bigint, format text DEFAULT 'native')
+-- The body of a notification, as one expression over the referral and
+-- its event: the planner inlines it into the dispatcher's claim, which
+-- builds a whole batch of payloads in one plan.
+CREATE FUNCTION alliance.event_payload_of(r alliance.referral, e alliance.referral_event, format text)
 	RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-	SELECT CASE WHEN event_payload.format OPERATOR(pg_catalog.=) 'fhir' THEN
+RETURN CASE WHEN format OPERATOR(pg_catalog.=) 'fhir' THEN
 		pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
 			'resourceType', 'Task',
 			'id', 'referral-' OPERATOR(pg_catalog.||) r.id,
@@ -127,7 +129,14 @@ BEGIN ATOMIC
 				'updated_at', e.at, 'due_at', e.due_at, 'scheduled_at', e.scheduled_at),
 			'event', pg_catalog.jsonb_build_object(
 				'from_status', e.from_status, 'to_status', e.to_status, 'actor', e.actor, 'note', e.note))::text
-	END
+	END;
+COMMENT ON FUNCTION alliance.event_payload_of(alliance.referral, alliance.referral_event, text) IS
+	'the body of a notification of event e of referral r: native JSON, or a FHIR R4 Task with format fhir (alliance.event_payload by ids)';
+
+CREATE OR REPLACE FUNCTION alliance.event_payload(referral_id bigint, event_id bigint, format text DEFAULT 'native')
+	RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+	SELECT alliance.event_payload_of(r, e, event_payload.format)
 	  FROM alliance.referral r
 	  JOIN alliance.referral_event e ON e.referral_id OPERATOR(pg_catalog.=) r.id
 	 WHERE r.id OPERATOR(pg_catalog.=) event_payload.referral_id

@@ -1,6 +1,6 @@
 
 ------------------------------------------------------------------------------
--- The four contract indicators (SPEC §10), in the refresh
+-- The four contract indicators, in the refresh
 ------------------------------------------------------------------------------
 --
 -- contract_coverage (签约覆盖率): residents with a contract in force on the
@@ -38,7 +38,7 @@ INSERT INTO alliance.indicator_target (alliance_id, indicator, target, direction
 
 -- The sixteen indicators of the given (alliance, month) keys, for the whole
 -- alliance and for each member, from the data as it is now: the twelve of
--- 1.0 (unchanged) and the four of the contracts (SPEC §10).
+-- 1.0 (unchanged) and the four of the contracts.
 CREATE OR REPLACE FUNCTION alliance.compute_indicators(alliance_ids bigint[], months date[])
 	RETURNS SETOF alliance.indicator
 	LANGUAGE sql STABLE

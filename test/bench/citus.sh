@@ -7,7 +7,7 @@
 # While alliance.distribution_obstacles() is not empty, distribute() refuses
 # on the shipped schema; BENCH_CITUS_AHEAD=1 removes the obstacles by hand
 # first (the triggers, the event policy's subquery, the contract's keys: what
-# later versions change), as test/t/014_citus.pl does in its "ahead"
+# later versions change), as test/t/015_citus.pl does in its "ahead"
 # database, so the figure is the distributed gate's without those parts.
 # Without it the cluster half is skipped with the reason.
 set -euo pipefail
@@ -74,7 +74,7 @@ lives() {
 # one server
 start_node single $base 'alliance'
 sql $base 'CREATE EXTENSION alliance' >/dev/null
-"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p $base -d postgres -f "$top/test/sample_alliance.sql" >/dev/null
+"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p $base -d postgres -f "$top/demo/sample_alliance.sql" >/dev/null
 single=$(lives $base)
 echo "one server:     $single lives/s ($clients clients, ${seconds}s)"
 
@@ -103,7 +103,7 @@ if ! out=$(sql $c 'SELECT alliance.distribute()' 2>&1); then
 	echo "                (BENCH_CITUS_AHEAD=1 measures the distributed gate with the obstacles removed by hand)"
 	exit 0
 fi
-"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p $c -d postgres -f "$top/test/sample_alliance.sql" >/dev/null
+"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p $c -d postgres -f "$top/demo/sample_alliance.sql" >/dev/null
 cluster=$(lives $c)
 echo "cluster (1+2):  $cluster lives/s ($clients clients, ${seconds}s; obstacles removed by hand)"
 awk -v c="$cluster" -v s="$single" 'BEGIN { printf "ratio cluster/one server: %.2f (three servers on this machine'"'"'s shared cores against one)\n", c / s }'

@@ -20,7 +20,7 @@ SELECT string_agg(
 			'header = ' || pg_temp.q('webhook-timestamp: ' || ts),
 			'header = ' || pg_temp.q('webhook-signature: ' || alliance.webhook_signature(secret, event_id::text, ts, body)),
 			'header = ' || pg_temp.q('alliance-database: ' || current_database()),
-			'header = ' || pg_temp.q('User-Agent: alliance/1.0 (PostgreSQL)'),
+			'header = ' || pg_temp.q('User-Agent: alliance/' || (SELECT extversion FROM pg_extension WHERE extname = 'alliance') || ' (PostgreSQL)'),
 			'header = "Expect:"'),
 		 E'\nnext\n' ORDER BY id)
 FROM (SELECT o.id, o.event_id, e.url, e.secret, extract(epoch FROM now())::bigint AS ts,

@@ -1,7 +1,7 @@
 /*
  * fuzz.h
  *	  What the fuzz targets of test/fuzz share.  Each target defines
- *	  LLVMFuzzerTestOneInput; test/fuzz.sh links it with libFuzzer to fuzz,
+ *	  LLVMFuzzerTestOneInput; test/fuzz/fuzz.sh links it with libFuzzer to fuzz,
  *	  or with replay.c to run a corpus once (make test, no clang needed).
  *
  * A target checks properties of the parser, not only that it returns: a

@@ -1,6 +1,6 @@
 /*
  * fuzz_duration_list.c
- *	  Duration lists (alliance.retry_schedule): duration_list_parse.
+ *	  Duration lists (alliance.retry_schedule): alliance_duration_list_parse.
  *
  * Properties: the parser agrees with a plain reference reading (strtod on
  * the number, the unit's factor) on what it accepts and, to rounding, on the
@@ -16,7 +16,7 @@
 #define MAX_SCHEDULE	64		/* as in dispatch.c */
 #define YEAR			(366.0 * 24 * 3600)
 
-/* duration_list_parse of exactly len bytes into an array of exactly max */
+/* alliance_duration_list_parse of exactly len bytes into an array of exactly max */
 static bool
 parse(const char *s, size_t len, int max, double **values, int *n)
 {
@@ -26,7 +26,7 @@ parse(const char *s, size_t len, int max, double **values, int *n)
 	*values = malloc(sizeof(double) * (max > 0 ? max : 1));
 	CHECK(*values != NULL);
 	*n = -1;
-	ok = duration_list_parse(copy, len, *values, max, n);
+	ok = alliance_duration_list_parse(copy, len, *values, max, n);
 	free(copy);
 	CHECK(*n >= 0 && *n <= max);
 	return ok;

@@ -1,6 +1,6 @@
 /*
  * fuzz_host_list.c
- *	  Host lists (alliance.http_hosts): host_in_list.
+ *	  Host lists (alliance.http_hosts): alliance_host_in_list.
  *
  * The input is a host, then optionally '\n' and a list (else the default
  * list, "localhost,127.0.0.1,::1").  Properties: nothing is in an empty
@@ -12,12 +12,12 @@
 
 #define DEFAULT_LIST "localhost,127.0.0.1,::1"
 
-/* host_in_list with the host as exactly hostlen bytes */
+/* alliance_host_in_list with the host as exactly hostlen bytes */
 static bool
 in_list(const char *list, const char *host, size_t hostlen)
 {
 	char	   *copy = exact_copy(host, hostlen);
-	bool		in = host_in_list(list, copy, hostlen);
+	bool		in = alliance_host_in_list(list, copy, hostlen);
 
 	free(copy);
 	return in;

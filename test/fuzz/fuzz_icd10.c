@@ -1,22 +1,22 @@
 /*
  * fuzz_icd10.c
- *	  alliance.icd10 codes: icd10_parse, icd10_format, icd10_length,
- *	  icd10_prefix, icd10_prefix_last, icd10_within, icd10_chapter_of.
+ *	  alliance.icd10 codes: alliance_icd10_parse, alliance_icd10_format, alliance_icd10_length,
+ *	  alliance_icd10_prefix, alliance_icd10_prefix_last, alliance_icd10_within, alliance_icd10_chapter_of.
  *
  * The input is one code, or two separated by '|' (which no code contains).
  * Properties: a parsed code's text fits ICD10_OUTPUT_SIZE, is terminated and
  * parses back to it; white space and ASCII case change nothing; prefixes are
  * the text's prefixes; and for two codes, integer order is the order of the
- * canonical text and icd10_within is "the text starts with".
+ * canonical text and alliance_icd10_within is "the text starts with".
  */
 #include "fuzz.h"
 
-/* icd10_parse of exactly len bytes */
+/* alliance_icd10_parse of exactly len bytes */
 static bool
 parse(const char *s, size_t len, Icd10 *code)
 {
 	char	   *copy = exact_copy(s, len);
-	bool		ok = icd10_parse(copy, len, code);
+	bool		ok = alliance_icd10_parse(copy, len, code);
 
 	free(copy);
 	return ok;
@@ -28,7 +28,7 @@ format(Icd10 code)
 {
 	char	   *buf = format_buffer(ICD10_OUTPUT_SIZE);
 
-	icd10_format(code, buf);
+	alliance_icd10_format(code, buf);
 	CHECK(TERMINATED(buf, ICD10_OUTPUT_SIZE));
 	return buf;
 }
@@ -66,7 +66,7 @@ check_one(const char *s, size_t len, Icd10 *result)
 		return false;
 
 	CHECK(code >= 0);
-	n = icd10_length(code);
+	n = alliance_icd10_length(code);
 	CHECK(n >= ICD10_CATEGORY_SYMBOLS && n <= ICD10_SYMBOLS);
 
 	text = format(code);
@@ -83,24 +83,24 @@ check_one(const char *s, size_t len, Icd10 *result)
 	/* prefixes: cutting the code is cutting its text */
 	for (int k = ICD10_CATEGORY_SYMBOLS; k <= ICD10_SYMBOLS; k++)
 	{
-		Icd10		prefix = icd10_prefix(code, k);
+		Icd10		prefix = alliance_icd10_prefix(code, k);
 		char	   *ptext = format(prefix);
 		size_t		plen = strlen(ptext);
 
 		CHECK(prefix <= code);
-		CHECK(icd10_within(code, prefix));
-		CHECK(icd10_prefix_last(prefix) >= code);
+		CHECK(alliance_icd10_within(code, prefix));
+		CHECK(alliance_icd10_prefix_last(prefix) >= code);
 		CHECK(plen <= strlen(text) && memcmp(ptext, text, plen) == 0);
-		CHECK(icd10_length(prefix) == Min(k, n));
+		CHECK(alliance_icd10_length(prefix) == Min(k, n));
 		CHECK(k < n || prefix == code);
 		free(ptext);
 	}
-	CHECK(icd10_prefix_last(code) >= code);
-	CHECK(icd10_prefix_last(icd10_prefix_last(code)) == icd10_prefix_last(code));
+	CHECK(alliance_icd10_prefix_last(code) >= code);
+	CHECK(alliance_icd10_prefix_last(alliance_icd10_prefix_last(code)) == alliance_icd10_prefix_last(code));
 
-	n = icd10_chapter_of(code);
+	n = alliance_icd10_chapter_of(code);
 	CHECK(n >= 1 && n <= 22);
-	CHECK(n == icd10_chapter_of(icd10_prefix(code, ICD10_CATEGORY_SYMBOLS)));
+	CHECK(n == alliance_icd10_chapter_of(alliance_icd10_prefix(code, ICD10_CATEGORY_SYMBOLS)));
 
 	free(text);
 	*result = code;
@@ -131,7 +131,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t		lb = strlen(tb);
 
 		CHECK(sign(a - b) == sign(strcmp(ta, tb)));
-		CHECK(icd10_within(a, b) == (strlen(ta) >= lb && memcmp(ta, tb, lb) == 0));
+		CHECK(alliance_icd10_within(a, b) == (strlen(ta) >= lb && memcmp(ta, tb, lb) == 0));
 		free(ta);
 		free(tb);
 	}

@@ -1,6 +1,6 @@
 /*
  * fuzz_retry_after.c
- *	  HTTP Retry-After in delay-seconds form: retry_after_seconds.
+ *	  HTTP Retry-After in delay-seconds form: alliance_retry_after_seconds.
  *
  * Properties: accepted exactly when, past surrounding white space (ASCII,
  * U+00A0, U+3000), the value is one or more ASCII digits; the result is
@@ -19,7 +19,7 @@ parse(const char *s, size_t len, double *seconds)
 	bool		ok;
 
 	*seconds = -1;
-	ok = retry_after_seconds(copy, len, seconds);
+	ok = alliance_retry_after_seconds(copy, len, seconds);
 	free(copy);
 	return ok;
 }

@@ -1,6 +1,6 @@
 /*
  * fuzz_tier.c
- *	  alliance.tier literals: tier_parse, tier_format.
+ *	  alliance.tier literals: alliance_tier_parse, alliance_tier_format.
  *
  * Properties: a parsed tier is valid; both its texts fit TIER_OUTPUT_SIZE,
  * are terminated and parse back to it; surrounding white space and ASCII
@@ -8,13 +8,13 @@
  */
 #include "fuzz.h"
 
-/* tier_parse of exactly len bytes; -1 when it refuses them */
+/* alliance_tier_parse of exactly len bytes; -1 when it refuses them */
 static int
 parse(const char *s, size_t len)
 {
 	char	   *copy = exact_copy(s, len);
 	Tier		t;
-	int			result = tier_parse(copy, len, &t) ? t : -1;
+	int			result = alliance_tier_parse(copy, len, &t) ? t : -1;
 
 	free(copy);
 	return result;
@@ -25,7 +25,7 @@ check_format(Tier t, bool chinese)
 {
 	char	   *buf = format_buffer(TIER_OUTPUT_SIZE);
 
-	tier_format(t, chinese, buf);
+	alliance_tier_format(t, chinese, buf);
 	CHECK(TERMINATED(buf, TIER_OUTPUT_SIZE));
 	CHECK(strlen(buf) > 0);
 	CHECK(parse(buf, strlen(buf)) == t);
@@ -45,7 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(TIER_IS_VALID(t));
 		check_format(t, false);
 		check_format(t, true);
-		CHECK(tier_grade_letter(t) == "\0CBA"[TIER_GRADE(t)]);
+		CHECK(alliance_tier_grade_letter(t) == "\0CBA"[TIER_GRADE(t)]);
 	}
 
 	/* surrounding white space: ASCII, U+3000, U+00A0 */

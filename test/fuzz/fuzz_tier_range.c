@@ -1,7 +1,7 @@
 /*
  * fuzz_tier_range.c
- *	  alliance.tier_range literals: bounds parsed by tier_parse, then
- *	  tier_range_canonicalize.
+ *	  alliance.tier_range literals: bounds parsed by alliance_tier_parse, then
+ *	  alliance_tier_range_canonicalize.
  *
  * A small splitter stands in for PostgreSQL's range_in: "empty", or '[' or
  * '(' , a lower bound, ',', an upper bound, ']' or ')', where a bound is the
@@ -19,12 +19,12 @@
 
 typedef enum
 {
-	RANGE_INVALID,				/* the splitter or tier_parse refuses it */
+	RANGE_INVALID,				/* the splitter or alliance_tier_parse refuses it */
 	RANGE_EMPTY,
 	RANGE_NONEMPTY
 } RangeKind;
 
-/* tier_parse of exactly len bytes */
+/* alliance_tier_parse of exactly len bytes */
 static bool
 parse_bound(const char *s, size_t len, TierBound *bound)
 {
@@ -39,7 +39,7 @@ parse_bound(const char *s, size_t len, TierBound *bound)
 	}
 	copy = exact_copy(s, len);
 	bound->infinite = false;
-	ok = tier_parse(copy, len, &bound->value);
+	ok = alliance_tier_parse(copy, len, &bound->value);
 	free(copy);
 	return ok;
 }
@@ -86,7 +86,7 @@ read_range(const char *s, size_t len, TierBound *lower, TierBound *upper)
 {
 	RangeKind	kind = split(s, len, lower, upper);
 
-	if (kind == RANGE_NONEMPTY && !tier_range_canonicalize(lower, upper))
+	if (kind == RANGE_NONEMPTY && !alliance_tier_range_canonicalize(lower, upper))
 		kind = RANGE_EMPTY;
 	return kind;
 }
@@ -138,9 +138,9 @@ range_text(const TierBound *lower, const TierBound *upper, bool chinese, size_t 
 	CHECK(text != NULL);
 	lbuf[0] = ubuf[0] = '\0';
 	if (!lower->infinite)
-		tier_format(lower->value, chinese, lbuf);
+		alliance_tier_format(lower->value, chinese, lbuf);
 	if (!upper->infinite)
-		tier_format(upper->value, chinese, ubuf);
+		alliance_tier_format(upper->value, chinese, ubuf);
 	CHECK(TERMINATED(lbuf, TIER_OUTPUT_SIZE) && TERMINATED(ubuf, TIER_OUTPUT_SIZE));
 	*len = sprintf(text, "%c%s,%s)", lower->infinite ? '(' : '[', lbuf, ubuf);
 	free(lbuf);
@@ -163,7 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	given_lower = lower;
 	given_upper = upper;
-	if (!tier_range_canonicalize(&lower, &upper))
+	if (!alliance_tier_range_canonicalize(&lower, &upper))
 		kind = RANGE_EMPTY;
 
 	/* membership of every tier */
@@ -184,7 +184,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* canonical already */
 	again_lower = lower;
 	again_upper = upper;
-	CHECK(tier_range_canonicalize(&again_lower, &again_upper));
+	CHECK(alliance_tier_range_canonicalize(&again_lower, &again_upper));
 	CHECK(again_upper.infinite == upper.infinite &&
 		  again_upper.inclusive == upper.inclusive &&
 		  (upper.infinite || again_upper.value == upper.value));

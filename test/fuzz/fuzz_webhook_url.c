@@ -1,7 +1,7 @@
 /*
  * fuzz_webhook_url.c
- *	  Webhook URLs: webhook_url_verdict (libcurl's URL parser, host_in_list,
- *	  host_internal_class) and the classification of internal addresses.
+ *	  Webhook URLs: alliance_webhook_url_verdict (libcurl's URL parser, alliance_host_in_list,
+ *	  alliance_host_internal_class) and the classification of internal addresses.
  *
  * The input is a URL, or a host list, '\n' and a URL (else the default list,
  * "localhost,127.0.0.1,::1").  Properties: each verdict comes with what it
@@ -41,7 +41,7 @@ verdict(const char *url, const char *hosts, char **host)
 	WebhookUrlVerdict v;
 
 	*host = (char *) "unset";
-	v = webhook_url_verdict(url, hosts, &problem, host);
+	v = alliance_webhook_url_verdict(url, hosts, &problem, host);
 	switch (v)
 	{
 		case WEBHOOK_URL_ALLOWED:
@@ -53,12 +53,12 @@ verdict(const char *url, const char *hosts, char **host)
 			break;
 		case WEBHOOK_URL_PLAIN_HTTP:
 			CHECK(problem == NULL && *host != NULL && (*host)[0] != '\0');
-			CHECK(!webhook_host_listed(hosts, *host));
+			CHECK(!alliance_webhook_host_listed(hosts, *host));
 			break;
 		case WEBHOOK_URL_INTERNAL:
 			CHECK(problem != NULL && strlen(problem) > 0 && *host != NULL && (*host)[0] != '\0');
-			CHECK(!webhook_host_listed(hosts, *host));
-			CHECK(host_internal_class(*host) == problem);
+			CHECK(!alliance_webhook_host_listed(hosts, *host));
+			CHECK(alliance_host_internal_class(*host) == problem);
 			break;
 		default:
 			CHECK(!"verdict out of range");
@@ -139,26 +139,26 @@ obviously_internal(const char *host)
 static void
 check_ipv6_forms(const unsigned char *v4)
 {
-	const char *class = address_internal_class(AF_INET, v4);
+	const char *class = alliance_address_internal_class(AF_INET, v4);
 	unsigned char a[16] = {0};
 
 	a[10] = a[11] = 0xff;
 	memcpy(a + 12, v4, 4);
-	CHECK(address_internal_class(AF_INET6, a) == class);	/* ::ffff:a.b.c.d */
+	CHECK(alliance_address_internal_class(AF_INET6, a) == class);	/* ::ffff:a.b.c.d */
 	memset(a, 0, 16);
 	a[1] = 0x64;
 	a[2] = 0xff;
 	a[3] = 0x9b;
 	memcpy(a + 12, v4, 4);
-	CHECK(address_internal_class(AF_INET6, a) == class);	/* 64:ff9b::a.b.c.d */
+	CHECK(alliance_address_internal_class(AF_INET6, a) == class);	/* 64:ff9b::a.b.c.d */
 	memset(a, 0, 16);
 	a[0] = 0x20;
 	a[1] = 0x02;
 	memcpy(a + 2, v4, 4);
-	CHECK(address_internal_class(AF_INET6, a) == class);	/* 2002:a.b.c.d:: */
+	CHECK(alliance_address_internal_class(AF_INET6, a) == class);	/* 2002:a.b.c.d:: */
 	memset(a, 0, 16);
 	memcpy(a + 12, v4, 4);
-	CHECK(address_internal_class(AF_INET6, a) != NULL);	/* ::a.b.c.d */
+	CHECK(alliance_address_internal_class(AF_INET6, a) != NULL);	/* ::a.b.c.d */
 }
 
 /* The URL as libcurl writes it back after parsing it, or NULL */
@@ -212,7 +212,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (v == WEBHOOK_URL_INTERNAL)
 		CHECK(none == WEBHOOK_URL_INTERNAL && strcmp(host, none_host) == 0);
 	if (v == WEBHOOK_URL_ALLOWED && none != WEBHOOK_URL_ALLOWED)
-		CHECK(webhook_host_listed(hosts, none_host));
+		CHECK(alliance_webhook_host_listed(hosts, none_host));
 
 	/* an internal host is never allowed unless listed */
 	if (v != WEBHOOK_URL_REFUSED)
@@ -221,8 +221,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct in_addr in;
 
 		CHECK(h != NULL);
-		if (host_internal_class(h) != NULL || obviously_internal(h))
-			CHECK(v == WEBHOOK_URL_INTERNAL || webhook_host_listed(hosts, h));
+		if (alliance_host_internal_class(h) != NULL || obviously_internal(h))
+			CHECK(v == WEBHOOK_URL_INTERNAL || alliance_webhook_host_listed(hosts, h));
 		if (obviously_internal(h))
 			CHECK(none == WEBHOOK_URL_INTERNAL);
 		if (inet_aton(h, &in) != 0)

@@ -1,4 +1,4 @@
--- The soak test's checks, run by test/soak.sh once the workload stopped and
+-- The soak test's checks, run by test/soak/soak.sh once the workload stopped and
 -- the worker drained, with the receiver's log loaded into soak.received.
 -- Each prints lines; a check's first line starts with PASS or FAIL.
 \set ON_ERROR_STOP on

@@ -1,6 +1,6 @@
 -- The soak test's database: the extension, a small alliance, and the
 -- workload's own schema `soak`.  Run as a superuser in a fresh database by
--- test/soak.sh; the webhook endpoints are set afterwards (they need the
+-- test/soak/soak.sh; the webhook endpoints are set afterwards (they need the
 -- receiver's port).
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;

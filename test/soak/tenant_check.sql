@@ -1,9 +1,9 @@
 -- The soak test's checks of the hostile tenant (test/soak/tenant.pl), run by
--- test/soak.sh after check.sql, with the tenant's log in soak.hostile and
+-- test/soak/soak.sh after check.sql, with the tenant's log in soak.hostile and
 -- the faults in soak.fault.  Variables: own (the tenant's institution), rate
 -- (the workload's transactions/s), before and settle (seconds before and
 -- after a fault that measure the fault, not the tenant), lag_max, lag_p95
--- and step_max (the bounds, seconds; see test/soak.sh).
+-- and step_max (the bounds, seconds; see test/soak/soak.sh).
 -- Each check's first line starts with PASS or FAIL.
 \set ON_ERROR_STOP on
 \pset format unaligned

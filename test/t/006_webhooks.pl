@@ -1,5 +1,5 @@
 # The background worker delivers every referral event to the member
-# institutions' own systems as signed webhooks (SPEC §6), checked from the
+# institutions' own systems as signed webhooks, checked from the
 # receiving end, test/receiver.pl:
 #
 # - both sides of a referral get each of its events once, in order, with a
@@ -13,7 +13,7 @@
 # - a 410 disables the endpoint: no more notifications are queued for it;
 # - a receiver that hangs does not hold up another institution's deliveries;
 # - FHIR bodies are valid FHIR R4 Task resources whose status follows the
-#   mapping of SPEC §4, for every referral status;
+#   mapping of referral statuses to FHIR Task statuses, for every status;
 # - a burst of 800 notifications: each delivered at its first try, signed
 #   with its endpoint's secret.
 use strict;
@@ -788,7 +788,7 @@ is_deeply(\@invalid, [],
 	'FHIR: every Task has resourceType, id, status, intent, priority, dates, reasonCode, requester, owner as R4 requires, and no nulls'
 );
 
-# the status mapping of SPEC §4, event by event
+# the FHIR status mapping, event by event
 my (@got_mapping, @want_mapping, %covered);
 foreach my $line (split /\n/,
 	sql(
@@ -826,7 +826,7 @@ is_deeply(
 	[ sort keys %fhir_status ],
 	'FHIR: the referrals went through all ten statuses');
 is_deeply(\@got_mapping, \@want_mapping,
-	'FHIR: status and businessStatus follow SPEC §4 (scheduled -> accepted, arrived -> in-progress, expired/no_show -> failed), intent order, versionId, requester, owner, patient, ICD-10 code, statusReason'
+	'FHIR: status and businessStatus follow the status mapping (scheduled -> accepted, arrived -> in-progress, expired/no_show -> failed), intent order, versionId, requester, owner, patient, ICD-10 code, statusReason'
 );
 my ($return_task) = map { $json->decode($_->{body}) } grep {
 	my $task = $json->decode($_->{body});

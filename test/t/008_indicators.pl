@@ -14,7 +14,7 @@ use AllianceNode;
 
 # no dispatcher here: nothing but this test changes the data
 my $node = AllianceNode::start('indicators', "alliance.databases = ''\n");
-$node->safe_psql('postgres', slurp_file("$ENV{TESTDIR}/test/generate.sql"));
+$node->safe_psql('postgres', slurp_file("$ENV{TESTDIR}/demo/generate.sql"));
 my $built = $node->safe_psql('postgres',
 	"SELECT generator.network(alliances => 4, members => 20, referrals => 20000, visits => 100000, months => 8, seed => 0.7)");
 note "generated $built";

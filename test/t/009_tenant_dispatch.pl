@@ -229,14 +229,15 @@ note 'item 5: a notification whose payload cannot be built is buried alone';
 # a fault injected into the payload of one referral
 my $poison = refer($wuliqiao, $fenyuan, 'POISON-1');
 ok(wait_delivered($poison), 'the referral to poison is delivered once');
-sql(q{ALTER FUNCTION alliance.event_payload(bigint, bigint, text) RENAME TO event_payload_real;
-	  CREATE FUNCTION alliance.event_payload(referral_id bigint, event_id bigint, format text DEFAULT 'native')
+# (the dispatcher builds payloads with event_payload_of, also behind event_payload)
+sql(q{ALTER FUNCTION alliance.event_payload_of(alliance.referral, alliance.referral_event, text) RENAME TO event_payload_real;
+	  CREATE FUNCTION alliance.event_payload_of(r alliance.referral, e alliance.referral_event, format text)
 	  RETURNS text LANGUAGE plpgsql AS $$
 	  BEGIN
-		IF (SELECT patient_ref FROM alliance.referral r WHERE r.id = $1) = 'POISON-1' THEN
+		IF r.patient_ref = 'POISON-1' THEN
 			RAISE 'poisoned payload';
 		END IF;
-		RETURN alliance.event_payload_real($1, $2, $3);
+		RETURN alliance.event_payload_real(r, e, format);
 	  END $$});
 my @healthy;
 sql("SELECT status FROM alliance.accept($poison)");
@@ -248,8 +249,8 @@ ok( wait_for_sql(
 		   FROM alliance.outbox o JOIN alliance.referral_event e ON e.id = o.event_id
 		  WHERE o.referral_id = $poison AND e.to_status = 'accepted' AND o.status = 'dead'"),
 	"the poisoned notification is dead, to each side, with its error");
-sql(q{DROP FUNCTION alliance.event_payload(bigint, bigint, text);
-	  ALTER FUNCTION alliance.event_payload_real(bigint, bigint, text) RENAME TO event_payload});
+sql(q{DROP FUNCTION alliance.event_payload_of(alliance.referral, alliance.referral_event, text);
+	  ALTER FUNCTION alliance.event_payload_real(alliance.referral, alliance.referral_event, text) RENAME TO event_payload_of});
 
 ###########################################################################
 note 'a failed recording sends nothing twice and loses nothing';

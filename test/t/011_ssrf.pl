@@ -1,4 +1,4 @@
-# SSRF closed (SPEC §8, issue 11 item 6): a webhook URL never reaches an
+# SSRF closed (issue 11 item 6): a webhook URL never reaches an
 # internal address unless its host is listed in alliance.http_hosts, and the
 # error texts a tenant reads do not leak what a receiver said.
 #

@@ -1,4 +1,4 @@
-# The guarantees hold whatever a DBA grants (SPEC §8): roles given GRANT ALL
+# The guarantees hold whatever a DBA grants: roles given GRANT ALL
 # ON ALL TABLES / SEQUENCES / FUNCTIONS IN SCHEMA alliance, mapped to an
 # institution or not, try every way around the gate and are refused (42501);
 # no secret reads for clinical or reporting roles given SELECT on every table;

@@ -25,12 +25,12 @@ sub start
 	return $node;
 }
 
-# Load test/sample_alliance.sql into a database.
+# Load demo/sample_alliance.sql into a database.
 sub load_sample
 {
 	my ($node, $db) = @_;
 	$node->safe_psql($db // 'postgres',
-		slurp_file("$ENV{TESTDIR}/test/sample_alliance.sql"));
+		slurp_file("$ENV{TESTDIR}/demo/sample_alliance.sql"));
 }
 
 # The id of a sample institution, by name.
