@@ -1,6 +1,7 @@
 # alliance — PGXS build, plus the two commands of the README:
-#   make test   install what is missing, build (warnings are errors), install, replay the
-#               fuzz corpora, run every regression test (today and under two moved clocks)
+#   make test   install what is missing (Citus too, from ../shared/vendor when there), build
+#               (warnings are errors), install, replay the fuzz corpora, run every
+#               regression test (today and under two moved clocks)
 #               and every TAP test, each on private clusters; as root too
 #   make demo   the same set-up plus Graphviz and a CJK font, then a private cluster with
 #               the sample alliance and a picture of its referral flows
@@ -73,6 +74,7 @@ deps:
 	test/install-deps.sh "$(PG_CONFIG)"
 
 test: deps
+	test/install-citus.sh "$(PG_CONFIG)"
 	$(MAKE) all ALLIANCE_WERROR=1
 	$(MAKE) install ALLIANCE_WERROR=1
 	test/fuzz/fuzz.sh "$(PG_CONFIG)" replay

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -31,11 +32,16 @@
 #include "settings.h"
 #include "stmt.h"
 
+/*
+ * No join with the catalogs: on a Citus cluster role_map is a reference
+ * table, and a join with pg_roles would be shipped to its placement, where
+ * pg_authid is not readable.  pg_has_role() on the OID of a dropped role is
+ * false, so mappings left behind by one match nothing.
+ */
 static Stmt mapped_institutions = {
 	"SELECT DISTINCT m.institution_id"
 	"  FROM alliance.role_map m"
-	"  JOIN pg_catalog.pg_roles r ON r.oid = m.role_id"
-	" WHERE pg_catalog.pg_has_role($1, r.oid, 'USAGE')",
+	" WHERE pg_catalog.pg_has_role($1, m.role_id::pg_catalog.oid, 'USAGE')",
 	1, {OIDOID}
 };
 
@@ -47,6 +53,39 @@ static Stmt mapped_institutions_1_0 = {
 	" WHERE pg_catalog.pg_has_role($1, r.oid, 'USAGE')",
 	1, {OIDOID}
 };
+
+/*
+ * On a Citus cluster role_map is a reference table, and inside a query on a
+ * shard (a row-level security policy, as a worker applies it) Citus runs no
+ * distributed query: the mappings are read from this node's placement of
+ * role_map, which Citus keeps identical on every node.  Its name, or NULL
+ * when role_map is not distributed here (one server, or Citus without
+ * alliance.distribute()).  Inside a statement scope.
+ */
+static char *
+role_map_placement(void)
+{
+	bool		isnull;
+	Datum		name;
+
+	if (!OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE)) ||
+		!OidIsValid(get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE)))
+		return NULL;
+	if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'"
+					"       OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname OPERATOR(pg_catalog.||) '_'"
+					"                                                     OPERATOR(pg_catalog.||) s.shardid)"
+					"  FROM pg_catalog.pg_dist_shard s"
+					"  JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid"
+					"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid"
+					"  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+					" WHERE n.nspname OPERATOR(pg_catalog.=) 'alliance'"
+					"   AND c.relname OPERATOR(pg_catalog.=) 'role_map'"
+					"   AND p.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)",
+					true, 1) != SPI_OK_SELECT || SPI_processed == 0)
+		return NULL;
+	name = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? NULL : TextDatumGetCString(name);
+}
 
 /* Does alliance.role_map name roles by OID (1.2), or by name (1.0, 1.1)? */
 bool
@@ -81,6 +120,7 @@ alliance_caller_identify(Caller *caller)
 	MemoryContext outer = CurrentMemoryContext;
 	StmtScope	scope;
 	Datum		arg;
+	char	   *placement;
 
 	caller->roleid = GetUserId();
 	caller->acts_for_all = alliance_caller_role_acts_for_all(caller->roleid);
@@ -91,7 +131,19 @@ alliance_caller_identify(Caller *caller)
 
 	alliance_stmt_begin(&scope, false);
 	arg = ObjectIdGetDatum(caller->roleid);
-	alliance_stmt_run(alliance_role_map_by_oid() ? &mapped_institutions : &mapped_institutions_1_0, &arg, NULL, 0);
+	placement = role_map_placement();
+	if (placement != NULL)
+	{
+		Oid			argtype = OIDOID;
+		char	   *sql = psprintf("SELECT DISTINCT m.institution_id FROM %s m"
+								   " WHERE pg_catalog.pg_has_role($1, m.role_id::pg_catalog.oid, 'USAGE')",
+								   placement);
+
+		if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read %s", placement);
+	}
+	else
+		alliance_stmt_run(alliance_role_map_by_oid() ? &mapped_institutions : &mapped_institutions_1_0, &arg, NULL, 0);
 	if (SPI_processed > 0)
 	{
 		caller->institutions = MemoryContextAlloc(outer, SPI_processed * sizeof(int64));
@@ -149,12 +201,44 @@ alliance_caller_require_institution(const Caller *caller, int64 institution, con
 				 errhint("An administrator maps a role to an institution with alliance.map_role().")));
 }
 
+/*
+ * The answers of alliance.acts_for_all() and alliance.acting_institutions()
+ * for one role, kept for the rest of the statement in the call's fn_extra:
+ * the row-level security policies call them on every row (a subquery, which
+ * would run them once, is what Citus cannot distribute in a policy).
+ */
+typedef struct CallerCache
+{
+	Oid			roleid;
+	bool		acts_for_all;
+	ArrayType  *institutions;	/* for acting_institutions() only */
+} CallerCache;
+
+static CallerCache *
+caller_cache(FunctionCallInfo fcinfo)
+{
+	CallerCache *cache = (CallerCache *) fcinfo->flinfo->fn_extra;
+	Oid			roleid = GetUserId();
+
+	if (cache == NULL)
+		cache = fcinfo->flinfo->fn_extra =
+			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallerCache));
+	else if (cache->roleid == roleid)
+		return cache;
+	if (cache->institutions != NULL)
+		pfree(cache->institutions);
+	cache->roleid = roleid;
+	cache->acts_for_all = alliance_caller_role_acts_for_all(roleid);
+	cache->institutions = NULL;
+	return cache;
+}
+
 /* alliance.acts_for_all(): does the current user act for every institution? */
 PG_FUNCTION_INFO_V1(acts_for_all);
 Datum
 acts_for_all(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(alliance_caller_role_acts_for_all(GetUserId()));
+	PG_RETURN_BOOL(caller_cache(fcinfo)->acts_for_all);
 }
 
 /* alliance.acting_institutions(): the institutions the current user is mapped to */
@@ -162,13 +246,22 @@ PG_FUNCTION_INFO_V1(acting_institutions);
 Datum
 acting_institutions(PG_FUNCTION_ARGS)
 {
-	Caller		caller;
-	Datum	   *ids;
+	CallerCache *cache = caller_cache(fcinfo);
 
-	alliance_caller_identify(&caller);
-	ids = palloc(Max(caller.ninstitutions, 1) * sizeof(Datum));
-	for (int i = 0; i < caller.ninstitutions; i++)
-		ids[i] = Int64GetDatum(caller.institutions[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(ids, caller.ninstitutions, INT8OID,
-										  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (cache->institutions == NULL)
+	{
+		Caller		caller;
+		Datum	   *ids;
+		MemoryContext old;
+
+		alliance_caller_identify(&caller);
+		ids = palloc(Max(caller.ninstitutions, 1) * sizeof(Datum));
+		for (int i = 0; i < caller.ninstitutions; i++)
+			ids[i] = Int64GetDatum(caller.institutions[i]);
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		cache->institutions = construct_array(ids, caller.ninstitutions, INT8OID,
+											  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		MemoryContextSwitchTo(old);
+	}
+	PG_RETURN_ARRAYTYPE_P(DatumGetArrayTypePCopy(PointerGetDatum(cache->institutions)));
 }

@@ -20,8 +20,10 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -101,31 +103,36 @@ static Stmt lock_referral = {
 };
 
 /*
- * The SLA deadline of a referral that becomes requested: $n seconds from now
- * (sla_due() gives them), NULL when the statement passes none.
+ * The SLA deadline of a referral that becomes requested is a value, $n
+ * (sla_due() gives it), NULL when the statement passes none: not now() in the
+ * statement, which Citus refuses inside CASE or COALESCE on a distributed
+ * table.
  */
-#define DUE_AT(param)	"now() + make_interval(secs => " param ")"
+#define DUE_AT(param)	param
 
 static Stmt update_referral = {
 	"UPDATE alliance.referral AS r"
 	"   SET status = $2::alliance.referral_status,"
 	"       version = r.version + 1,"
 	"       updated_at = now(),"
-	"       due_at = coalesce(" DUE_AT("$3") ", r.due_at),"
+	"       due_at = coalesce($3, r.due_at),"
 	"       scheduled_at = coalesce($4, r.scheduled_at)"
 	" WHERE r.id = $1"
 	" RETURNING r",
-	4, {INT8OID, TEXTOID, FLOAT8OID, TIMESTAMPTZOID}
+	4, {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
+/*
+ * The referral's deadlines come as values (the gate has them), not from a
+ * SELECT on alliance.referral: on a Citus cluster an INSERT ... SELECT with
+ * parameters is planned for every shard, VALUES for the one of $1.
+ */
 static Stmt insert_event = {
 	"INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version,"
 	"                                     due_at, scheduled_at)"
-	" SELECT $1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6,"
-	"        r.due_at, r.scheduled_at"
-	"   FROM alliance.referral r WHERE r.id = $1"
+	" VALUES ($1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6, $7, $8)"
 	" RETURNING id",
-	6, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
+	8, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
 static Stmt insert_outbox = {
@@ -157,13 +164,13 @@ static Stmt receiver_accepting = {
 static Stmt insert_referral = {
 	INSERT_REFERRAL(", signed", ", $12"),
 	12, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
-		TEXTOID, FLOAT8OID, BOOLOID}
+		TEXTOID, TIMESTAMPTZOID, BOOLOID}
 };
 
 static Stmt insert_referral_1_1 = {
 	INSERT_REFERRAL("", ""),
 	11, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
-		TEXTOID, FLOAT8OID}
+		TEXTOID, TIMESTAMPTZOID}
 };
 
 static Stmt referral_direction = {
@@ -195,8 +202,8 @@ is_emergency(const char *urgency)
 
 /*
  * The SLA clock: a referral that becomes requested is due after
- * alliance.sla_<urgency>.  Sets *value to the seconds until it is due, or
- * *null to 'n' when the referral goes to any other status (its due time
+ * alliance.sla_<urgency>.  Sets *value to when it is due (now(), the
+ * transaction's start, plus the SLA), or *null to 'n' when the referral goes to any other status (its due time
  * stays as it was).
  */
 static void
@@ -221,7 +228,8 @@ sla_due(ReferralStatus to, const char *urgency, Datum *value, char *null)
 			seconds = alliance_sla_routine;
 			break;
 	}
-	*value = Float8GetDatum((float8) seconds);
+	*value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp() +
+								 (TimestampTz) seconds * USECS_PER_SEC);
 	*null = ' ';
 }
 
@@ -320,10 +328,10 @@ read_locked(int64 id, ReferralRow *row)
 static void
 record_event(int64 referral_id, const char *from, ReferralStatus to, const char *actor,
 			 const char *note, int32 version, int64 from_institution, int64 to_institution,
-			 bool sent)
+			 bool sent, const TimestampTz *due_at, const TimestampTz *scheduled_at)
 {
-	Datum		values[6];
-	char		nulls[6] = "      ";
+	Datum		values[8];
+	char		nulls[8] = "        ";
 	Datum		event_id;
 
 	values[0] = Int64GetDatum(referral_id);
@@ -334,6 +342,10 @@ record_event(int64 referral_id, const char *from, ReferralStatus to, const char 
 	values[4] = note ? CStringGetTextDatum(note) : (Datum) 0;
 	nulls[4] = note ? ' ' : 'n';
 	values[5] = Int32GetDatum(version);
+	values[6] = due_at ? TimestampTzGetDatum(*due_at) : (Datum) 0;
+	nulls[6] = due_at ? ' ' : 'n';
+	values[7] = scheduled_at ? TimestampTzGetDatum(*scheduled_at) : (Datum) 0;
+	nulls[7] = scheduled_at ? ' ' : 'n';
 	alliance_stmt_run(&insert_event, values, nulls, 0);
 	if (!alliance_stmt_get(1, &event_id))
 		elog(ERROR, "referral event was not recorded");
@@ -389,6 +401,12 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	Datum		values[4];
 	char		nulls[4] = "    ";
 	Datum		result;
+	Datum		due_at;
+	Datum		scheduled_at;
+	bool		due_null;
+	bool		scheduled_null;
+	TimestampTz due;
+	TimestampTz scheduled;
 
 	if (!by_system && !caller->acts_for_all && caller->ninstitutions == 0)
 		ereport(ERROR,
@@ -451,11 +469,16 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	if (!alliance_stmt_get(1, &result))
 		elog(ERROR, "referral " INT64_FORMAT " vanished under lock", row.id);
 
+	due_at = GetAttributeByName(DatumGetHeapTupleHeader(result), "due_at", &due_null);
+	scheduled_at = GetAttributeByName(DatumGetHeapTupleHeader(result), "scheduled_at", &scheduled_null);
+	due = DatumGetTimestampTz(due_at);
+	scheduled = DatumGetTimestampTz(scheduled_at);
 	record_event(row.id, status_name(row.status), t->to,
 				 t->actor ? t->actor : by_system ? "alliance" : alliance_caller_name(caller),
 				 t->note, row.version + 1,
 				 row.from_institution, row.to_institution,
-				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED));
+				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED),
+				 due_null ? NULL : &due, scheduled_null ? NULL : &scheduled);
 
 	if (green_channel_applies(t->to, row.urgency))
 		result = green_channel(row.id, row.to_institution, caller);
@@ -532,6 +555,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	bool		to_ok;
 	ReferralStatus status = submit ? RS_REQUESTED : RS_DRAFT;
 	Datum		id;
+	TimestampTz due;
 
 	if (!alliance_caller_acts_for(caller, from))
 		ereport(ERROR,
@@ -579,7 +603,9 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	if (!alliance_stmt_get(1, &id))
 		elog(ERROR, "referral was not created");
 
-	record_event(DatumGetInt64(id), NULL, status, alliance_caller_name(caller), reason, 1, from, to, submit);
+	due = nulls[10] == 'n' ? 0 : DatumGetTimestampTz(values[10]);
+	record_event(DatumGetInt64(id), NULL, status, alliance_caller_name(caller), reason, 1, from, to, submit,
+				 nulls[10] == 'n' ? NULL : &due, NULL);
 
 	if (green_channel_applies(status, urgency))
 		(void) green_channel(DatumGetInt64(id), to, caller);

@@ -72,11 +72,16 @@ static Stmt update_capacity = {
 	3, {INT8OID, INT4OID, BOOLOID}
 };
 
-/* the public part of the endpoint, then its secret, which only the admin reads */
+/*
+ * The public part of the endpoint, then its secret, which only the admin
+ * reads.  updated_at comes from the proposed row's default (now()): Citus
+ * refuses a STABLE function in DO UPDATE SET on a reference table.
+ */
 static Stmt upsert_endpoint = {
 	"INSERT INTO alliance.webhook_endpoint (institution_id, url, format) VALUES ($1, $2, $3)"
 	" ON CONFLICT (institution_id) DO UPDATE"
-	"   SET url = excluded.url, format = excluded.format, active = true, updated_at = now()",
+	"   SET url = excluded.url, format = excluded.format, active = true,"
+	"       updated_at = excluded.updated_at",
 	3, {INT8OID, TEXTOID, TEXTOID}
 };
 
@@ -91,7 +96,7 @@ static Stmt upsert_endpoint_1_0 = {
 	"INSERT INTO alliance.endpoint (institution_id, url, format, secret) VALUES ($1, $2, $3, $4)"
 	" ON CONFLICT (institution_id) DO UPDATE"
 	"   SET url = excluded.url, format = excluded.format, secret = excluded.secret,"
-	"       active = true, updated_at = now()",
+	"       active = true, updated_at = excluded.updated_at",
 	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
