@@ -924,13 +924,12 @@ start_ready(void)
 	Claimed   **link = &ready;
 	Claimed    *prev = NULL;
 	Load	   *loads;
-	int			nloads = 0;
+	int			nloads;
 
 	if (ready == NULL || alliance_webhook_in_flight(sender) >= alliance_max_in_flight)
 		return;
 	loads = palloc((alliance_webhook_in_flight(sender) + nready + 1) * sizeof(Load));
-	for (Delivery *d = alliance_webhook_in_flight_list(sender); d; d = d->next)
-		load_of(loads, &nloads, d->institution_id)->in_flight++;
+	nloads = current_loads(loads);
 
 	while (*link && alliance_webhook_in_flight(sender) < alliance_max_in_flight)
 	{
