@@ -15,6 +15,7 @@
 
 #include "bounds.h"
 #include "caller.h"
+#include "contract.h"
 #include "parse.h"
 #include "registry.h"
 #include "stmt.h"
@@ -43,6 +44,20 @@ static Stmt insert_result_sharing = {
 	4, {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID}
 };
 
+/*
+ * The months the indicators must refresh: the activity's month at the
+ * institution it counts for ($1), or an outreach stay's months at its host.
+ */
+static Stmt mark_activity = {
+	"SELECT alliance.touch_activity($1, $2)",
+	2, {INT8OID, TIMESTAMPTZOID}
+};
+
+static Stmt mark_outreach = {
+	"SELECT alliance.touch_outreach($1, $2, $3)",
+	3, {INT8OID, DATEOID, INT4OID}
+};
+
 /* Raise 22023 when two institutions that must differ are the same */
 static void
 require_two(int64 a, int64 b, const char *what)
@@ -54,14 +69,18 @@ require_two(int64 a, int64 b, const char *what)
 }
 
 /*
- * Insert an activity row as the extension's owner; returns its id.  Its first
- * ninstitutions values are institutions, which must exist (42704).
+ * Insert an activity row as the extension's owner and mark its months for the
+ * indicator refresh at the institution values[counted] (the time, or the
+ * outreach's start and days, follow at 2 and 3); returns its id.  Its first
+ * ninstitutions values are institutions, which must exist (42704).  Before
+ * ALTER EXTENSION UPDATE to 1.2 the tables' triggers mark the months.
  */
 static int64
-record(Stmt *stmt, Datum *values, const char *nulls, int ninstitutions)
+record(Stmt *stmt, Datum *values, const char *nulls, int ninstitutions, int counted)
 {
 	StmtScope	scope;
 	Datum		id;
+	Datum		mark[3];
 
 	alliance_stmt_begin(&scope, true);
 	for (int i = 0; i < ninstitutions; i++)
@@ -69,6 +88,13 @@ record(Stmt *stmt, Datum *values, const char *nulls, int ninstitutions)
 	alliance_stmt_run(stmt, values, nulls, 0);
 	if (!alliance_stmt_get(1, &id))
 		elog(ERROR, "activity was not recorded");
+	if (alliance_contracts_installed())
+	{
+		mark[0] = values[counted];
+		mark[1] = values[2];
+		mark[2] = stmt == &insert_outreach ? values[3] : (Datum) 0;
+		alliance_stmt_run(stmt == &insert_outreach ? &mark_outreach : &mark_activity, mark, NULL, 0);
+	}
 	alliance_stmt_end(&scope);
 	return DatumGetInt64(id);
 }
@@ -103,17 +129,18 @@ record_visit(PG_FUNCTION_ARGS)
 		values[3] = CStringGetTextDatum(code);
 	}
 	values[4] = PG_GETARG_DATUM(4);
-	PG_RETURN_INT64(record(&insert_visit, values, nulls, 1));
+	PG_RETURN_INT64(record(&insert_visit, values, nulls, 1, 0));
 }
 
 /*
  * The activity between two institutions: four arguments, none NULL, the first
  * two different institutions; the caller must act for the one at position
- * side, or for either when side is -1.
+ * side, or for either when side is -1; the months count for the one at
+ * counted.
  */
 static Datum
 record_between(FunctionCallInfo fcinfo, Stmt *stmt, const char *const names[4],
-			   const char *what, int side, const char *action)
+			   const char *what, int side, const char *action, int counted)
 {
 	Caller		caller;
 	Datum		values[4];
@@ -129,7 +156,7 @@ record_between(FunctionCallInfo fcinfo, Stmt *stmt, const char *const names[4],
 
 	for (int i = 0; i < 4; i++)
 		values[i] = PG_GETARG_DATUM(i);
-	PG_RETURN_INT64(record(stmt, values, NULL, 2));
+	PG_RETURN_INT64(record(stmt, values, NULL, 2, counted));
 }
 
 /*
@@ -157,7 +184,7 @@ record_teleconsult(PG_FUNCTION_ARGS)
 		alliance_bounds_check_not_blank(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind), "kind");
 	}
 	return record_between(fcinfo, &insert_teleconsult, names, "a teleconsultation", 0,
-						  "record a teleconsultation");
+						  "record a teleconsultation", 0);
 }
 
 /*
@@ -173,7 +200,7 @@ record_outreach(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		alliance_bounds_check_day_span(PG_GETARG_DATEADT(2), PG_ARGISNULL(3) ? 1 : PG_GETARG_INT32(3),
 							  "start_date");
-	return record_between(fcinfo, &insert_outreach, names, "outreach", -1, "record outreach");
+	return record_between(fcinfo, &insert_outreach, names, "outreach", -1, "record outreach", 1);
 }
 
 /*
@@ -190,5 +217,5 @@ record_result_sharing(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		(void) alliance_arg_instant(fcinfo, 2, "at");
 	return record_between(fcinfo, &insert_result_sharing, names, "result sharing", 1,
-						  "record result sharing");
+						  "record result sharing", 1);
 }

@@ -12,6 +12,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "guard.h"
 #include "settings.h"
 #include "webhook.h"
 #include "workers.h"
@@ -29,6 +30,8 @@ void
 _PG_init(void)
 {
 	alliance_define_settings();
+	alliance_guard_install();
+	alliance_utility_hook_install();
 
 	if (process_shared_preload_libraries_in_progress)
 		alliance_worker_preload();

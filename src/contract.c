@@ -108,16 +108,32 @@ static Stmt overlapping_contract = {
 	4, {INT8OID, TEXTOID, DATEOID, DATEOID}
 };
 
-static Stmt lock_contract = {
-	"SELECT alliance_id, patient_ref, family_institution, secondary_institution,"
-	"       tertiary_institution, doctor_ref, groups, starts, ends, ended_reason IS NOT NULL"
-	"  FROM alliance.contract WHERE id = $1 FOR UPDATE",
+/*
+ * A contract is found by its id, then locked by its key (alliance_id, id):
+ * on a Citus cluster, where contracts are distributed by alliance, the lock
+ * is a single-shard statement (a row lock over all shards is refused).
+ */
+static Stmt contract_alliance = {
+	"SELECT alliance_id FROM alliance.contract WHERE id = $1",
 	1, {INT8OID}
 };
 
+static Stmt lock_contract = {
+	"SELECT alliance_id, patient_ref, family_institution, secondary_institution,"
+	"       tertiary_institution, doctor_ref, groups, starts, ends, ended_reason IS NOT NULL"
+	"  FROM alliance.contract WHERE alliance_id = $1 AND id = $2 FOR UPDATE",
+	2, {INT8OID, INT8OID}
+};
+
 static Stmt update_end = {
-	"UPDATE alliance.contract SET ends = $2, ended_reason = $3 WHERE id = $1",
-	3, {INT8OID, DATEOID, TEXTOID}
+	"UPDATE alliance.contract SET ends = $2, ended_reason = $3 WHERE alliance_id = $4 AND id = $1",
+	4, {INT8OID, DATEOID, TEXTOID, INT8OID}
+};
+
+/* the months a contract spans need a refresh (alliance.touch_contract) */
+static Stmt mark_contract = {
+	"SELECT alliance.touch_contract($1, $2)",
+	2, {INT8OID, INT8OID}
 };
 
 static Stmt in_force = {
@@ -138,13 +154,19 @@ static Stmt combinations_of = {
 };
 
 /* the renewals signed after a contract (not started, since it has not ended) */
-static Stmt end_renewals = {
+static Stmt renewals_of = {
 	"WITH RECURSIVE chain AS ("
-	"  SELECT id FROM alliance.contract WHERE renews = $1"
-	"  UNION ALL SELECT c.id FROM alliance.contract c JOIN chain ON c.renews = chain.id)"
-	" UPDATE alliance.contract c SET ends = c.starts, ended_reason = $2"
-	"   FROM chain WHERE c.id = chain.id AND c.ended_reason IS NULL",
-	2, {INT8OID, TEXTOID}
+	"  SELECT id FROM alliance.contract WHERE alliance_id = $2 AND renews = $1"
+	"  UNION ALL SELECT c.id FROM alliance.contract c JOIN chain ON c.renews = chain.id"
+	"   WHERE c.alliance_id = $2)"
+	" SELECT id FROM chain",
+	2, {INT8OID, INT8OID}
+};
+
+static Stmt end_renewals = {
+	"UPDATE alliance.contract SET ends = starts, ended_reason = $2"
+	" WHERE alliance_id = $3 AND id = ANY ($1) AND ended_reason IS NULL",
+	3, {INT8ARRAYOID, TEXTOID, INT8OID}
 };
 
 static Stmt institution_tier = {
@@ -152,10 +174,30 @@ static Stmt institution_tier = {
 	1, {INT8OID}
 };
 
+/* changes nothing (and marks no month) when the figures are the same */
 static Stmt update_population = {
-	"UPDATE alliance.institution SET residents = $2, key_residents = $3 WHERE id = $1",
+	"UPDATE alliance.institution SET residents = $2, key_residents = $3"
+	" WHERE id = $1 AND (residents IS DISTINCT FROM $2 OR key_residents IS DISTINCT FROM $3)",
 	3, {INT8OID, INT4OID, INT4OID}
 };
+
+/* the registered population has no history: every month of its alliances */
+static Stmt mark_alliances_of = {
+	"SELECT alliance.touch_alliances(ARRAY(SELECT m.alliance_id FROM alliance.membership m"
+	"                                       WHERE m.institution_id = $1))",
+	1, {INT8OID}
+};
+
+/* Mark the months of contract id of the alliance for the indicator refresh */
+static void
+touch_contract(int64 alliance_id, int64 id)
+{
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(alliance_id);
+	values[1] = Int64GetDatum(id);
+	alliance_stmt_run(&mark_contract, values, NULL, 0);
+}
 
 static char *
 day_text(DateADT day)
@@ -348,6 +390,7 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
 		alliance_stmt_run(&insert_contract, values, nulls, 0);
 		if (!alliance_stmt_get(1, &id))
 			elog(ERROR, "contract was not signed");
+		touch_contract(alliance_id, DatumGetInt64(id));
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(outer);
 		CurrentResourceOwner = owner;
@@ -459,14 +502,17 @@ alliance_sign_contract(PG_FUNCTION_ARGS)
 static void
 read_locked(const Caller *caller, int64 id, ContractRow *row, const char *action)
 {
-	Datum		arg = Int64GetDatum(id);
+	Datum		args[2];
 	HeapTuple	tuple;
 	TupleDesc	desc;
 	bool		isnull;
 	bool		sees = false;
 	Datum		value;
 
-	alliance_stmt_run(&lock_contract, &arg, NULL, 1);
+	args[1] = Int64GetDatum(id);
+	alliance_stmt_run(&contract_alliance, &args[1], NULL, 1);
+	if (alliance_stmt_get(1, &args[0]))
+		alliance_stmt_run(&lock_contract, args, NULL, 1);
 	if (SPI_processed > 0)
 	{
 		tuple = SPI_tuptable->vals[0];
@@ -541,7 +587,9 @@ alliance_end_contract(PG_FUNCTION_ARGS)
 	ContractRow row;
 	char	   *reason;
 	DateADT		day;
-	Datum		values[3];
+	Datum		values[4];
+	Datum	   *renewals;
+	int			nrenewals;
 
 	alliance_arg_require(fcinfo, 0, "contract_id");
 	alliance_arg_require(fcinfo, 1, "reason");
@@ -562,13 +610,38 @@ alliance_end_contract(PG_FUNCTION_ARGS)
 				 errmsg("contract " INT64_FORMAT " is no longer in force", row.id),
 				 errdetail("It ran until %s.", day_text(row.ends))));
 
+	/* the months of the contract and of its renewals, as they were */
+	values[0] = Int64GetDatum(row.id);
+	values[1] = Int64GetDatum(row.alliance_id);
+	alliance_stmt_run(&renewals_of, values, NULL, 0);
+	nrenewals = (int) SPI_processed;
+	renewals = palloc(sizeof(Datum) * Max(nrenewals, 1));
+	for (int i = 0; i < nrenewals; i++)
+	{
+		bool		isnull;
+
+		renewals[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+	}
+	touch_contract(row.alliance_id, row.id);
+	for (int i = 0; i < nrenewals; i++)
+		touch_contract(row.alliance_id, DatumGetInt64(renewals[i]));
+
 	values[0] = Int64GetDatum(row.id);
 	values[1] = DateADTGetDatum(Max(day, row.starts));
 	values[2] = CStringGetTextDatum(reason);
+	values[3] = Int64GetDatum(row.alliance_id);
 	alliance_stmt_run(&update_end, values, NULL, 0);
 	/* the renewals already signed will not start either */
-	values[1] = values[2];
-	alliance_stmt_run(&end_renewals, values, NULL, 0);
+	if (nrenewals > 0)
+	{
+		values[0] = PointerGetDatum(construct_array(renewals, nrenewals, INT8OID, sizeof(int64),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[1] = values[2];
+		values[2] = Int64GetDatum(row.alliance_id);
+		alliance_stmt_run(&end_renewals, values, NULL, 0);
+	}
+	/* and as they are now */
+	touch_contract(row.alliance_id, row.id);
 	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }
@@ -625,6 +698,8 @@ alliance_set_population(PG_FUNCTION_ARGS)
 						institution, tiertext),
 				 errdetail("Residents sign with the family doctor teams of village and primary members.")));
 	alliance_stmt_run(&update_population, values, nulls, 0);
+	if (SPI_processed > 0)
+		alliance_stmt_run(&mark_alliances_of, values, NULL, 0);
 	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }

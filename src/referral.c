@@ -93,11 +93,25 @@ typedef struct ReferralRow
 	char	   *acuity;
 	char	   *urgency;
 	char	   *direction;
+	int64		parent_id;		/* the referral a return referral closes, or 0 */
+	TimestampTz created_at;
 } ReferralRow;
+
+/* What an event is about: its referral, as the event row and the marks name it */
+typedef struct EventSubject
+{
+	int64		referral_id;
+	int64		alliance_id;
+	int64		from_institution;
+	int64		to_institution;
+	int64		parent_id;
+	TimestampTz created_at;
+} EventSubject;
 
 static Stmt lock_referral = {
 	"SELECT alliance_id, from_institution, to_institution, status::text, version,"
-	"       patient_ref, diagnosis::text, acuity::text, urgency::text, direction::text"
+	"       patient_ref, diagnosis::text, acuity::text, urgency::text, direction::text,"
+	"       coalesce(parent_id, 0), created_at"
 	"  FROM alliance.referral WHERE id = $1 FOR UPDATE",
 	1, {INT8OID}
 };
@@ -129,10 +143,34 @@ static Stmt update_referral = {
  */
 static Stmt insert_event = {
 	"INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version,"
+	"                                     due_at, scheduled_at, from_institution, to_institution)"
+	" VALUES ($1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6, $7, $8, $9, $10)"
+	" RETURNING id",
+	10, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+		INT8OID, INT8OID}
+};
+
+/* before ALTER EXTENSION alliance UPDATE to 1.2: events without their institutions */
+static Stmt insert_event_1_1 = {
+	"INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version,"
 	"                                     due_at, scheduled_at)"
 	" VALUES ($1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6, $7, $8)"
 	" RETURNING id",
 	8, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+/*
+ * The referral's month needs a refresh of the indicators (inside the window),
+ * and, for a return referral, its parent's month, which the refresh finds by
+ * the parent's id (on a Citus cluster the parent is on another shard, and
+ * the gate reads none).  One VALUES row: a single-shard statement.
+ */
+static Stmt mark_referral = {
+	"INSERT INTO alliance.indicator_dirty (alliance_id, month, parent_id)"
+	" SELECT $1, alliance.month_of($2), $3 FROM alliance.time_window() AS w"
+	"  WHERE $2 >= w.first AND $2 < w.\"end\""
+	"     OR $3 IS NOT NULL",
+	3, {INT8OID, TIMESTAMPTZOID, INT8OID}
 };
 
 static Stmt insert_outbox = {
@@ -317,24 +355,30 @@ read_locked(int64 id, ReferralRow *row)
 	row->acuity = SPI_getvalue(tuple, desc, 8);
 	row->urgency = SPI_getvalue(tuple, desc, 9);
 	row->direction = SPI_getvalue(tuple, desc, 10);
+	row->parent_id = DatumGetInt64(SPI_getbinval(tuple, desc, 11, &isnull));
+	row->created_at = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 12, &isnull));
 }
 
 /*
  * Append an event (from NULL for a creation) and queue its notifications to
  * the sending and receiving institutions' active endpoints.  A referral that
  * was never sent (a draft, and its cancellation) is none of the receiver's
- * business: with sent false, only the sender hears of it.
+ * business: with sent false, only the sender hears of it.  The referral's
+ * month (and its parent's) is marked for the indicator refresh here, where
+ * every change of a referral passes; before ALTER EXTENSION UPDATE to 1.2
+ * the table's triggers mark it.
  */
 static void
-record_event(int64 referral_id, const char *from, ReferralStatus to, const char *actor,
-			 const char *note, int32 version, int64 from_institution, int64 to_institution,
-			 bool sent, const TimestampTz *due_at, const TimestampTz *scheduled_at)
+record_event(const EventSubject *subject, const char *from, ReferralStatus to, const char *actor,
+			 const char *note, int32 version, bool sent,
+			 const TimestampTz *due_at, const TimestampTz *scheduled_at)
 {
-	Datum		values[8];
-	char		nulls[8] = "        ";
+	Datum		values[10];
+	char		nulls[10] = "          ";
 	Datum		event_id;
+	bool		current = alliance_contracts_installed();
 
-	values[0] = Int64GetDatum(referral_id);
+	values[0] = Int64GetDatum(subject->referral_id);
 	values[1] = from ? CStringGetTextDatum(from) : (Datum) 0;
 	nulls[1] = from ? ' ' : 'n';
 	values[2] = CStringGetTextDatum(status_name(to));
@@ -346,15 +390,27 @@ record_event(int64 referral_id, const char *from, ReferralStatus to, const char 
 	nulls[6] = due_at ? ' ' : 'n';
 	values[7] = scheduled_at ? TimestampTzGetDatum(*scheduled_at) : (Datum) 0;
 	nulls[7] = scheduled_at ? ' ' : 'n';
-	alliance_stmt_run(&insert_event, values, nulls, 0);
+	values[8] = Int64GetDatum(subject->from_institution);
+	values[9] = Int64GetDatum(subject->to_institution);
+	alliance_stmt_run(current ? &insert_event : &insert_event_1_1, values, nulls, 0);
 	if (!alliance_stmt_get(1, &event_id))
 		elog(ERROR, "referral event was not recorded");
 
 	values[0] = event_id;
-	values[1] = Int64GetDatum(referral_id);
-	values[2] = Int64GetDatum(from_institution);
-	values[3] = Int64GetDatum(sent ? to_institution : from_institution);
+	values[1] = Int64GetDatum(subject->referral_id);
+	values[2] = Int64GetDatum(subject->from_institution);
+	values[3] = Int64GetDatum(sent ? subject->to_institution : subject->from_institution);
 	alliance_stmt_run(&insert_outbox, values, NULL, 0);
+
+	if (current)
+	{
+		values[0] = Int64GetDatum(subject->alliance_id);
+		values[1] = TimestampTzGetDatum(subject->created_at);
+		values[2] = Int64GetDatum(subject->parent_id);
+		nulls[0] = nulls[1] = ' ';
+		nulls[2] = subject->parent_id ? ' ' : 'n';
+		alliance_stmt_run(&mark_referral, values, nulls, 0);
+	}
 
 	/* the dispatcher sends them, and keeps an eye on the new deadlines */
 	alliance_wake_at_commit();
@@ -407,6 +463,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	bool		scheduled_null;
 	TimestampTz due;
 	TimestampTz scheduled;
+	EventSubject subject;
 
 	if (!by_system && !caller->acts_for_all && caller->ninstitutions == 0)
 		ereport(ERROR,
@@ -473,10 +530,15 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	scheduled_at = GetAttributeByName(DatumGetHeapTupleHeader(result), "scheduled_at", &scheduled_null);
 	due = DatumGetTimestampTz(due_at);
 	scheduled = DatumGetTimestampTz(scheduled_at);
-	record_event(row.id, status_name(row.status), t->to,
+	subject.referral_id = row.id;
+	subject.alliance_id = row.alliance_id;
+	subject.from_institution = row.from_institution;
+	subject.to_institution = row.to_institution;
+	subject.parent_id = row.parent_id;
+	subject.created_at = row.created_at;
+	record_event(&subject, status_name(row.status), t->to,
 				 t->actor ? t->actor : by_system ? "alliance" : alliance_caller_name(caller),
 				 t->note, row.version + 1,
-				 row.from_institution, row.to_institution,
 				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED),
 				 due_null ? NULL : &due, scheduled_null ? NULL : &scheduled);
 
@@ -556,6 +618,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	ReferralStatus status = submit ? RS_REQUESTED : RS_DRAFT;
 	Datum		id;
 	TimestampTz due;
+	EventSubject subject;
 
 	if (!alliance_caller_acts_for(caller, from))
 		ereport(ERROR,
@@ -604,7 +667,13 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 		elog(ERROR, "referral was not created");
 
 	due = nulls[10] == 'n' ? 0 : DatumGetTimestampTz(values[10]);
-	record_event(DatumGetInt64(id), NULL, status, alliance_caller_name(caller), reason, 1, from, to, submit,
+	subject.referral_id = DatumGetInt64(id);
+	subject.alliance_id = alliance_id;
+	subject.from_institution = from;
+	subject.to_institution = to;
+	subject.parent_id = parent_id;
+	subject.created_at = GetCurrentTransactionStartTimestamp();	/* created_at's default, now() */
+	record_event(&subject, NULL, status, alliance_caller_name(caller), reason, 1, submit,
 				 nulls[10] == 'n' ? NULL : &due, NULL);
 
 	if (green_channel_applies(status, urgency))

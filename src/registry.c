@@ -21,6 +21,7 @@
 #include "utils/syscache.h"
 
 #include "caller.h"
+#include "contract.h"
 #include "parse.h"
 #include "registry.h"
 #include "stmt.h"
@@ -65,6 +66,15 @@ static Stmt upsert_membership = {
 	"INSERT INTO alliance.membership (alliance_id, institution_id, role) VALUES ($1, $2, $3)"
 	" ON CONFLICT (alliance_id, institution_id) DO UPDATE SET role = excluded.role",
 	3, {INT8OID, INT8OID, TEXTOID}
+};
+
+/*
+ * A change of members changes every month of the alliance: those of its data
+ * as it is now (a new member's past included), and those that have figures.
+ */
+static Stmt mark_alliance = {
+	"SELECT alliance.touch_alliances(ARRAY[$1]::bigint[])",
+	1, {INT8OID}
 };
 
 static Stmt update_capacity = {
@@ -323,6 +333,8 @@ add_member(PG_FUNCTION_ARGS)
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 				 errhint("An alliance has at most one lead (牵头单位); make the current one a member first.")));
 	alliance_stmt_run(&upsert_membership, values, NULL, 0);
+	if (alliance_contracts_installed())	/* before 1.2, the table's triggers */
+		alliance_stmt_run(&mark_alliance, values, NULL, 0);
 	alliance_stmt_end(&scope);
 	PG_RETURN_VOID();
 }

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *	  What shared_preload_libraries sets up: the workers' shared memory, the
- *	  utility hook, and the launcher.
+ *	  What shared_preload_libraries sets up: the workers' shared memory and
+ *	  the launcher.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,8 +48,8 @@ alliance_shmem_startup(void)
 }
 
 /*
- * From _PG_init under shared_preload_libraries: shared memory, the hooks,
- * and the launcher.
+ * From _PG_init under shared_preload_libraries: shared memory and the
+ * launcher.
  */
 void
 alliance_worker_preload(void)
@@ -60,7 +60,6 @@ alliance_worker_preload(void)
 	shmem_request_hook = alliance_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = alliance_shmem_startup;
-	alliance_utility_hook_install();
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

@@ -65,6 +65,5 @@ extern bool alliance_worker_in_transaction(DispatcherSlot *slot, void (*fn) (voi
 								  const char *what);
 
 /* utility.c */
-extern void alliance_utility_hook_install(void);
 
 #endif							/* ALLIANCE_SLOTS_H */

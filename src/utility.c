@@ -16,6 +16,7 @@
 #include "utils/lsyscache.h"
 
 #include "caller.h"
+#include "guard.h"
 #include "slots.h"
 
 /* how long DROP DATABASE waits for the dispatcher to leave, in ms */
@@ -81,8 +82,7 @@ release_database(const char *dbname)
  * LOCK TABLE or TRUNCATE of a relation of the extension's schema, by a role
  * that does not act for every institution: refused before any lock is
  * taken, whatever its privileges, since the workers would wait for it (a
- * broad GRANT gives the privileges both need; the tables' own triggers
- * refuse a TRUNCATE only once it holds its lock).
+ * broad GRANT gives the privileges both need).
  */
 static void
 refuse_tenant_lock(List *relations, const char *command)
@@ -130,14 +130,17 @@ alliance_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOn
 	if (IsA(stmt, LockStmt))
 		refuse_tenant_lock(((LockStmt *) stmt)->relations, "LOCK");
 	else if (IsA(stmt, TruncateStmt))
+	{
 		refuse_tenant_lock(((TruncateStmt *) stmt)->relations, "TRUNCATE");
+		alliance_guard_truncate(((TruncateStmt *) stmt)->relations);
+	}
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 }
 
-/* From alliance_worker_preload */
+/* From _PG_init, in every backend that loads the library */
 void
 alliance_utility_hook_install(void)
 {

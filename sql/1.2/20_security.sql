@@ -100,69 +100,12 @@ COMMENT ON POLICY routing_rule_admin ON alliance.routing_rule IS 'the roles acti
 COMMENT ON POLICY indicator_target_admin ON alliance.indicator_target IS 'the roles acting for every institution edit the targets directly';
 
 -- Every table takes direct writes (INSERT, UPDATE, DELETE, MERGE, COPY FROM,
--- TRUNCATE) from the extension's functions (its owner) and superusers only,
--- whatever a role was granted: a referral's status, version and timestamps
--- change through the gate, events are appended by it, notifications and
--- their log are the dispatcher's, mappings and secrets the admin functions'.
-CREATE FUNCTION alliance.write_guard() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'alliance_write_guard' LANGUAGE C;
-COMMENT ON FUNCTION alliance.write_guard() IS
-	'statement trigger: refuses a direct write (42501) unless it comes from the extension''s functions, a superuser, or, with argument admin, the admin role; the second argument is the hint';
-
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.alliance
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Create an alliance with alliance.create_alliance().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.institution
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Register an institution with alliance.add_institution() and set its capacity with alliance.set_capacity().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.membership
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Change the members of an alliance with alliance.add_member().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.webhook_endpoint
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Register a webhook endpoint with alliance.set_endpoint().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.webhook_secret
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'alliance.set_endpoint() sets a new secret and returns it.');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.role_map
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Map a role with alliance.map_role() and unmap it with alliance.unmap_role().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.referral
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Create a referral with alliance.refer() and change it with alliance.transition() or its shorthands (accept, reject, schedule, arrive, complete, cancel).');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.referral_event
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Events are append-only: alliance.transition() and its shorthands append them.');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.outbox
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Send a dead notification again with alliance.redeliver() or alliance.redeliver_dead().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.delivery_log
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'The dispatcher records the attempts and prunes them after alliance.log_retention.');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.visit
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Record a visit with alliance.record_visit().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.teleconsult
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Record a teleconsultation with alliance.record_teleconsult().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.outreach
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Record outreach with alliance.record_outreach().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.result_sharing
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'Record a shared result with alliance.record_result_sharing().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.indicator
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'The indicators are computed by alliance.refresh_indicators().');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.indicator_dirty
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('none', 'The extension marks the months to refresh; alliance.refresh_indicators() takes them.');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.routing_rule
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('admin', 'Add a routing rule with alliance.add_routing_rule(); the admin role edits the rules directly.');
-CREATE TRIGGER write_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON alliance.indicator_target
-	FOR EACH STATEMENT EXECUTE FUNCTION alliance.write_guard('admin', 'The admin role (alliance.admin_role) sets the targets.');
-COMMENT ON TRIGGER write_guard ON alliance.alliance IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.institution IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.membership IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.webhook_endpoint IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.webhook_secret IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.role_map IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.referral IS 'status, version and timestamps change through the gate alone: direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.referral_event IS 'events are appended by the gate alone: direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.outbox IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.delivery_log IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.visit IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.teleconsult IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.outreach IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.result_sharing IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.indicator IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.indicator_dirty IS 'direct writes only from the extension''s functions and superusers';
-COMMENT ON TRIGGER write_guard ON alliance.routing_rule IS 'direct writes only from the extension''s functions, superusers and the admin role';
-COMMENT ON TRIGGER write_guard ON alliance.indicator_target IS 'direct writes only from the extension''s functions, superusers and the admin role';
+-- TRUNCATE, and row locks) from the extension's functions (its owner) and
+-- superusers only, whatever a role was granted: a referral's status, version
+-- and timestamps change through the gate, events are appended by it,
+-- notifications and their log are the dispatcher's, mappings and secrets the
+-- admin functions'.  The library's executor and utility hooks enforce it
+-- (src/guard.c), not triggers, so that it holds on a Citus cluster as well.
 
 -- A trigger runs as the role that fires it, the gate's owner included: a role
 -- with the TRIGGER privilege could run its code as the owner.  Only a

@@ -325,47 +325,34 @@ COMMENT ON FUNCTION alliance.data_months(bigint) IS
 
 -- A contract change dirties every month it spans (from the month of starts
 -- to that of its last day, ends - 1), within the window; a renewal, the month
--- its predecessor ends in (its renewal rate).  An early end is an UPDATE:
--- the months of the old row and of the new one.
-CREATE FUNCTION alliance.contract_touched() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	wm record := alliance.window_months();
-BEGIN
+-- its predecessor ends in (its renewal rate).  An early end changes the
+-- months of the old row and of the new one: end_contract() marks before and
+-- after its update.  The contract functions call it (src/contract.c); the
+-- registered population's changes mark every month of the institution's
+-- alliances, through alliance.touch_alliances().
+CREATE FUNCTION alliance.touch_contract(alliance_id bigint, contract_id bigint) RETURNS void
+	LANGUAGE sql VOLATILE
+BEGIN ATOMIC
 	INSERT INTO alliance.indicator_dirty (alliance_id, month)
 	SELECT DISTINCT x.alliance_id, x.month
 	  FROM (SELECT c.alliance_id, m::date AS month
-			  FROM changed c
-			 CROSS JOIN LATERAL generate_series(greatest(date_trunc('month', c.starts::timestamp), wm.first_month::timestamp),
-												least(date_trunc('month', (c.ends - 1)::timestamp), wm.last_month::timestamp),
-												interval '1 month') AS m
+			  FROM alliance.contract c
+			 CROSS JOIN alliance.window_months() AS wm
+			 CROSS JOIN LATERAL pg_catalog.generate_series(
+					pg_catalog.date_trunc('month', GREATEST(c.starts::timestamp, wm.first_month::timestamp)),
+					LEAST(pg_catalog.date_trunc('month', (c.ends OPERATOR(pg_catalog.-) 1)::timestamp), wm.last_month::timestamp),
+					interval '1 month') AS m
+			 WHERE c.alliance_id OPERATOR(pg_catalog.=) touch_contract.alliance_id
+			   AND c.id OPERATOR(pg_catalog.=) touch_contract.contract_id
 			UNION ALL
-			SELECT p.alliance_id, date_trunc('month', (p.ends - 1)::timestamp)::date
-			  FROM changed c JOIN alliance.contract p ON p.id OPERATOR(pg_catalog.=) c.renews) AS x
-	 WHERE x.month >= wm.first_month AND x.month <= wm.last_month;
-	RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION alliance.contract_touched() IS
-	'marks the months changed contracts span (and the month the contract they renew ends in) for the indicator refresh';
-CREATE TRIGGER contract_inserted AFTER INSERT ON alliance.contract
-	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.contract_touched();
-CREATE TRIGGER contract_updated_old AFTER UPDATE ON alliance.contract
-	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.contract_touched();
-CREATE TRIGGER contract_updated_new AFTER UPDATE ON alliance.contract
-	REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.contract_touched();
-CREATE TRIGGER contract_deleted AFTER DELETE ON alliance.contract
-	REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION alliance.contract_touched();
-COMMENT ON TRIGGER contract_inserted ON alliance.contract IS 'the indicators of the months it spans need a refresh';
-COMMENT ON TRIGGER contract_updated_old ON alliance.contract IS 'the indicators of the months it spanned before the change need a refresh';
-COMMENT ON TRIGGER contract_updated_new ON alliance.contract IS 'the indicators of the months it spans after the change need a refresh';
-COMMENT ON TRIGGER contract_deleted ON alliance.contract IS 'the indicators of the months it spanned need a refresh';
-
--- the registered population has no history: a change changes every month of
--- the institution's alliances, as a change of tier does
-CREATE TRIGGER institution_population_changed AFTER UPDATE OF residents, key_residents ON alliance.institution
-	FOR EACH ROW WHEN (OLD.residents IS DISTINCT FROM NEW.residents OR OLD.key_residents IS DISTINCT FROM NEW.key_residents)
-	EXECUTE FUNCTION alliance.institution_tier_touched();
-COMMENT ON TRIGGER institution_population_changed ON alliance.institution IS
-	'the indicators of the institution''s alliances need a refresh (contract_coverage, key_group_coverage)';
+			SELECT p.alliance_id, pg_catalog.date_trunc('month', (p.ends OPERATOR(pg_catalog.-) 1)::timestamp)::date
+			  FROM alliance.contract c
+			  JOIN alliance.contract p ON p.alliance_id OPERATOR(pg_catalog.=) c.alliance_id
+									  AND p.id OPERATOR(pg_catalog.=) c.renews
+			 WHERE c.alliance_id OPERATOR(pg_catalog.=) touch_contract.alliance_id
+			   AND c.id OPERATOR(pg_catalog.=) touch_contract.contract_id) AS x
+	 CROSS JOIN alliance.window_months() AS wm
+	 WHERE x.month OPERATOR(pg_catalog.>=) wm.first_month AND x.month OPERATOR(pg_catalog.<=) wm.last_month;
+END;
+COMMENT ON FUNCTION alliance.touch_contract(bigint, bigint) IS
+	'marks the months a contract spans (and the month the contract it renews ends in) for the indicator refresh; called by the contract functions';

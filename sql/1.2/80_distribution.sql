@@ -54,7 +54,10 @@ ALTER POLICY indicator_target_admin ON alliance.indicator_target
 -- first key of each table's primary key), the indicators by alliance.  The
 -- order is the order distribute() follows: reference tables first (the
 -- others' foreign keys point at them), then each colocation group from its
--- anchor.
+-- anchor.  The marks of what the indicator refresh must recompute stay a
+-- plain table on every node ('local'): a call delegated to a worker marks
+-- the referral's month there, in its own single-shard transaction, and the
+-- refresh takes the marks of every node.
 CREATE FUNCTION alliance.distribution_plan()
 	RETURNS TABLE (step integer, relation regclass, kind text, distribution_column name, colocate_with regclass)
 	LANGUAGE sql STABLE PARALLEL SAFE
@@ -79,13 +82,13 @@ BEGIN ATOMIC
 			(15, 'alliance.outreach', 'distributed', 'host_institution', 'alliance.visit'),
 			(16, 'alliance.result_sharing', 'distributed', 'consuming_institution', 'alliance.visit'),
 			(17, 'alliance.indicator', 'distributed', 'alliance_id', NULL),
-			(18, 'alliance.indicator_dirty', 'distributed', 'alliance_id', 'alliance.indicator'),
+			(18, 'alliance.indicator_dirty', 'local', NULL, NULL),
 			(19, 'alliance.contract', 'distributed', 'alliance_id', 'alliance.indicator')
 		   ) AS p(step, relation, kind, distribution_column, colocate_with)
 	 ORDER BY p.step;
 END;
 COMMENT ON FUNCTION alliance.distribution_plan() IS
-	'how alliance.distribute() places each table of the extension on a Citus cluster: reference tables for the registry, the referral''s id for a referral and its events, notifications and log (colocated), the institution for activity, the alliance for indicators and contracts';
+	'how alliance.distribute() places each table of the extension on a Citus cluster: reference tables for the registry, the referral''s id for a referral and its events, notifications and log (colocated), the institution for activity, the alliance for indicators and contracts, and the refresh''s marks local to each node';
 
 -- What stands between the schema and the plan, found in the catalogs alone
 -- (so it answers on one server too): each row one relation and one reason
@@ -134,6 +137,8 @@ BEGIN ATOMIC
 	  JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) x.indexrelid
 	 WHERE p.kind OPERATOR(pg_catalog.=) 'distributed'
 	   AND (x.indisunique OR x.indisexclusion)
+	   -- distribute() rebuilds it with alliance_id WITH = (btree_gist), below
+	   AND ic.relname OPERATOR(pg_catalog.<>) 'contract_one_in_force'
 	   AND NOT EXISTS (
 			SELECT FROM pg_catalog.pg_attribute a
 			 WHERE a.attrelid OPERATOR(pg_catalog.=) p.relation
@@ -149,7 +154,7 @@ BEGIN ATOMIC
 	  JOIN pg_catalog.pg_constraint k ON k.conrelid OPERATOR(pg_catalog.=) p.relation
 									 AND k.contype OPERATOR(pg_catalog.=) 'f'
 	  LEFT JOIN alliance.distribution_plan() q ON q.relation OPERATOR(pg_catalog.=) k.confrelid
-	 WHERE q.relation IS NULL
+	 WHERE q.relation IS NULL OR p.kind OPERATOR(pg_catalog.=) 'local' OR q.kind OPERATOR(pg_catalog.=) 'local'
 		OR (p.kind OPERATOR(pg_catalog.=) 'reference' AND q.kind OPERATOR(pg_catalog.=) 'distributed')
 		OR (p.kind OPERATOR(pg_catalog.=) 'distributed' AND q.kind OPERATOR(pg_catalog.=) 'distributed'
 			AND (COALESCE(p.colocate_with, p.relation) OPERATOR(pg_catalog.<>) COALESCE(q.colocate_with, q.relation)
@@ -161,6 +166,12 @@ BEGIN ATOMIC
 													 AND a2.attnum OPERATOR(pg_catalog.=) k.confkey[s]
 					 WHERE a1.attname OPERATOR(pg_catalog.=) p.distribution_column
 					   AND a2.attname OPERATOR(pg_catalog.=) q.distribution_column)))
+	UNION ALL
+	-- the contracts' exclusion constraint is rebuilt with alliance_id WITH =,
+	-- which needs btree_gist's operator classes
+	SELECT 'alliance.contract'::pg_catalog.regclass,
+		   'contract_one_in_force needs the extension btree_gist, which is not available: install PostgreSQL''s contrib modules on every node'
+	 WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_available_extensions x WHERE x.name OPERATOR(pg_catalog.=) 'btree_gist')
 	ORDER BY 1, 2;
 END;
 COMMENT ON FUNCTION alliance.distribution_obstacles() IS
@@ -261,11 +272,11 @@ BEGIN
 	  INTO obstacles
 	  FROM alliance.distribution_obstacles() o;
 	IF obstacles IS NOT NULL THEN
-		RAISE EXCEPTION 'the schema of alliance % cannot be distributed yet: nothing was changed',
+		RAISE EXCEPTION 'the schema of alliance % cannot be distributed as it is: nothing was changed',
 			(SELECT extversion FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'alliance')
 			USING ERRCODE = 'feature_not_supported',
 				  DETAIL = obstacles,
-				  HINT = 'These are the parts of the schema a later version of the extension changes for Citus; see the Scale section of the README.';
+				  HINT = 'Remove what was added to the extension''s tables (a trigger, a policy with a subquery) or install what is missing, then call alliance.distribute() again; see the Scale section of the README.';
 	END IF;
 
 	-- The registry's foreign keys from tables still local while the plan
@@ -274,7 +285,22 @@ BEGIN
 	-- EXTENSION): off for this transaction, in which every one of them is
 	-- distributed anyway.  The keys themselves stay.
 	PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
-	FOR p IN SELECT * FROM alliance.distribution_plan() ORDER BY step LOOP
+
+	-- A shard checks an exclusion constraint within itself, so Citus wants
+	-- the distribution column in it with an equality: one contract in force
+	-- per resident and alliance becomes (alliance_id WITH =, the resident's
+	-- key WITH &&, the period WITH &&), the same rule, with btree_gist's
+	-- operator class for bigint (Citus creates the extension on every node).
+	CREATE EXTENSION IF NOT EXISTS btree_gist SCHEMA public;
+	ALTER TABLE alliance.contract DROP CONSTRAINT contract_one_in_force,
+		ADD CONSTRAINT contract_one_in_force EXCLUDE USING gist (
+			alliance_id WITH OPERATOR(pg_catalog.=),
+			alliance.contract_key_of(alliance_id, patient_ref) WITH OPERATOR(pg_catalog.&&),
+			pg_catalog.daterange(starts, ends) WITH OPERATOR(pg_catalog.&&));
+	COMMENT ON CONSTRAINT contract_one_in_force ON alliance.contract IS
+		'a resident has at most one contract in force per alliance on any day (alliance.sign_contract reports a conflict as AL008)';
+
+	FOR p IN SELECT * FROM alliance.distribution_plan() WHERE kind OPERATOR(pg_catalog.<>) 'local' ORDER BY step LOOP
 		IF p.kind OPERATOR(pg_catalog.=) 'reference' THEN
 			EXECUTE 'SELECT pg_catalog.create_reference_table($1)' USING p.relation;
 		ELSE

@@ -114,7 +114,7 @@ SELECT error_of(format('INSERT INTO alliance.visit (institution_id, patient_ref,
 	   error_of(format('INSERT INTO alliance.outreach (expert_institution, host_institution, start_date) VALUES (%s, %s, ''infinity'')', :bh, :bp)) AS outreach_infinity;
 SELECT sqlstate_of(format('UPDATE alliance.referral SET patient_ref = repeat(''x'', 1048576) WHERE id = %s', :rs)) AS patient_ref_1mb,
 	   sqlstate_of(format('UPDATE alliance.referral SET scheduled_at = ''294276-12-31 23:59:59+00'' WHERE id = %s', :rs)) AS scheduled_far,
-	   sqlstate_of(format('INSERT INTO alliance.referral_event (referral_id, to_status, actor, version, note) VALUES (%s, ''accepted'', ''x'', 9, repeat(''x'', 4001))', :rs)) AS event_note_4001;
+	   sqlstate_of(format('INSERT INTO alliance.referral_event (referral_id, to_status, actor, version, note, from_institution, to_institution) VALUES (%s, ''accepted'', ''x'', 9, repeat(''x'', 4001), %s, %s)', :rs, :bp, :bh)) AS event_note_4001;
 -- added NOT VALID, so that an upgrade never fails on old rows
 SELECT conrelid::regclass AS "table", conname, convalidated
 FROM pg_constraint
@@ -167,9 +167,6 @@ SELECT refer(:ba, 'B-G', :bp, 'I21.0', 'acute', 'emergency', :bh) AS rg \gset
 SELECT status FROM referral WHERE id = :rg;
 SELECT to_status, actor = current_user AS by_caller, note FROM referral_history(:rg) ORDER BY id;
 
--- trigger functions called directly: 39P01, as PostgreSQL's own
-SELECT sqlstate_of('SELECT alliance.routing_data_changed()') AS routing_data_changed,
-	   sqlstate_of('SELECT alliance.builtin_guard()') AS builtin_guard;
 -- refer() with a missing alliance: 42704
 SELECT sqlstate_of(format('SELECT alliance.refer(424242, ''B-1'', %s, ''I10'', to_institution => %s)', :bp, :bh)) AS missing_alliance;
 

@@ -134,9 +134,13 @@ WHERE ind.alliance_id = :b AND ind.month = '2026-02-01'
   AND ind.indicator IN ('contract_coverage', 'in_combination_visit_rate')
 ORDER BY i.id, ind.indicator;
 
--- The incremental refresh: C2 ended early on 03-20 (as end_contract() will)
--- dirties the months of its old span, January to July, in A alone
+-- The incremental refresh: C2 ended early on 03-20 (as end_contract() will,
+-- marking with touch_contract() before and after) dirties the months of its
+-- old span, January to July, in A alone.  A direct write marks nothing by
+-- itself: these statements mark as the contract functions do.
+SELECT touch_contract(alliance_id, id) FROM contract WHERE alliance_id = :a AND patient_ref = 'R2';
 UPDATE contract SET ends = '2026-03-20', ended_reason = 'signed elsewhere' WHERE alliance_id = :a AND patient_ref = 'R2';
+SELECT touch_contract(alliance_id, id) FROM contract WHERE alliance_id = :a AND patient_ref = 'R2';
 SELECT alliance_id = :a AS in_a, min(month), max(month), count(DISTINCT month) AS months
 FROM indicator_dirty GROUP BY 1;
 SELECT refresh_indicators();
@@ -150,12 +154,13 @@ ORDER BY month, indicator;
 INSERT INTO contract (alliance_id, patient_ref, family_institution, tertiary_institution, groups, starts, ends, renews)
 SELECT alliance_id, patient_ref, family_institution, tertiary_institution, groups, ends, ends + 365, id
   FROM contract WHERE alliance_id = :b AND patient_ref = 'R5';
+SELECT touch_contract(alliance_id, id) FROM contract WHERE alliance_id = :b AND renews IS NOT NULL;
 SELECT bool_and(alliance_id = :b) AS in_b, count(*) FILTER (WHERE month = '2026-12-01') AS "C5b's last month"
 FROM indicator_dirty;
 SELECT refresh_indicators();
 -- a population change dirties every month of the member's alliances:
 -- Q's population known, B's coverage is 1/20
-UPDATE institution SET residents = 20, key_residents = 2 WHERE id = :q;
+SELECT set_population(:q, 20, 2);
 SELECT alliance_id = :b AS in_b, min(month) AS first_month,
 	   count(DISTINCT month) = (SELECT count(DISTINCT month) FROM indicator WHERE alliance_id = :b) AS every_month
 FROM indicator_dirty GROUP BY 1;
@@ -164,6 +169,7 @@ SELECT indicator, numerator || '/' || coalesce(denominator::text, '-') AS "B Feb
 FROM indicator WHERE alliance_id = :b AND institution_id IS NULL AND month = '2026-02-01'
   AND indicator IN ('contract_coverage', 'key_group_coverage') ORDER BY indicator;
 -- a deleted contract goes from its months
+SELECT touch_contract(alliance_id, id) FROM contract WHERE alliance_id = :a AND patient_ref = 'R4';
 DELETE FROM contract WHERE alliance_id = :a AND patient_ref = 'R4';
 SELECT refresh_indicators();
 SELECT numerator || '/' || denominator AS "A January coverage without C4 (3/15)" FROM indicator

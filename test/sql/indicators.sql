@@ -36,14 +36,19 @@ BEGIN
 		   1 + coalesce(array_length(steps, 1), 0), parent, created, created, created + interval '48 hours'
 	  FROM alliance.institution f, alliance.institution t WHERE f.id = sender AND t.id = receiver
 	RETURNING id INTO rid;
-	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, at, due_at)
-	VALUES (rid, NULL, 'requested', 'test', 1, created, created + interval '48 hours');
+	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, at, due_at,
+										 from_institution, to_institution)
+	VALUES (rid, NULL, 'requested', 'test', 1, created, created + interval '48 hours', sender, receiver);
 	FOR i IN 1 .. coalesce(array_length(steps, 1), 0) LOOP
-		INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, at, due_at)
+		INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, at, due_at,
+											 from_institution, to_institution)
 		VALUES (rid, prev::alliance.referral_status, steps[i]::alliance.referral_status, 'test', i + 1,
-				times[i], created + interval '48 hours');
+				times[i], created + interval '48 hours', sender, receiver);
 		prev := steps[i];
 	END LOOP;
+	-- the month to refresh, as the gate marks it (a direct write marks nothing)
+	INSERT INTO alliance.indicator_dirty (alliance_id, month, parent_id)
+	VALUES (alliance_id, alliance.month_of(created), parent);
 	RETURN rid;
 END
 $$;
@@ -197,8 +202,10 @@ SELECT DISTINCT alliance_id = :a AS in_a, month FROM indicator_dirty;
 SELECT refresh_indicators();
 SELECT round(value, 4) AS "A March primary_visit_share (1/1)" FROM indicator
 WHERE alliance_id = :a AND institution_id IS NULL AND month = '2026-03-01' AND indicator = 'primary_visit_share';
--- a member leaving changes every month of its alliance
+-- a member leaving changes every month of its alliance (a superuser's direct
+-- write marks nothing by itself: touch_alliances() marks what it changed)
 DELETE FROM membership WHERE alliance_id = :b AND institution_id = :p1;
+SELECT touch_alliances(ARRAY[:b]::bigint[]);
 SELECT count(DISTINCT month) >= 3 AS every_month_touched FROM indicator_dirty WHERE alliance_id = :b;
 SELECT refresh_indicators();
 SELECT round(value, 4) AS "B January primary_visit_share without P1 (0/6)" FROM indicator
@@ -209,7 +216,15 @@ SELECT count(*) AS "P1's rows in B" FROM indicator WHERE alliance_id = :b AND in
 INSERT INTO indicator_target (alliance_id, indicator, target) VALUES (:a, 'primary_visit_share', 0.5);
 SELECT alliance, month = month_of(now()) AS this_month, indicator, target, direction, met
 FROM scorecard WHERE alliance_id IN (:a, :b) AND target IS NOT NULL ORDER BY alliance_id, indicator;
-SELECT sqlstate_of('DELETE FROM alliance.indicator_target WHERE builtin') AS remove_builtin_target;
+-- built-in targets stay, whatever the admin role deletes (row-level security)
+GRANT DELETE ON alliance.indicator_target TO regress_alliance_admin;
+SET alliance.admin_role = 'regress_alliance_admin';
+SET ROLE regress_admin;
+DELETE FROM alliance.indicator_target WHERE builtin;
+RESET ROLE;
+RESET alliance.admin_role;
+REVOKE DELETE ON alliance.indicator_target FROM regress_alliance_admin;
+SELECT count(*) AS builtin_targets FROM alliance.indicator_target WHERE builtin;
 
 -- activity after this month (outreach going on, a visit booked) has figures,
 -- every month up to it, with no gap; the scorecard stays on this month; when
@@ -224,6 +239,7 @@ FROM indicator WHERE alliance_id = :a;
 SELECT DISTINCT month = month_of(now()) AS scorecard_on_this_month FROM scorecard WHERE alliance_id = :a;
 DELETE FROM outreach WHERE start_date = current_date AND host_institution = :p2;
 DELETE FROM visit WHERE patient_ref = 'VIS-FUTURE';
+SELECT touch_alliances(ARRAY[:a]::bigint[]);
 SELECT refresh_indicators();
 SELECT max(month) = month_of(now()) AS back_to_this_month FROM indicator WHERE alliance_id = :a;
 

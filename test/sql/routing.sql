@@ -56,10 +56,23 @@ FROM (VALUES
 	('SELECT alliance.add_routing_rule(''I21.4'', ''secondary'', ''tertiary'', ''acute'', NULL, ''x'')'),
 	('SELECT alliance.add_routing_rule(''F32'', ''tertiary'', ''primary'')'),
 	('SELECT alliance.add_routing_rule(''F32'', NULL, ''primary'')'),
-	('SELECT alliance.add_routing_rule(''F32'', ''primary'', ''secondary'', specialty => '''')'),
-	('UPDATE alliance.routing_rule SET max_tier = ''tertiary'' WHERE pattern = ''I10'' AND builtin'),
-	('DELETE FROM alliance.routing_rule WHERE builtin')
+	('SELECT alliance.add_routing_rule(''F32'', ''primary'', ''secondary'', specialty => '''')')
 ) AS v(call);
+-- built-in rules come with the extension: the admin role, which edits the
+-- rules directly, changes, removes and adds none (row-level security)
+SELECT md5(string_agg(r::text, ',' ORDER BY id)) AS builtin_before FROM routing_rule r WHERE builtin \gset
+GRANT INSERT, UPDATE, DELETE ON alliance.routing_rule TO regress_alliance_admin;
+GRANT USAGE ON SEQUENCE alliance.routing_rule_id_seq TO regress_alliance_admin;
+SET alliance.admin_role = 'regress_alliance_admin';
+SET ROLE regress_admin;
+UPDATE alliance.routing_rule SET max_tier = 'tertiary' WHERE pattern = 'I10' AND builtin;
+DELETE FROM alliance.routing_rule WHERE builtin;
+SELECT sqlstate_of('INSERT INTO alliance.routing_rule (pattern, min_tier, max_tier, builtin) VALUES (''F33'', ''primary'', ''secondary'', true)') AS admin_adds_builtin;
+RESET ROLE;
+RESET alliance.admin_role;
+REVOKE INSERT, UPDATE, DELETE ON alliance.routing_rule FROM regress_alliance_admin;
+REVOKE USAGE ON SEQUENCE alliance.routing_rule_id_seq FROM regress_alliance_admin;
+SELECT md5(string_agg(r::text, ',' ORDER BY id)) = :'builtin_before' AS builtin_rules_kept FROM routing_rule r WHERE builtin;
 SET ROLE regress_tertiary;
 SELECT sqlstate_of('SELECT alliance.add_routing_rule(''F32'', ''primary'', ''secondary'')') AS member_adds_rule;
 RESET ROLE;

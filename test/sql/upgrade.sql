@@ -144,6 +144,10 @@ WHERE b.digest IS DISTINCT FROM a.digest;
 SELECT (SELECT b.digest FROM public.before b WHERE b.table_name = 'alliance.endpoint')
 	   = md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '')) AS endpoint_rows_kept
 FROM alliance.endpoint t;
+-- the events gained their referral's two institutions (for row-level security)
+SELECT count(*) AS events, count(*) FILTER (WHERE e.from_institution = r.from_institution
+											 AND e.to_institution = r.to_institution) AS naming_their_institutions
+FROM alliance.referral_event e JOIN alliance.referral r ON r.id = e.referral_id;
 
 -- the same objects, definitions, privileges and comments as a fresh install
 SELECT 'only after the upgrade' AS side, object FROM public.extension_objects() u

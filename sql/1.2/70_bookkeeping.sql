@@ -1,0 +1,226 @@
+
+------------------------------------------------------------------------------
+-- Bookkeeping by the writers, not by triggers (issue 14)
+------------------------------------------------------------------------------
+
+-- Citus runs no trigger on a distributed or reference table, so the tables
+-- have none.  What the triggers did is done where the writing is:
+--
+-- - the write fence (who may write each table, events append-only) and the
+--   routing caches' invalidation are the library's executor and utility
+--   hooks (src/guard.c), which see every statement on every node;
+-- - the months the indicators must refresh are marked by the functions that
+--   write: the gate (src/referral.c) for a referral and, for a return
+--   referral, its parent (by id, resolved at the refresh: on a cluster the
+--   parent lives on another shard); record_visit() and the other activity
+--   functions; add_member(); set_population(); the contract functions.  A
+--   superuser who writes the tables directly marks what he changed with
+--   alliance.touch_months() or alliance.touch_alliances(), or calls
+--   alliance.rebuild_indicators();
+-- - built-in routing rules and targets are kept by restrictive policies.
+DROP TRIGGER referral_event_append_only ON alliance.referral_event;
+DROP TRIGGER referral_event_no_truncate ON alliance.referral_event;
+DROP FUNCTION alliance.referral_event_append_only();
+DROP TRIGGER routing_rule_changed ON alliance.routing_rule;
+DROP TRIGGER institution_changed ON alliance.institution;
+DROP TRIGGER membership_changed ON alliance.membership;
+DROP FUNCTION alliance.routing_data_changed();
+DROP TRIGGER routing_rule_builtin ON alliance.routing_rule;
+DROP TRIGGER indicator_target_builtin ON alliance.indicator_target;
+DROP FUNCTION alliance.builtin_guard();
+DROP TRIGGER referral_inserted ON alliance.referral;
+DROP TRIGGER referral_updated ON alliance.referral;
+DROP TRIGGER referral_deleted ON alliance.referral;
+DROP FUNCTION alliance.referral_touched();
+DROP TRIGGER visit_inserted ON alliance.visit;
+DROP TRIGGER visit_updated_old ON alliance.visit;
+DROP TRIGGER visit_updated_new ON alliance.visit;
+DROP TRIGGER visit_deleted ON alliance.visit;
+DROP TRIGGER teleconsult_inserted ON alliance.teleconsult;
+DROP TRIGGER teleconsult_updated_old ON alliance.teleconsult;
+DROP TRIGGER teleconsult_updated_new ON alliance.teleconsult;
+DROP TRIGGER teleconsult_deleted ON alliance.teleconsult;
+DROP TRIGGER result_sharing_inserted ON alliance.result_sharing;
+DROP TRIGGER result_sharing_updated_old ON alliance.result_sharing;
+DROP TRIGGER result_sharing_updated_new ON alliance.result_sharing;
+DROP TRIGGER result_sharing_deleted ON alliance.result_sharing;
+DROP FUNCTION alliance.activity_touched();
+DROP TRIGGER outreach_inserted ON alliance.outreach;
+DROP TRIGGER outreach_updated_old ON alliance.outreach;
+DROP TRIGGER outreach_updated_new ON alliance.outreach;
+DROP TRIGGER outreach_deleted ON alliance.outreach;
+DROP FUNCTION alliance.outreach_touched();
+DROP TRIGGER membership_inserted ON alliance.membership;
+DROP TRIGGER membership_updated ON alliance.membership;
+DROP TRIGGER membership_deleted ON alliance.membership;
+DROP FUNCTION alliance.membership_touched();
+DROP TRIGGER institution_tier_changed ON alliance.institution;
+DROP FUNCTION alliance.institution_tier_touched();
+
+-- A return referral's change changes its parent's figures (the closed loop):
+-- the gate names the parent, the refresh finds its month.
+ALTER TABLE alliance.indicator_dirty ADD COLUMN parent_id bigint;
+COMMENT ON TABLE alliance.indicator_dirty IS
+	'the (alliance, month) keys whose figures changed since the last refresh: written by the extension''s functions, consumed by alliance.refresh_indicators; on a Citus cluster a plain table on every node, marked by the calls that node ran';
+COMMENT ON COLUMN alliance.indicator_dirty.parent_id IS
+	'for a return referral''s change, the referral it returns: the month of that referral needs a refresh too';
+
+-- the month of an activity at an institution, inside the window
+CREATE FUNCTION alliance.touch_activity(institution_id bigint, at timestamptz) RETURNS void
+	LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+	SELECT alliance.touch_months(ARRAY[touch_activity.institution_id], ARRAY[alliance.month_of(touch_activity.at)])
+	  FROM alliance.time_window() AS w
+	 WHERE touch_activity.at OPERATOR(pg_catalog.>=) w.first AND touch_activity.at OPERATOR(pg_catalog.<) w."end";
+END;
+COMMENT ON FUNCTION alliance.touch_activity(bigint, timestamptz) IS
+	'marks the month of a visit, teleconsultation or shared result at an institution for the indicator refresh (record_visit() and the others call it)';
+
+-- the months of an outreach stay, inside the window
+CREATE FUNCTION alliance.touch_outreach(host_institution bigint, start_date date, days integer) RETURNS void
+	LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+	SELECT alliance.touch_months(pg_catalog.array_agg(touch_outreach.host_institution), pg_catalog.array_agg(m::date))
+	  FROM alliance.time_window() AS w,
+		   pg_catalog.generate_series(pg_catalog.date_trunc('month', touch_outreach.start_date::timestamp),
+									  (touch_outreach.start_date OPERATOR(pg_catalog.+)
+									   LEAST(touch_outreach.days, 366) OPERATOR(pg_catalog.-) 1)::timestamp,
+									  interval '1 month') AS m
+	 WHERE touch_outreach.start_date OPERATOR(pg_catalog.>=) (w.first AT TIME ZONE 'UTC')::date
+	   AND touch_outreach.start_date OPERATOR(pg_catalog.<) (w."end" AT TIME ZONE 'UTC')::date;
+END;
+COMMENT ON FUNCTION alliance.touch_outreach(bigint, date, integer) IS
+	'marks the months of an outreach stay at its host institution for the indicator refresh (record_outreach() calls it)';
+
+-- The keys a refresh recomputes from the marks it took: each mark's own key,
+-- and the month of the referral a return referral closes (inside the
+-- window).  On a cluster the marks come from every node.
+CREATE FUNCTION alliance.dirty_keys(alliance_ids bigint[], months date[], parent_ids bigint[])
+	RETURNS TABLE (alliance_id bigint, month date)
+	LANGUAGE sql STABLE
+BEGIN ATOMIC
+	SELECT d.alliance_id, d.month
+	  FROM unnest(dirty_keys.alliance_ids, dirty_keys.months) AS d(alliance_id, month)
+	UNION
+	SELECT p.alliance_id, alliance.month_of(p.created_at)
+	  FROM alliance.referral p
+	 CROSS JOIN alliance.time_window() AS w
+	 WHERE p.id OPERATOR(pg_catalog.=) ANY (dirty_keys.parent_ids)
+	   AND p.created_at OPERATOR(pg_catalog.>=) w.first AND p.created_at OPERATOR(pg_catalog.<) w."end";
+END;
+COMMENT ON FUNCTION alliance.dirty_keys(bigint[], date[], bigint[]) IS
+	'the (alliance, month) keys to recompute for the given marks of alliance.indicator_dirty: their own, and the months of the referrals that return referrals close';
+
+CREATE OR REPLACE FUNCTION alliance.refresh_indicators() RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	-- a refresh reads little: compiling its plans would cost more than running them
+	SET jit = off
+	AS $$
+DECLARE
+	taken bigint[];
+	dirty_alliances bigint[];
+	dirty_months date[];
+	dirty_parents bigint[];
+	span_alliances bigint[];
+	span_first date[];
+	span_last date[];
+	alliances bigint[];
+	months date[];
+BEGIN
+	-- one refresh at a time
+	PERFORM alliance.indicator_refresh_lock();	-- sql/1.2/40_workers.sql
+	-- the keys touched so far; later ones wait for the next refresh
+	SELECT array_agg(d.id), array_agg(d.alliance_id), array_agg(d.month), array_agg(d.parent_id)
+	  INTO taken, dirty_alliances, dirty_months, dirty_parents
+	  FROM alliance.indicator_dirty d;
+
+	-- Each alliance's months, as alliance.data_months() says: from its
+	-- creation or first data to this month or its last data.  Only a change
+	-- can move the bounds of the data, so they are read again only for the
+	-- alliances changed, or without figures yet; the others keep theirs, up
+	-- to this month.
+	WITH dirty AS (
+		SELECT DISTINCT k.alliance_id FROM alliance.dirty_keys(dirty_alliances, dirty_months, dirty_parents) k)
+	-- The span never leaves the months of alliance.time_window(), whatever
+	-- figures a former version left.
+	SELECT array_agg(a.id), array_agg(greatest(coalesce(dm.first_month, have.first_month), wm.first_month)),
+		   array_agg(least(greatest(coalesce(dm.last_month, have.last_month), alliance.month_of(now())),
+						   wm.last_month))
+	  INTO span_alliances, span_first, span_last
+	  FROM alliance.alliance a
+	 CROSS JOIN alliance.window_months() AS wm
+	 CROSS JOIN LATERAL (SELECT min(i.month) AS first_month, max(i.month) AS last_month
+						   FROM alliance.indicator i WHERE i.alliance_id = a.id) AS have
+	  LEFT JOIN LATERAL (SELECT x.first_month, x.last_month FROM alliance.data_months(a.id) AS x
+						  WHERE have.first_month IS NULL OR a.id IN (SELECT dirty.alliance_id FROM dirty)) AS dm
+		ON true;
+
+	-- what to compute: the touched keys within the span, and the months of
+	-- the span without figures (one index probe each)
+	WITH span AS (
+		SELECT s.alliance_id, m::date AS month
+		  FROM unnest(span_alliances, span_first, span_last) AS s(alliance_id, first_month, last_month)
+		 CROSS JOIN LATERAL generate_series(s.first_month, s.last_month, interval '1 month') AS m),
+	keys AS (
+		SELECT s.alliance_id, s.month FROM span s
+		 WHERE (s.alliance_id, s.month) IN (SELECT k.alliance_id, k.month
+											  FROM alliance.dirty_keys(dirty_alliances, dirty_months, dirty_parents) k)
+		UNION
+		SELECT s.alliance_id, s.month FROM span s
+		  LEFT JOIN LATERAL (SELECT true AS found FROM alliance.indicator i
+							  WHERE i.alliance_id = s.alliance_id AND i.month = s.month LIMIT 1) AS f ON true
+		 WHERE f.found IS NULL)
+	SELECT array_agg(k.alliance_id), array_agg(k.month) INTO alliances, months FROM keys k;
+
+	-- figures outside the span (data removed at its edges) go
+	DELETE FROM alliance.indicator i
+	 USING unnest(span_alliances, span_first, span_last) AS s(alliance_id, first_month, last_month)
+	 WHERE i.alliance_id = s.alliance_id AND (i.month < s.first_month OR i.month > s.last_month);
+	IF alliances IS NOT NULL THEN
+		DELETE FROM alliance.indicator i
+		 USING unnest(alliances, months) AS k(alliance_id, month)
+		 WHERE i.alliance_id = k.alliance_id AND i.month = k.month;
+		INSERT INTO alliance.indicator SELECT * FROM alliance.compute_indicators(alliances, months);
+	END IF;
+	DELETE FROM alliance.indicator_dirty d WHERE d.id = ANY (taken);
+END
+$$;
+
+
+-- Built-in routing rules and targets come with the extension (a restored dump
+-- brings them back as they were): the admin role adds its own rows, which
+-- take precedence, and neither adds, changes nor removes a built-in one.
+-- (Superusers and the extension's own scripts bypass row-level security.)
+CREATE POLICY routing_rule_builtin_insert ON alliance.routing_rule AS RESTRICTIVE FOR INSERT
+	WITH CHECK (NOT builtin);
+CREATE POLICY routing_rule_builtin_update ON alliance.routing_rule AS RESTRICTIVE FOR UPDATE
+	USING (NOT builtin) WITH CHECK (NOT builtin);
+CREATE POLICY routing_rule_builtin_delete ON alliance.routing_rule AS RESTRICTIVE FOR DELETE
+	USING (NOT builtin);
+CREATE POLICY indicator_target_builtin_insert ON alliance.indicator_target AS RESTRICTIVE FOR INSERT
+	WITH CHECK (NOT builtin);
+CREATE POLICY indicator_target_builtin_update ON alliance.indicator_target AS RESTRICTIVE FOR UPDATE
+	USING (NOT builtin) WITH CHECK (NOT builtin);
+CREATE POLICY indicator_target_builtin_delete ON alliance.indicator_target AS RESTRICTIVE FOR DELETE
+	USING (NOT builtin);
+COMMENT ON POLICY routing_rule_builtin_insert ON alliance.routing_rule IS 'the admin role adds rules of its own, never built-in ones';
+COMMENT ON POLICY routing_rule_builtin_update ON alliance.routing_rule IS 'built-in rules change only with the extension';
+COMMENT ON POLICY routing_rule_builtin_delete ON alliance.routing_rule IS 'built-in rules are removed only with the extension';
+COMMENT ON POLICY indicator_target_builtin_insert ON alliance.indicator_target IS 'the admin role adds targets of its own, never built-in ones';
+COMMENT ON POLICY indicator_target_builtin_update ON alliance.indicator_target IS 'built-in targets change only with the extension';
+COMMENT ON POLICY indicator_target_builtin_delete ON alliance.indicator_target IS 'built-in targets are removed only with the extension';
+
+-- Each event names the referral's two institutions, as the gate writes it,
+-- so that its policy is a comparison of the row's own columns (Citus
+-- distributes no policy with a subquery).
+ALTER TABLE alliance.referral_event ADD COLUMN from_institution bigint, ADD COLUMN to_institution bigint;
+UPDATE alliance.referral_event e SET from_institution = r.from_institution, to_institution = r.to_institution
+  FROM alliance.referral r WHERE r.id OPERATOR(pg_catalog.=) e.referral_id;
+ALTER TABLE alliance.referral_event ALTER COLUMN from_institution SET NOT NULL,
+	ALTER COLUMN to_institution SET NOT NULL;
+COMMENT ON COLUMN alliance.referral_event.from_institution IS 'the referral''s sending institution (copied by the gate, for row-level security)';
+COMMENT ON COLUMN alliance.referral_event.to_institution IS 'the referral''s receiving institution (copied by the gate, for row-level security)';
+ALTER POLICY referral_event_parties ON alliance.referral_event USING (
+	alliance.acts_for_all()
+	OR from_institution OPERATOR(pg_catalog.=) ANY (alliance.acting_institutions())
+	OR to_institution OPERATOR(pg_catalog.=) ANY (alliance.acting_institutions()));
