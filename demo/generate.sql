@@ -151,10 +151,13 @@ BEGIN
 	  FROM gen_referral g
 	 CROSS JOIN LATERAL (SELECT count(*) + 1 AS version, coalesce(max(s.at), g.created_at) AS at
 						   FROM generator.steps(g.status, g.created_at, g.sla, g.answered_at, g.arrived_at, g.done_at) AS s) AS p;
-	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, at, due_at)
-	SELECT g.id, NULL, 'requested', 'generator', 1, g.created_at, g.created_at + g.sla FROM gen_referral g
+	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, at, due_at,
+										 from_institution, to_institution)
+	SELECT g.id, NULL, 'requested', 'generator', 1, g.created_at, g.created_at + g.sla,
+		   g.from_institution, g.to_institution FROM gen_referral g
 	UNION ALL
-	SELECT g.id, s.from_status, s.to_status, 'generator', s.version, s.at, g.created_at + g.sla
+	SELECT g.id, s.from_status, s.to_status, 'generator', s.version, s.at, g.created_at + g.sla,
+		   g.from_institution, g.to_institution
 	  FROM gen_referral g
 	 CROSS JOIN LATERAL generator.steps(g.status, g.created_at, g.sla, g.answered_at, g.arrived_at, g.done_at) AS s;
 
@@ -166,8 +169,10 @@ BEGIN
 		   g.done_at + interval '48 hours'
 	  FROM gen_referral g
 	 WHERE g.direction = 'upward' AND g.status = 'completed' AND g.u3 < 0.5 AND g.done_at + interval '3 hours' < now();
-	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, at, due_at)
-	SELECT r.id, s.f::alliance.referral_status, s.t::alliance.referral_status, 'generator', s.v, r.created_at + s.after, r.due_at
+	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, at, due_at,
+										 from_institution, to_institution)
+	SELECT r.id, s.f::alliance.referral_status, s.t::alliance.referral_status, 'generator', s.v, r.created_at + s.after, r.due_at,
+		   r.from_institution, r.to_institution
 	  FROM alliance.referral r
 	 CROSS JOIN (VALUES (NULL, 'requested', 1, interval '0'), ('requested', 'accepted', 2, interval '3 hours')) AS s(f, t, v, after)
 	 WHERE r.parent_id IS NOT NULL AND r.patient_ref LIKE 'GEN-%'

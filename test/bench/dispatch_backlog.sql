@@ -24,9 +24,10 @@ FROM life l,
 	 (VALUES (1, NULL, 'requested'), (2, 'requested', 'accepted'), (3, 'accepted', 'scheduled'),
 			 (4, 'scheduled', 'arrived'), (5, 'arrived', 'completed')) AS s(version, from_status, to_status)
 ORDER BY l.referral_id, s.version;
-INSERT INTO alliance.referral_event (id, referral_id, from_status, to_status, actor, version)
+INSERT INTO alliance.referral_event (id, referral_id, from_status, to_status, actor, version,
+									 from_institution, to_institution)
 SELECT event_id, referral_id, from_status::alliance.referral_status, to_status::alliance.referral_status,
-	   current_user, version
+	   current_user, version, :sender, institution_id
 FROM backlog;
 INSERT INTO alliance.outbox (event_id, referral_id, institution_id)
 SELECT event_id, referral_id, institution_id FROM backlog ORDER BY event_id;

@@ -88,11 +88,21 @@ my @changes = (
 	"SELECT count(alliance.record_result_sharing(l.institution_id, m.institution_id, now() - random() * interval '200 days', random() < 0.8))
 	   FROM alliance.membership m JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
 	  WHERE m.role = 'member' AND random() < 0.05",
-	"DELETE FROM alliance.visit WHERE id IN (SELECT id FROM alliance.visit ORDER BY random() LIMIT 50)",
-	"UPDATE alliance.visit SET at = at - interval '33 days' WHERE id IN (SELECT id FROM alliance.visit ORDER BY random() LIMIT 50)",
+	# a superuser's direct writes, each marking the months it changes as the
+	# extension's functions do (a direct write marks nothing by itself)
+	"WITH d AS (DELETE FROM alliance.visit WHERE id IN (SELECT id FROM alliance.visit ORDER BY random() LIMIT 50)
+				RETURNING institution_id, at)
+	 SELECT count(*) FROM d, LATERAL alliance.touch_activity(d.institution_id, d.at) AS t",
+	"CREATE TEMP TABLE moved AS SELECT id, institution_id, at FROM alliance.visit ORDER BY random() LIMIT 50;
+	 UPDATE alliance.visit v SET at = v.at - interval '33 days' FROM moved WHERE v.id = moved.id;
+	 SELECT count(*) FROM moved, LATERAL alliance.touch_activity(moved.institution_id, moved.at) AS o,
+		   LATERAL alliance.touch_activity(moved.institution_id, moved.at - interval '33 days') AS n",
 	# one visit two months back: only its old and new months are touched
-	"UPDATE alliance.visit SET at = at - interval '62 days'
-	  WHERE id = (SELECT max(id) FROM alliance.visit WHERE at > now() - interval '20 days')",
+	"WITH u AS (UPDATE alliance.visit SET at = at - interval '62 days'
+				 WHERE id = (SELECT max(id) FROM alliance.visit WHERE at > now() - interval '20 days')
+				RETURNING institution_id, at)
+	 SELECT count(*) FROM u, LATERAL alliance.touch_activity(u.institution_id, u.at) AS n,
+		   LATERAL alliance.touch_activity(u.institution_id, u.at + interval '62 days') AS o",
 	# referrals through the gate, now
 	"SELECT count(alliance.refer(m.alliance_id, 'NEW-' || m.institution_id, m.institution_id, 'I10', to_institution => l.institution_id))
 	   FROM alliance.membership m JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
@@ -103,10 +113,14 @@ my @changes = (
 		AND r.from_institution IN (SELECT institution_id FROM alliance.membership WHERE alliance_id = r.alliance_id)
 		AND r.to_institution IN (SELECT institution_id FROM alliance.membership WHERE alliance_id = r.alliance_id)",
 	# the network itself
-	"DELETE FROM alliance.membership WHERE (alliance_id, institution_id) IN
-	   (SELECT alliance_id, institution_id FROM alliance.membership WHERE role = 'member' ORDER BY random() LIMIT 2)",
-	"UPDATE alliance.institution SET tier = level(tier) + 1
-	  WHERE id IN (SELECT id FROM alliance.institution WHERE tier < 'tertiary' ORDER BY random() LIMIT 2)",
+	"WITH d AS (DELETE FROM alliance.membership WHERE (alliance_id, institution_id) IN
+				  (SELECT alliance_id, institution_id FROM alliance.membership WHERE role = 'member' ORDER BY random() LIMIT 2)
+				RETURNING alliance_id)
+	 SELECT alliance.touch_alliances(ARRAY(SELECT alliance_id FROM d))",
+	"WITH u AS (UPDATE alliance.institution SET tier = level(tier) + 1
+				 WHERE id IN (SELECT id FROM alliance.institution WHERE tier < 'tertiary' ORDER BY random() LIMIT 2)
+				RETURNING id)
+	 SELECT alliance.touch_alliances(ARRAY(SELECT m.alliance_id FROM alliance.membership m JOIN u ON u.id = m.institution_id))",
 	# a new member brings its past; data before an alliance's creation, and
 	# after this month, widen its months; removed again, they narrow them
 	"SELECT alliance.add_member(a.id, i.id)
@@ -119,13 +133,17 @@ my @changes = (
 	"SELECT count(alliance.record_outreach(l.institution_id, m.institution_id, current_date + 10, 60))
 	   FROM alliance.membership m JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
 	  WHERE m.role = 'member' AND random() < 0.02",
-	"DELETE FROM alliance.outreach WHERE start_date > current_date AND random() < 0.7",
-	"DELETE FROM alliance.visit WHERE patient_ref = 'OLD' AND random() < 0.7",
+	"WITH d AS (DELETE FROM alliance.outreach WHERE start_date > current_date AND random() < 0.7
+				RETURNING host_institution, start_date, days)
+	 SELECT count(*) FROM d, LATERAL alliance.touch_outreach(d.host_institution, d.start_date, d.days) AS t",
+	"WITH d AS (DELETE FROM alliance.visit WHERE patient_ref = 'OLD' AND random() < 0.7 RETURNING institution_id, at)
+	 SELECT count(*) FROM d, LATERAL alliance.touch_activity(d.institution_id, d.at) AS t",
 	# family doctor contracts, written directly as sign_contract(),
-	# renew_contract() and end_contract() will: new residents signed (some
+	# renew_contract() and end_contract() will, and marked as they mark (with
+	# touch_contract(), before and after a change): new residents signed (some
 	# mid-month, some ahead), renewals, early ends, removals; visits by signed
 	# residents in and out of their combination; populations changed
-	"INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution, secondary_institution,
+	"WITH i AS (INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution, secondary_institution,
 									tertiary_institution, groups, starts, ends)
 	 SELECT m.alliance_id, 'SIGNED-' || m.institution_id || '-' || g || '-' || (random() * 1e9)::int, m.institution_id,
 			(SELECT s.institution_id FROM alliance.membership s JOIN alliance.institution si ON si.id = s.institution_id
@@ -136,8 +154,10 @@ my @changes = (
 	   JOIN alliance.membership l ON l.alliance_id = m.alliance_id AND l.role = 'lead'
 	  CROSS JOIN generate_series(1, 2) AS g
 	  CROSS JOIN LATERAL (SELECT current_date - 250 + (random() * 300)::int AS d) AS s
-	  WHERE i.tier <= 'primary' AND random() < 0.2",
-	"INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution, secondary_institution,
+	  WHERE i.tier <= 'primary' AND random() < 0.2
+	 RETURNING alliance_id, id)
+	 SELECT count(*) FROM i, LATERAL alliance.touch_contract(i.alliance_id, i.id) AS t",
+	"WITH i AS (INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution, secondary_institution,
 									tertiary_institution, groups, starts, ends, renews)
 	 SELECT c.alliance_id, c.patient_ref, c.family_institution, c.secondary_institution, c.tertiary_institution,
 			c.groups, c.ends, c.ends + 365, c.id
@@ -145,21 +165,29 @@ my @changes = (
 	  WHERE c.ended_reason IS NULL AND c.ends < current_date + 30
 		AND NOT EXISTS (SELECT FROM alliance.contract n
 						 WHERE n.alliance_id = c.alliance_id AND n.patient_ref = c.patient_ref AND n.ends > c.ends)
-		AND random() < 0.05",
-	"UPDATE alliance.contract c SET ends = c.starts + 1 + ((c.ends - c.starts - 1) * random())::int, ended_reason = 'moved away'
+		AND random() < 0.05
+	 RETURNING alliance_id, id)
+	 SELECT count(*) FROM i, LATERAL alliance.touch_contract(i.alliance_id, i.id) AS t",
+	"CREATE TEMP TABLE ending AS SELECT c.alliance_id, c.id FROM alliance.contract c
 	  WHERE c.ended_reason IS NULL AND c.ends > current_date - 200
-		AND NOT EXISTS (SELECT FROM alliance.contract n WHERE n.renews = c.id) AND random() < 0.02",
-	"DELETE FROM alliance.contract c
-	  WHERE NOT EXISTS (SELECT FROM alliance.contract n WHERE n.renews = c.id) AND random() < 0.01",
+		AND NOT EXISTS (SELECT FROM alliance.contract n WHERE n.renews = c.id) AND random() < 0.02;
+	 SELECT count(*) FROM ending, LATERAL alliance.touch_contract(ending.alliance_id, ending.id) AS t;
+	 UPDATE alliance.contract c SET ends = c.starts + 1 + ((c.ends - c.starts - 1) * random())::int, ended_reason = 'moved away'
+	   FROM ending WHERE c.alliance_id = ending.alliance_id AND c.id = ending.id;
+	 SELECT count(*) FROM ending, LATERAL alliance.touch_contract(ending.alliance_id, ending.id) AS t",
+	"CREATE TEMP TABLE removed AS SELECT c.alliance_id, c.id FROM alliance.contract c
+	  WHERE NOT EXISTS (SELECT FROM alliance.contract n WHERE n.renews = c.id) AND random() < 0.01;
+	 SELECT count(*) FROM removed, LATERAL alliance.touch_contract(removed.alliance_id, removed.id) AS t;
+	 DELETE FROM alliance.contract c USING removed WHERE c.alliance_id = removed.alliance_id AND c.id = removed.id",
 	"SELECT count(alliance.record_visit(CASE WHEN random() < 0.5 THEN c.family_institution
 											 WHEN random() < 0.5 THEN c.tertiary_institution
 											 ELSE (SELECT m.institution_id FROM alliance.membership m
 												    WHERE m.alliance_id = c.alliance_id ORDER BY random() LIMIT 1) END,
 										c.patient_ref, c.starts + random() * least(c.ends - c.starts, 200) * interval '1 day'))
 	   FROM alliance.contract c WHERE random() < 0.01 AND c.starts > current_date - 250",
-	"UPDATE alliance.institution SET residents = CASE WHEN random() < 0.2 THEN NULL ELSE 100 + (random() * 900)::int END,
-			key_residents = (random() * 100)::int
-	  WHERE id IN (SELECT id FROM alliance.institution WHERE tier <= 'primary' ORDER BY random() LIMIT 2)");
+	"SELECT count(alliance.set_population(i.id, CASE WHEN random() < 0.2 THEN NULL ELSE 100 + (random() * 900)::int END,
+										  (random() * 100)::int))
+	   FROM (SELECT id FROM alliance.institution WHERE tier <= 'primary' ORDER BY random() LIMIT 2) AS i");
 # reproducible: Perl's choices and each statement's random() from one seed
 srand(20261122);
 for my $round (1 .. 5)
