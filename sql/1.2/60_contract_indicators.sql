@@ -276,50 +276,67 @@ COMMENT ON FUNCTION alliance.compute_indicators(bigint[], date[]) IS
 	'the sixteen indicators of the given (alliance, month) keys (twelve of activity and referrals, four of family doctor contracts), for the whole alliance and each member, computed from the data';
 
 CREATE OR REPLACE FUNCTION alliance.data_months(alliance_id bigint, OUT first_month date, OUT last_month date)
-	LANGUAGE sql STABLE
-BEGIN ATOMIC
-	SELECT greatest(least(min(x.first_month),
-						  CASE WHEN a.created_at >= w.first AND a.created_at < w."end" THEN alliance.month_of(a.created_at) END),
-					w.first_month),
-		   least(greatest(max(x.last_month), alliance.month_of(pg_catalog.now())), w.last_month)
-	  FROM alliance.alliance a
-	 CROSS JOIN (SELECT tw.first, tw."end", wm.first_month, wm.last_month
-				   FROM alliance.time_window() AS tw, alliance.window_months() AS wm) AS w
-	  LEFT JOIN LATERAL (
-		SELECT alliance.month_of(min(r.created_at)), alliance.month_of(max(r.created_at))
-		  FROM alliance.referral r
-		 WHERE r.alliance_id = a.id AND r.created_at >= w.first AND r.created_at < w."end"
-		UNION ALL
-		SELECT least(alliance.month_of((SELECT min(v.at) FROM alliance.visit v
-										 WHERE v.institution_id = ms.institution_id AND v.at >= w.first AND v.at < w."end")),
-					 alliance.month_of((SELECT min(t.at) FROM alliance.teleconsult t
-										 WHERE t.requesting_institution = ms.institution_id AND t.at >= w.first AND t.at < w."end")),
-					 (SELECT pg_catalog.date_trunc('month', min(o.start_date))::date FROM alliance.outreach o
-					   WHERE o.host_institution = ms.institution_id
-						 AND o.start_date >= (w.first AT TIME ZONE 'UTC')::date AND o.start_date < (w."end" AT TIME ZONE 'UTC')::date),
-					 alliance.month_of((SELECT min(s.at) FROM alliance.result_sharing s
-										 WHERE s.consuming_institution = ms.institution_id AND s.at >= w.first AND s.at < w."end"))),
-			   greatest(alliance.month_of((SELECT max(v.at) FROM alliance.visit v
-											WHERE v.institution_id = ms.institution_id AND v.at >= w.first AND v.at < w."end")),
-						alliance.month_of((SELECT max(t.at) FROM alliance.teleconsult t
-											WHERE t.requesting_institution = ms.institution_id AND t.at >= w.first AND t.at < w."end")),
-						(SELECT pg_catalog.date_trunc('month', max(o.start_date + least(o.days, 366) - 1))::date FROM alliance.outreach o
-						  WHERE o.host_institution = ms.institution_id
-							AND o.start_date >= (w.first AT TIME ZONE 'UTC')::date AND o.start_date < (w."end" AT TIME ZONE 'UTC')::date),
-						alliance.month_of((SELECT max(s.at) FROM alliance.result_sharing s
-											WHERE s.consuming_institution = ms.institution_id AND s.at >= w.first AND s.at < w."end")))
-		  FROM alliance.membership ms WHERE ms.alliance_id = a.id
-		UNION ALL
-		-- the months contracts start in (the months they end in come with time)
-		SELECT pg_catalog.date_trunc('month', min(c.starts)::timestamp)::date,
-			   pg_catalog.date_trunc('month', max(c.starts)::timestamp)::date
-		  FROM alliance.contract c
-		 WHERE c.alliance_id = a.id
-		   AND c.starts >= (w.first AT TIME ZONE 'UTC')::date AND c.starts < (w."end" AT TIME ZONE 'UTC')::date
-	  ) AS x(first_month, last_month) ON true
-	 WHERE a.id = data_months.alliance_id
-	 GROUP BY a.created_at, w.first, w."end", w.first_month, w.last_month;
-END;
+	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	-- PL/pgSQL, one aggregate per table: on a Citus cluster each is a query
+	-- Citus plans (referrals fanned out, contracts routed by alliance, the
+	-- activity of the members pruned to their shards)
+	w record;
+	created timestamptz;
+	members bigint[];
+	firsts date[];
+	lasts date[];
+	f date;
+	l date;
+	wfirst date;
+	wend date;
+BEGIN
+	SELECT a.created_at INTO created FROM alliance.alliance a WHERE a.id OPERATOR(pg_catalog.=) data_months.alliance_id;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	SELECT tw.first, tw."end", wm.first_month, wm.last_month INTO w
+	  FROM alliance.time_window() AS tw, alliance.window_months() AS wm;
+	wfirst := (w.first AT TIME ZONE 'UTC')::date;
+	wend := (w."end" AT TIME ZONE 'UTC')::date;
+	members := ARRAY(SELECT ms.institution_id FROM alliance.membership ms
+					  WHERE ms.alliance_id OPERATOR(pg_catalog.=) data_months.alliance_id);
+
+	SELECT alliance.month_of(min(r.created_at)), alliance.month_of(max(r.created_at)) INTO f, l
+	  FROM alliance.referral r
+	 WHERE r.alliance_id OPERATOR(pg_catalog.=) data_months.alliance_id AND r.created_at >= w.first AND r.created_at < w."end";
+	firsts := firsts || f; lasts := lasts || l;
+	SELECT alliance.month_of(min(v.at)), alliance.month_of(max(v.at)) INTO f, l
+	  FROM alliance.visit v
+	 WHERE v.institution_id OPERATOR(pg_catalog.=) ANY (members) AND v.at >= w.first AND v.at < w."end";
+	firsts := firsts || f; lasts := lasts || l;
+	SELECT alliance.month_of(min(t.at)), alliance.month_of(max(t.at)) INTO f, l
+	  FROM alliance.teleconsult t
+	 WHERE t.requesting_institution OPERATOR(pg_catalog.=) ANY (members) AND t.at >= w.first AND t.at < w."end";
+	firsts := firsts || f; lasts := lasts || l;
+	SELECT date_trunc('month', min(o.start_date))::date, date_trunc('month', max(o.start_date + LEAST(o.days, 366) - 1))::date
+	  INTO f, l
+	  FROM alliance.outreach o
+	 WHERE o.host_institution OPERATOR(pg_catalog.=) ANY (members) AND o.start_date >= wfirst AND o.start_date < wend;
+	firsts := firsts || f; lasts := lasts || l;
+	SELECT alliance.month_of(min(s.at)), alliance.month_of(max(s.at)) INTO f, l
+	  FROM alliance.result_sharing s
+	 WHERE s.consuming_institution OPERATOR(pg_catalog.=) ANY (members) AND s.at >= w.first AND s.at < w."end";
+	firsts := firsts || f; lasts := lasts || l;
+	-- the months contracts start in (the months they end in come with time)
+	SELECT date_trunc('month', min(c.starts)::timestamp)::date, date_trunc('month', max(c.starts)::timestamp)::date
+	  INTO f, l
+	  FROM alliance.contract c
+	 WHERE c.alliance_id OPERATOR(pg_catalog.=) data_months.alliance_id AND c.starts >= wfirst AND c.starts < wend;
+	firsts := firsts || f; lasts := lasts || l;
+
+	first_month := GREATEST(LEAST((SELECT min(x) FROM unnest(firsts) AS x),
+								  CASE WHEN created >= w.first AND created < w."end" THEN alliance.month_of(created) END),
+							w.first_month);
+	last_month := LEAST(GREATEST((SELECT max(x) FROM unnest(lasts) AS x), alliance.month_of(now())), w.last_month);
+END
+$$;
 COMMENT ON FUNCTION alliance.data_months(bigint) IS
 	'the first and last month of an alliance''s figures: from its creation or first data (activity, referrals, contracts starting) to this month or its last data, within alliance.window_months()';
 
@@ -331,28 +348,36 @@ COMMENT ON FUNCTION alliance.data_months(bigint) IS
 -- registered population's changes mark every month of the institution's
 -- alliances, through alliance.touch_alliances().
 CREATE FUNCTION alliance.touch_contract(alliance_id bigint, contract_id bigint) RETURNS void
-	LANGUAGE sql VOLATILE
-BEGIN ATOMIC
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	wm record := alliance.window_months();
+	c record;
+	predecessor_end date;
+BEGIN
+	-- PL/pgSQL, and the alliance in every condition: on a Citus cluster each
+	-- statement is a router query on the alliance's shard
+	SELECT x.starts, x.ends, x.renews INTO c FROM alliance.contract x
+	 WHERE x.alliance_id OPERATOR(pg_catalog.=) touch_contract.alliance_id
+	   AND x.id OPERATOR(pg_catalog.=) touch_contract.contract_id;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	IF c.renews IS NOT NULL THEN
+		SELECT (date_trunc('month', (p.ends - 1)::timestamp))::date INTO predecessor_end FROM alliance.contract p
+		 WHERE p.alliance_id OPERATOR(pg_catalog.=) touch_contract.alliance_id
+		   AND p.id OPERATOR(pg_catalog.=) c.renews;
+	END IF;
 	INSERT INTO alliance.indicator_dirty (alliance_id, month)
-	SELECT DISTINCT x.alliance_id, x.month
-	  FROM (SELECT c.alliance_id, m::date AS month
-			  FROM alliance.contract c
-			 CROSS JOIN alliance.window_months() AS wm
-			 CROSS JOIN LATERAL pg_catalog.generate_series(
-					pg_catalog.date_trunc('month', GREATEST(c.starts::timestamp, wm.first_month::timestamp)),
-					LEAST(pg_catalog.date_trunc('month', (c.ends OPERATOR(pg_catalog.-) 1)::timestamp), wm.last_month::timestamp),
-					interval '1 month') AS m
-			 WHERE c.alliance_id OPERATOR(pg_catalog.=) touch_contract.alliance_id
-			   AND c.id OPERATOR(pg_catalog.=) touch_contract.contract_id
+	SELECT DISTINCT touch_contract.alliance_id, x.month
+	  FROM (SELECT m::date AS month
+			  FROM generate_series(date_trunc('month', GREATEST(c.starts::timestamp, wm.first_month::timestamp)),
+								   LEAST(date_trunc('month', (c.ends - 1)::timestamp), wm.last_month::timestamp),
+								   interval '1 month') AS m
 			UNION ALL
-			SELECT p.alliance_id, pg_catalog.date_trunc('month', (p.ends OPERATOR(pg_catalog.-) 1)::timestamp)::date
-			  FROM alliance.contract c
-			  JOIN alliance.contract p ON p.alliance_id OPERATOR(pg_catalog.=) c.alliance_id
-									  AND p.id OPERATOR(pg_catalog.=) c.renews
-			 WHERE c.alliance_id OPERATOR(pg_catalog.=) touch_contract.alliance_id
-			   AND c.id OPERATOR(pg_catalog.=) touch_contract.contract_id) AS x
-	 CROSS JOIN alliance.window_months() AS wm
-	 WHERE x.month OPERATOR(pg_catalog.>=) wm.first_month AND x.month OPERATOR(pg_catalog.<=) wm.last_month;
-END;
+			SELECT predecessor_end) AS x
+	 WHERE x.month >= wm.first_month AND x.month <= wm.last_month;
+END
+$$;
 COMMENT ON FUNCTION alliance.touch_contract(bigint, bigint) IS
 	'marks the months a contract spans (and the month the contract it renews ends in) for the indicator refresh; called by the contract functions';

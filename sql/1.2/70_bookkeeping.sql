@@ -65,30 +65,82 @@ COMMENT ON TABLE alliance.indicator_dirty IS
 COMMENT ON COLUMN alliance.indicator_dirty.parent_id IS
 	'for a return referral''s change, the referral it returns: the month of that referral needs a refresh too';
 
+-- The marking functions are PL/pgSQL: on a Citus cluster an SQL function
+-- whose statements take its parameters cannot be planned over distributed
+-- or reference tables ("could not create distributed plan"), and each
+-- statement here is one Citus can run: the registry (reference tables) or
+-- one alliance's figures and contracts (router queries) read into arrays,
+-- then a plain INSERT into the node's own alliance.indicator_dirty.
+CREATE OR REPLACE FUNCTION alliance.touch_months(institutions bigint[], months date[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	alliances bigint[];
+	keys date[];
+BEGIN
+	SELECT array_agg(m.alliance_id), array_agg(c.month) INTO alliances, keys
+	  FROM unnest(institutions, months) AS c(institution_id, month)
+	  JOIN alliance.membership m ON m.institution_id OPERATOR(pg_catalog.=) c.institution_id;
+	INSERT INTO alliance.indicator_dirty (alliance_id, month)
+	SELECT DISTINCT k.alliance_id, k.month FROM unnest(alliances, keys) AS k(alliance_id, month);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION alliance.touch_alliances(alliance_ids bigint[]) RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	a bigint;
+	span record;
+	figured date[];
+BEGIN
+	FOR a IN SELECT DISTINCT x FROM unnest(alliance_ids) AS x WHERE x IS NOT NULL LOOP
+		IF NOT EXISTS (SELECT FROM alliance.alliance WHERE id OPERATOR(pg_catalog.=) a) THEN
+			CONTINUE;
+		END IF;
+		SELECT dm.first_month, dm.last_month INTO span FROM alliance.data_months(a) AS dm;
+		SELECT array_agg(DISTINCT i.month) INTO figured
+		  FROM alliance.indicator i WHERE i.alliance_id OPERATOR(pg_catalog.=) a;
+		INSERT INTO alliance.indicator_dirty (alliance_id, month)
+		SELECT a, m.month
+		  FROM (SELECT g::date AS month
+				  FROM generate_series(span.first_month, span.last_month, interval '1 month') AS g
+				UNION
+				SELECT f FROM unnest(figured) AS f) AS m
+		 WHERE m.month IS NOT NULL;
+	END LOOP;
+END
+$$;
+
 -- the month of an activity at an institution, inside the window
 CREATE FUNCTION alliance.touch_activity(institution_id bigint, at timestamptz) RETURNS void
-	LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-	SELECT alliance.touch_months(ARRAY[touch_activity.institution_id], ARRAY[alliance.month_of(touch_activity.at)])
-	  FROM alliance.time_window() AS w
-	 WHERE touch_activity.at OPERATOR(pg_catalog.>=) w.first AND touch_activity.at OPERATOR(pg_catalog.<) w."end";
-END;
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	w record := alliance.time_window();
+BEGIN
+	IF at >= w.first AND at < w."end" THEN
+		PERFORM alliance.touch_months(ARRAY[institution_id], ARRAY[alliance.month_of(at)]);
+	END IF;
+END
+$$;
 COMMENT ON FUNCTION alliance.touch_activity(bigint, timestamptz) IS
 	'marks the month of a visit, teleconsultation or shared result at an institution for the indicator refresh (record_visit() and the others call it)';
 
 -- the months of an outreach stay, inside the window
 CREATE FUNCTION alliance.touch_outreach(host_institution bigint, start_date date, days integer) RETURNS void
-	LANGUAGE sql VOLATILE
-BEGIN ATOMIC
-	SELECT alliance.touch_months(pg_catalog.array_agg(touch_outreach.host_institution), pg_catalog.array_agg(m::date))
-	  FROM alliance.time_window() AS w,
-		   pg_catalog.generate_series(pg_catalog.date_trunc('month', touch_outreach.start_date::timestamp),
-									  (touch_outreach.start_date OPERATOR(pg_catalog.+)
-									   LEAST(touch_outreach.days, 366) OPERATOR(pg_catalog.-) 1)::timestamp,
-									  interval '1 month') AS m
-	 WHERE touch_outreach.start_date OPERATOR(pg_catalog.>=) (w.first AT TIME ZONE 'UTC')::date
-	   AND touch_outreach.start_date OPERATOR(pg_catalog.<) (w."end" AT TIME ZONE 'UTC')::date;
-END;
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	w record := alliance.time_window();
+BEGIN
+	IF start_date >= (w.first AT TIME ZONE 'UTC')::date AND start_date < (w."end" AT TIME ZONE 'UTC')::date THEN
+		PERFORM alliance.touch_months(array_agg(host_institution), array_agg(m::date))
+		   FROM generate_series(date_trunc('month', start_date::timestamp),
+								(start_date + LEAST(days, 366) - 1)::timestamp, interval '1 month') AS m;
+	END IF;
+END
+$$;
 COMMENT ON FUNCTION alliance.touch_outreach(bigint, date, integer) IS
 	'marks the months of an outreach stay at its host institution for the indicator refresh (record_outreach() calls it)';
 
@@ -97,17 +149,25 @@ COMMENT ON FUNCTION alliance.touch_outreach(bigint, date, integer) IS
 -- window).  On a cluster the marks come from every node.
 CREATE FUNCTION alliance.dirty_keys(alliance_ids bigint[], months date[], parent_ids bigint[])
 	RETURNS TABLE (alliance_id bigint, month date)
-	LANGUAGE sql STABLE
-BEGIN ATOMIC
-	SELECT d.alliance_id, d.month
-	  FROM unnest(dirty_keys.alliance_ids, dirty_keys.months) AS d(alliance_id, month)
-	UNION
-	SELECT p.alliance_id, alliance.month_of(p.created_at)
-	  FROM alliance.referral p
-	 CROSS JOIN alliance.time_window() AS w
-	 WHERE p.id OPERATOR(pg_catalog.=) ANY (dirty_keys.parent_ids)
-	   AND p.created_at OPERATOR(pg_catalog.>=) w.first AND p.created_at OPERATOR(pg_catalog.<) w."end";
-END;
+	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	w record := alliance.time_window();
+	parents bigint[];
+	parent_months date[];
+BEGIN
+	IF cardinality(parent_ids) > 0 THEN
+		SELECT array_agg(p.alliance_id), array_agg(alliance.month_of(p.created_at)) INTO parents, parent_months
+		  FROM alliance.referral p
+		 WHERE p.id OPERATOR(pg_catalog.=) ANY (parent_ids)
+		   AND p.created_at >= w.first AND p.created_at < w."end";
+	END IF;
+	RETURN QUERY
+		SELECT d.alliance_id, d.month FROM unnest(alliance_ids, months) AS d(alliance_id, month)
+		UNION
+		SELECT d.alliance_id, d.month FROM unnest(parents, parent_months) AS d(alliance_id, month);
+END
+$$;
 COMMENT ON FUNCTION alliance.dirty_keys(bigint[], date[], bigint[]) IS
 	'the (alliance, month) keys to recompute for the given marks of alliance.indicator_dirty: their own, and the months of the referrals that return referrals close';
 
