@@ -173,10 +173,25 @@ static Stmt mark_referral = {
 	3, {INT8OID, TIMESTAMPTZOID, INT8OID}
 };
 
+/*
+ * The notifications of an event: one per active endpoint of the two
+ * institutions, inserted as VALUES carrying the referral's id, which Citus
+ * routes to the referral's shard (an INSERT ... SELECT from the registry is
+ * planned through the coordinator, and committed with two-phase commit).
+ */
+static Stmt active_endpoints = {
+	"SELECT institution_id FROM alliance.endpoint"
+	" WHERE institution_id IN ($1, $2) AND active ORDER BY institution_id",
+	2, {INT8OID, INT8OID}
+};
+
 static Stmt insert_outbox = {
-	"INSERT INTO alliance.outbox (event_id, referral_id, institution_id)"
-	" SELECT $1, $2, e.institution_id FROM alliance.endpoint e"
-	"  WHERE e.institution_id IN ($3, $4) AND e.active",
+	"INSERT INTO alliance.outbox (event_id, referral_id, institution_id) VALUES ($1, $2, $3)",
+	3, {INT8OID, INT8OID, INT8OID}
+};
+
+static Stmt insert_outbox_2 = {
+	"INSERT INTO alliance.outbox (event_id, referral_id, institution_id) VALUES ($1, $2, $3), ($1, $2, $4)",
 	4, {INT8OID, INT8OID, INT8OID, INT8OID}
 };
 
@@ -186,28 +201,28 @@ static Stmt receiver_accepting = {
 };
 
 /*
- * A new referral, from its sender's and receiver's tiers; before ALTER
- * EXTENSION alliance UPDATE to 1.2, a referral has no signed column.
+ * A new referral, its direction ($13) from its sender's and receiver's tiers
+ * (referral_direction), as VALUES: Citus routes it to the new id's shard.
+ * Before ALTER EXTENSION alliance UPDATE to 1.2, a referral has no signed
+ * column.
  */
 #define INSERT_REFERRAL(signed_column, signed_value) \
 	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution," \
 	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at" signed_column ")" \
-	" SELECT $1, $2, f.id, t.id, alliance.direction(f.tier, t.tier), $5::alliance.icd10," \
-	"        $6::alliance.acuity, $7::alliance.urgency, $8::alliance.referral_status, $9, $10," \
-	"        " DUE_AT("$11") signed_value \
-	"   FROM alliance.institution f, alliance.institution t" \
-	"  WHERE f.id = $3 AND t.id = $4" \
+	" VALUES ($1, $2, $3, $4, $5::alliance.direction, $6::alliance.icd10," \
+	"        $7::alliance.acuity, $8::alliance.urgency, $9::alliance.referral_status, $10, $11," \
+	"        " DUE_AT("$12") signed_value ")" \
 	" RETURNING id"
 
 static Stmt insert_referral = {
-	INSERT_REFERRAL(", signed", ", $12"),
-	12, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+	INSERT_REFERRAL(", signed", ", $13"),
+	13, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
 		TEXTOID, TIMESTAMPTZOID, BOOLOID}
 };
 
 static Stmt insert_referral_1_1 = {
 	INSERT_REFERRAL("", ""),
-	11, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+	12, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
 		TEXTOID, TIMESTAMPTZOID}
 };
 
@@ -377,6 +392,7 @@ record_event(const EventSubject *subject, const char *from, ReferralStatus to, c
 	char		nulls[10] = "          ";
 	Datum		event_id;
 	bool		current = alliance_contracts_installed();
+	int			nendpoints;
 
 	values[0] = Int64GetDatum(subject->referral_id);
 	values[1] = from ? CStringGetTextDatum(from) : (Datum) 0;
@@ -396,11 +412,22 @@ record_event(const EventSubject *subject, const char *from, ReferralStatus to, c
 	if (!alliance_stmt_get(1, &event_id))
 		elog(ERROR, "referral event was not recorded");
 
-	values[0] = event_id;
-	values[1] = Int64GetDatum(subject->referral_id);
-	values[2] = Int64GetDatum(subject->from_institution);
-	values[3] = Int64GetDatum(sent ? subject->to_institution : subject->from_institution);
-	alliance_stmt_run(&insert_outbox, values, NULL, 0);
+	values[0] = Int64GetDatum(subject->from_institution);
+	values[1] = Int64GetDatum(sent ? subject->to_institution : subject->from_institution);
+	alliance_stmt_run(&active_endpoints, values, NULL, 0);
+	nendpoints = Min((int) SPI_processed, 2);
+	for (int i = 0; i < nendpoints; i++)
+	{
+		bool		isnull;
+
+		values[2 + i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+	}
+	if (nendpoints > 0)
+	{
+		values[0] = event_id;
+		values[1] = Int64GetDatum(subject->referral_id);
+		alliance_stmt_run(nendpoints == 2 ? &insert_outbox_2 : &insert_outbox, values, NULL, 0);
+	}
 
 	if (current)
 	{
@@ -610,8 +637,8 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 				const ContractInForce *contract)
 {
 	char		code[ICD10_OUTPUT_SIZE];
-	Datum		values[12];
-	char		nulls[12] = "            ";
+	Datum		values[13];
+	char		nulls[13] = "             ";
 	Membership	sides[2] = {{.institution_id = from}, {.institution_id = to}};
 	bool		from_ok;
 	bool		to_ok;
@@ -647,26 +674,31 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 		check_gatekeeping(contract, from, to, urgency);
 	}
 
+	values[0] = Int64GetDatum(from);
+	values[1] = Int64GetDatum(to);
+	alliance_stmt_run(&referral_direction, values, NULL, 1);
+	if (!alliance_stmt_get(1, &values[4]))
+		elog(ERROR, "institution " INT64_FORMAT " or " INT64_FORMAT " vanished", from, to);
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = CStringGetTextDatum(patient_ref);
 	values[2] = Int64GetDatum(from);
 	values[3] = Int64GetDatum(to);
 	alliance_icd10_format(diagnosis, code);
-	values[4] = CStringGetTextDatum(code);
-	values[5] = CStringGetTextDatum(acuity);
-	values[6] = CStringGetTextDatum(urgency);
-	values[7] = CStringGetTextDatum(status_name(status));
-	values[8] = Int64GetDatum(parent_id);
-	nulls[8] = parent_id ? ' ' : 'n';
-	values[9] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	nulls[9] = reason ? ' ' : 'n';
-	sla_due(status, urgency, &values[10], &nulls[10]);
-	values[11] = BoolGetDatum(contract != NULL);
+	values[5] = CStringGetTextDatum(code);
+	values[6] = CStringGetTextDatum(acuity);
+	values[7] = CStringGetTextDatum(urgency);
+	values[8] = CStringGetTextDatum(status_name(status));
+	values[9] = Int64GetDatum(parent_id);
+	nulls[9] = parent_id ? ' ' : 'n';
+	values[10] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[10] = reason ? ' ' : 'n';
+	sla_due(status, urgency, &values[11], &nulls[11]);
+	values[12] = BoolGetDatum(contract != NULL);
 	alliance_stmt_run(alliance_contracts_installed() ? &insert_referral : &insert_referral_1_1, values, nulls, 0);
 	if (!alliance_stmt_get(1, &id))
 		elog(ERROR, "referral was not created");
 
-	due = nulls[10] == 'n' ? 0 : DatumGetTimestampTz(values[10]);
+	due = nulls[11] == 'n' ? 0 : DatumGetTimestampTz(values[11]);
 	subject.referral_id = DatumGetInt64(id);
 	subject.alliance_id = alliance_id;
 	subject.from_institution = from;
@@ -674,7 +706,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	subject.parent_id = parent_id;
 	subject.created_at = GetCurrentTransactionStartTimestamp();	/* created_at's default, now() */
 	record_event(&subject, NULL, status, alliance_caller_name(caller), reason, 1, submit,
-				 nulls[10] == 'n' ? NULL : &due, NULL);
+				 nulls[11] == 'n' ? NULL : &due, NULL);
 
 	if (green_channel_applies(status, urgency))
 		(void) green_channel(DatumGetInt64(id), to, caller);

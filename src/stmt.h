@@ -18,7 +18,7 @@
  * for the extension's own types, cast in the statement), so that a saved
  * plan survives DROP and CREATE EXTENSION in the same backend.
  */
-#define STMT_MAX_ARGS 12
+#define STMT_MAX_ARGS 16
 
 typedef struct Stmt
 {

@@ -310,14 +310,15 @@ BEGIN
 	END LOOP;
 
 	-- the gate and the shorthands run on the worker holding the referral:
-	-- a transition is a single-shard transaction there.  complete() stays on
-	-- the calling node: with return_to_sender it writes a second referral,
-	-- on another shard.
+	-- a transition is a single-shard transaction there.  complete() too:
+	-- with return_to_sender it writes a second referral, usually on another
+	-- shard, and the worker running the call commits both with two-phase
+	-- commit, atomically.
 	FOR p IN SELECT f.signature FROM (VALUES
 			('alliance.transition(bigint,alliance.referral_status,text,integer)'),
 			('alliance.accept(bigint,text)'), ('alliance.reject(bigint,text)'),
 			('alliance.schedule(bigint,timestamp with time zone)'), ('alliance.arrive(bigint)'),
-			('alliance.cancel(bigint,text)')) AS f(signature) LOOP
+			('alliance.cancel(bigint,text)'), ('alliance.complete(bigint,text,boolean)')) AS f(signature) LOOP
 		EXECUTE 'SELECT pg_catalog.create_distributed_function($1::pg_catalog.regprocedure, $2, colocate_with => $3)'
 			USING p.signature, 'referral_id', 'alliance.referral';
 	END LOOP;

@@ -207,7 +207,7 @@ is( $coordinator->safe_psql(
 		 WHERE classid = 'pg_proc'::regclass AND distribution_argument_index = 0
 		   AND colocationid = (SELECT colocationid FROM pg_dist_partition
 								WHERE logicalrelid = 'alliance.referral'::regclass)}),
-	'alliance.accept(bigint,text), alliance.arrive(bigint), alliance.cancel(bigint,text), alliance.reject(bigint,text), alliance.schedule(bigint,timestamp with time zone), alliance.transition(bigint,alliance.referral_status,text,integer)',
+	'alliance.accept(bigint,text), alliance.arrive(bigint), alliance.cancel(bigint,text), alliance.complete(bigint,text,boolean), alliance.reject(bigint,text), alliance.schedule(bigint,timestamp with time zone), alliance.transition(bigint,alliance.referral_status,text,integer)',
 	'the gate and the shorthands are distributed by the referral id, colocated with referral');
 ($rc, $out, $err) = $coordinator->psql('postgres', 'SELECT alliance.distribute()');
 like($err, qr/distributed already/, 'distribute() a second time: refused, nothing changes');
@@ -237,6 +237,75 @@ is( $coordinator->safe_psql(
 				 WHERE p.shardid = get_shard_id_for_distribution_column('alliance.referral', $id))}),
 	't',
 	'the accepted event\'s id carries the group id of the worker holding the referral');
+
+# A referral's whole life on the cluster, each step as an application calls
+# it: every statement a step sends goes to the one worker that holds the
+# referral's shard, and none commits with two-phase commit.  The delegated
+# steps (the gate, the shorthands, complete) are one command each: the call.
+sub remote_commands
+{
+	my ($sql) = @_;
+	my ($rc, $out, $err) = $coordinator->psql('postgres',
+		"SET citus.log_remote_commands = on; SET client_min_messages = log; $sql");
+	my @commands = ($err =~ /issuing (.*)/g);
+	my @pairs = ($err =~ /issuing (.*)\n(?:.*\n)*?DETAIL:  on server \S+@(\S+) /g);
+	my %servers;
+	my %writers;
+	while (my ($command, $server) = splice(@pairs, 0, 2))
+	{
+		$servers{$server} = 1;
+		$writers{$server} = 1 unless $command =~ /^SELECT (?!alliance\.)/;
+	}
+	return ($rc, $out, \@commands, [ sort keys %servers ], $err, [ sort keys %writers ]);
+}
+my $life;
+my ($lrc, $lout, $commands, $servers, $lerr, $writers) = remote_commands(
+	"SELECT alliance.refer(1, 'P-life', $wuliqiao, 'I20.0', 'acute', 'urgent', $ruijin)");
+$life = $lout;
+is($lrc, 0, 'life: refer() on the cluster') or diag $lerr;
+my $holder = $coordinator->safe_psql('postgres', qq{
+	SELECT n.nodename || ':' || n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+	 WHERE p.shardid = get_shard_id_for_distribution_column('alliance.referral', $life)});
+is_deeply($writers, [$holder],
+	"life: refer()'s transaction (its writes, its commit) is on the referral's worker alone ($holder); it reads the contracts where they are");
+ok(!grep({ /PREPARE TRANSACTION/ } @$commands), 'life: refer() commits without two-phase commit')
+  or diag join("\n", @$commands);
+for my $step ([ 'accept', "SELECT alliance.accept($life, 'ok')" ],
+	[ 'schedule', "SELECT alliance.schedule($life, '2026-12-09 09:00+08')" ],
+	[ 'arrive', "SELECT alliance.arrive($life)" ],
+	[ 'complete', "SELECT alliance.complete($life, 'stable, back to the community', true)" ])
+{
+	my ($name, $sql) = @$step;
+	($lrc, $lout, $commands, $servers, $lerr) = remote_commands($sql);
+	is($lrc, 0, "life: $name() on the cluster") or diag $lerr;
+	is(scalar(@$commands), 1, "life: $name() is one command, the call itself")
+	  or diag join("\n", @$commands);
+	like($commands->[0] // '', qr/^SELECT alliance\.(transition|$name)\('$life'::bigint/,
+		"life: $name() is delegated with the referral's id");
+	is_deeply($servers, [$holder], "life: $name() runs on the referral's worker");
+}
+is( $coordinator->safe_psql(
+		'postgres', qq{
+		SELECT string_agg(to_status::text, ',' ORDER BY version) FROM alliance.referral_event WHERE referral_id = $life}),
+	'requested,accepted,scheduled,arrived,completed',
+	'life: every event recorded, in order');
+my $child = $coordinator->safe_psql('postgres',
+	"SELECT id || ' ' || status || ' ' || from_institution || '>' || to_institution FROM alliance.referral WHERE parent_id = $life");
+is($child =~ s/^\d+ //r, "requested $ruijin>$wuliqiao",
+	'life: complete(..., return_to_sender) wrote the return referral (下转), on its own shard');
+# Atomic across two shards: when the return referral cannot be written, the
+# completion is not recorded either
+my $stuck = $coordinator->safe_psql('postgres',
+	"SELECT alliance.refer(1, 'P-stuck', $wuliqiao, 'I20.0', 'acute', 'urgent', $ruijin)");
+$coordinator->safe_psql('postgres', "SELECT alliance.accept($stuck); SELECT alliance.arrive($stuck)");
+$coordinator->safe_psql('postgres', "UPDATE alliance.institution SET active = false WHERE id = $wuliqiao");
+($rc, $out, $err) = $coordinator->psql('postgres', "SELECT alliance.complete($stuck, 'done', true)");
+isnt($rc, 0, 'complete(..., return_to_sender) fails when the sender may not receive the return');
+$coordinator->safe_psql('postgres', "UPDATE alliance.institution SET active = true WHERE id = $wuliqiao");
+is( $coordinator->safe_psql('postgres',
+		"SELECT status || ' ' || (SELECT count(*) FROM alliance.referral WHERE parent_id = $stuck) FROM alliance.referral WHERE id = $stuck"),
+	'arrived 0',
+	'the two-shard transaction rolled back whole: the referral stays arrived, no return referral');
 
 # The race on the cluster: twenty sessions accept one referral at once,
 # each call delegated to the worker holding it; exactly one wins, the others
