@@ -87,6 +87,13 @@ role_map_placement(void)
 	return isnull ? NULL : TextDatumGetCString(name);
 }
 
+/* Is alliance.role_map a Citus table placed on this node?  Inside a statement scope. */
+bool
+alliance_role_map_distributed(void)
+{
+	return role_map_placement() != NULL;
+}
+
 /* Does alliance.role_map name roles by OID (1.2), or by name (1.0, 1.1)? */
 bool
 alliance_role_map_by_oid(void)

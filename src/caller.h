@@ -19,6 +19,7 @@ typedef struct Caller
 
 extern bool alliance_caller_role_acts_for_all(Oid role);
 extern bool alliance_role_map_by_oid(void);
+extern bool alliance_role_map_distributed(void);
 extern void alliance_caller_identify(Caller *caller);
 extern bool alliance_caller_acts_for(const Caller *caller, int64 institution);
 extern char *alliance_caller_name(const Caller *caller);

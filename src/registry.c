@@ -112,17 +112,19 @@ static Stmt upsert_endpoint_1_0 = {
 
 /*
  * Mappings name the role by OID; those of roles dropped since go whenever
- * one is changed.
+ * one is changed.  The role is a regrole parameter: on a Citus cluster, where
+ * role_map is a reference table and every node has its own OIDs, Citus sends
+ * it to each placement by name, and each node stores its own role's OID.
  */
 static Stmt insert_role_map = {
 	"INSERT INTO alliance.role_map (role_id, institution_id) VALUES ($1, $2)"
 	" ON CONFLICT DO NOTHING",
-	2, {OIDOID, INT8OID}
+	2, {REGROLEOID, INT8OID}
 };
 
 static Stmt delete_role_map = {
 	"DELETE FROM alliance.role_map WHERE role_id = $1 AND institution_id = $2",
-	2, {OIDOID, INT8OID}
+	2, {REGROLEOID, INT8OID}
 };
 
 /* before 1.2, by name */
@@ -451,7 +453,14 @@ change_role_map(FunctionCallInfo fcinfo, Stmt *stmt, const char *action, bool ro
 	}
 	else
 	{
-		alliance_stmt_run(&delete_dropped_roles, NULL, NULL, 0);
+		/*
+		 * On a cluster each node knows its own roles' OIDs only: a check
+		 * against the calling node's pg_roles would remove the other nodes'
+		 * mappings, so the mappings of dropped roles stay there (unmap a
+		 * role before dropping it).
+		 */
+		if (!alliance_role_map_distributed())
+			alliance_stmt_run(&delete_dropped_roles, NULL, NULL, 0);
 		if (OidIsValid(role))
 			alliance_stmt_run(stmt, values, NULL, 0);
 	}

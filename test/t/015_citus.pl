@@ -16,6 +16,7 @@ use Test::More;
 
 use lib "$ENV{TESTDIR}/test/t";
 use AllianceNode;
+use RowSecurity;
 
 my $pkglibdir = `pg_config --pkglibdir`;
 chomp $pkglibdir;
@@ -335,6 +336,10 @@ is( $coordinator->safe_psql('postgres',
 	'1',
 	'race on the cluster: one accepted event');
 
+# Row-level security on the cluster: the same checks as on one server
+# (test/t/003_row_security.pl), through the coordinator
+RowSecurity::checks($coordinator, 'postgres', 'cluster');
+
 # Row-level security on the cluster: a role mapped to 瑞金 sees the
 # referrals of 瑞金 only, through the policies as the shards apply them, and
 # moves them through the gate (the role lookup reads role_map, a reference
@@ -344,7 +349,7 @@ $coordinator->safe_psql('postgres', qq{
 	CREATE ROLE ruijin_app LOGIN;
 	GRANT USAGE ON SCHEMA alliance TO ruijin_app;
 	SELECT alliance.map_role('ruijin_app', $ruijin);
-	SELECT alliance.refer(1, 'P-other', $wuliqiao, 'I10', 'chronic', 'routine', $dongnan);
+	SELECT alliance.refer(1, 'P-elsewhere', $wuliqiao, 'I10', 'chronic', 'routine', $dongnan);
 });
 my $mine = $coordinator->safe_psql('postgres', qq{
 	SELECT count(*) FROM alliance.referral WHERE $ruijin IN (from_institution, to_institution)});
@@ -353,7 +358,7 @@ my @as_ruijin = (extra_params => [ '-U', 'ruijin_app' ]);
 is($coordinator->safe_psql('postgres', 'SELECT count(*) FROM alliance.referral', @as_ruijin),
 	$mine, 'rls on the cluster: the mapped role sees exactly the referrals of its institution');
 is( $coordinator->safe_psql('postgres',
-		"SELECT count(*) FROM alliance.referral WHERE patient_ref = 'P-other'", @as_ruijin),
+		"SELECT count(*) FROM alliance.referral WHERE patient_ref = 'P-elsewhere'", @as_ruijin),
 	'0',
 	'rls on the cluster: not another institution\'s');
 is( $coordinator->safe_psql('postgres',
@@ -367,7 +372,7 @@ like($coordinator->safe_psql('postgres', "SELECT alliance.accept($for_ruijin)", 
 ($rc, $out, $err) = $coordinator->psql(
 	'postgres',
 	"SELECT alliance.cancel("
-	  . $coordinator->safe_psql('postgres', "SELECT id FROM alliance.referral WHERE patient_ref = 'P-other'")
+	  . $coordinator->safe_psql('postgres', "SELECT id FROM alliance.referral WHERE patient_ref = 'P-elsewhere'")
 	  . ", 'not mine')",
 	extra_params => [ '-U', 'ruijin_app', '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/AL002|AL003/, 'rls on the cluster: it cannot move another institution\'s referral');
