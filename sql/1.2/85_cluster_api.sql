@@ -37,21 +37,31 @@ $$;
 COMMENT ON FUNCTION alliance.is_distributed() IS
 	'true when the extension''s tables are distributed with Citus (alliance.distribute() ran in this database), false on one server';
 
--- A referral and its event are one shard's: a router query.
+-- A referral and its event are one shard's: two router queries, and the
+-- body built from the two rows where the call runs (Citus would send the
+-- rows to a shard as that shard's row types, which event_payload_of does not
+-- take).  Called inside a query that Citus sends to a shard (a subquery on a
+-- distributed table in its arguments), it fails as every function reading
+-- distributed tables does there: call it with values.
 CREATE OR REPLACE FUNCTION alliance.event_payload(referral_id bigint, event_id bigint, format text DEFAULT 'native')
 	RETURNS text
 	LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	body text;
+	r alliance.referral;
+	e alliance.referral_event;
 BEGIN
-	SELECT alliance.event_payload_of(r, e, event_payload.format) INTO body
-	  FROM alliance.referral r
-	  JOIN alliance.referral_event e ON e.referral_id OPERATOR(pg_catalog.=) r.id
-	 WHERE r.id OPERATOR(pg_catalog.=) event_payload.referral_id
-	   AND e.referral_id OPERATOR(pg_catalog.=) event_payload.referral_id
-	   AND e.id OPERATOR(pg_catalog.=) event_payload.event_id;
-	RETURN body;
+	SELECT x.* INTO r FROM alliance.referral x WHERE x.id OPERATOR(pg_catalog.=) event_payload.referral_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	SELECT x.* INTO e FROM alliance.referral_event x
+	 WHERE x.referral_id OPERATOR(pg_catalog.=) event_payload.referral_id
+	   AND x.id OPERATOR(pg_catalog.=) event_payload.event_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN alliance.event_payload_of(r, e, event_payload.format);
 END
 $$;
 COMMENT ON FUNCTION alliance.event_payload(bigint, bigint, text) IS
