@@ -154,114 +154,6 @@ $$;
 COMMENT ON FUNCTION alliance.check_referrals(bigint) IS
 	'every referral (of one alliance, or all) whose status or version its events do not explain, and why; empty when the history is sound';
 
--- The dirty keys are written on the node a call runs on (alliance.indicator_dirty
--- is each node's own table on a cluster: a gate call delegated to a worker
--- stays on that worker); membership is a reference table, read locally.
-CREATE OR REPLACE FUNCTION alliance.touch_months(institutions bigint[], months date[]) RETURNS void
-	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-	AS $$
-BEGIN
-	INSERT INTO alliance.indicator_dirty (alliance_id, month)
-	SELECT DISTINCT m.alliance_id, c.month
-	  FROM unnest(touch_months.institutions, touch_months.months) AS c(institution_id, month)
-	  JOIN alliance.membership m ON m.institution_id OPERATOR(pg_catalog.=) c.institution_id;
-END
-$$;
-COMMENT ON FUNCTION alliance.touch_months(bigint[], date[]) IS
-	'marks the months of the given institutions'' alliances as needing a refresh of the indicators';
-
-CREATE OR REPLACE FUNCTION alliance.touch_alliances(alliance_ids bigint[]) RETURNS void
-	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	a bigint;
-	span record;
-BEGIN
-	-- every month of each alliance's data, and every month it has figures for
-	FOR a IN SELECT al.id FROM alliance.alliance al
-			  WHERE al.id OPERATOR(pg_catalog.=) ANY (touch_alliances.alliance_ids) ORDER BY al.id LOOP
-		SELECT dm.first_month, dm.last_month INTO span FROM alliance.data_months(a) AS dm;
-		INSERT INTO alliance.indicator_dirty (alliance_id, month)
-		SELECT a, m::date
-		  FROM generate_series(span.first_month, span.last_month, interval '1 month') AS m
-		UNION
-		SELECT DISTINCT a, i.month FROM alliance.indicator i WHERE i.alliance_id OPERATOR(pg_catalog.=) a;
-	END LOOP;
-END
-$$;
-COMMENT ON FUNCTION alliance.touch_alliances(bigint[]) IS
-	'marks every month of the given alliances (of their data, and with figures) as needing a refresh of the indicators';
-
--- The first and last month of an alliance's data: the referrals (by the
--- alliance, over every shard), each member's activity (one statement per
--- member: Citus routes it to the member's shard of the four activity
--- tables, one server answers each min and max from an index), the
--- contracts (by the alliance: one shard).
-CREATE OR REPLACE FUNCTION alliance.data_months(alliance_id bigint, OUT first_month date, OUT last_month date)
-	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	w record;
-	created timestamptz;
-	lo date;
-	hi date;
-	member bigint;
-	f date;
-	l date;
-BEGIN
-	SELECT a.created_at INTO created FROM alliance.alliance a WHERE a.id OPERATOR(pg_catalog.=) data_months.alliance_id;
-	IF NOT FOUND THEN
-		RETURN;
-	END IF;
-	SELECT tw.first, tw."end", wm.first_month, wm.last_month INTO w
-	  FROM alliance.time_window() AS tw, alliance.window_months() AS wm;
-
-	SELECT alliance.month_of(min(r.created_at)), alliance.month_of(max(r.created_at)) INTO lo, hi
-	  FROM alliance.referral r
-	 WHERE r.alliance_id OPERATOR(pg_catalog.=) data_months.alliance_id
-	   AND r.created_at >= w.first AND r.created_at < w."end";
-
-	FOR member IN SELECT ms.institution_id FROM alliance.membership ms
-				   WHERE ms.alliance_id OPERATOR(pg_catalog.=) data_months.alliance_id LOOP
-		SELECT least(alliance.month_of((SELECT min(v.at) FROM alliance.visit v
-										 WHERE v.institution_id OPERATOR(pg_catalog.=) member AND v.at >= w.first AND v.at < w."end")),
-					 alliance.month_of((SELECT min(t.at) FROM alliance.teleconsult t
-										 WHERE t.requesting_institution OPERATOR(pg_catalog.=) member AND t.at >= w.first AND t.at < w."end")),
-					 (SELECT date_trunc('month', min(o.start_date))::date FROM alliance.outreach o
-					   WHERE o.host_institution OPERATOR(pg_catalog.=) member
-						 AND o.start_date >= (w.first AT TIME ZONE 'UTC')::date AND o.start_date < (w."end" AT TIME ZONE 'UTC')::date),
-					 alliance.month_of((SELECT min(s.at) FROM alliance.result_sharing s
-										 WHERE s.consuming_institution OPERATOR(pg_catalog.=) member AND s.at >= w.first AND s.at < w."end"))),
-			   greatest(alliance.month_of((SELECT max(v.at) FROM alliance.visit v
-											WHERE v.institution_id OPERATOR(pg_catalog.=) member AND v.at >= w.first AND v.at < w."end")),
-						alliance.month_of((SELECT max(t.at) FROM alliance.teleconsult t
-											WHERE t.requesting_institution OPERATOR(pg_catalog.=) member AND t.at >= w.first AND t.at < w."end")),
-						(SELECT date_trunc('month', max(o.start_date + least(o.days, 366) - 1))::date FROM alliance.outreach o
-						  WHERE o.host_institution OPERATOR(pg_catalog.=) member
-							AND o.start_date >= (w.first AT TIME ZONE 'UTC')::date AND o.start_date < (w."end" AT TIME ZONE 'UTC')::date),
-						alliance.month_of((SELECT max(s.at) FROM alliance.result_sharing s
-											WHERE s.consuming_institution OPERATOR(pg_catalog.=) member AND s.at >= w.first AND s.at < w."end")))
-		  INTO f, l;
-		lo := least(lo, f);
-		hi := greatest(hi, l);
-	END LOOP;
-
-	-- the months contracts start in (the months they end in come with time)
-	SELECT least(lo, date_trunc('month', min(c.starts)::timestamp)::date),
-		   greatest(hi, date_trunc('month', max(c.starts)::timestamp)::date)
-	  INTO lo, hi
-	  FROM alliance.contract c
-	 WHERE c.alliance_id OPERATOR(pg_catalog.=) data_months.alliance_id
-	   AND c.starts >= (w.first AT TIME ZONE 'UTC')::date AND c.starts < (w."end" AT TIME ZONE 'UTC')::date;
-
-	first_month := greatest(least(lo, CASE WHEN created >= w.first AND created < w."end" THEN alliance.month_of(created) END),
-							w.first_month);
-	last_month := least(greatest(hi, alliance.month_of(now())), w.last_month);
-END
-$$;
-COMMENT ON FUNCTION alliance.data_months(bigint) IS
-	'the first and last month of an alliance''s figures: from its creation or first data (activity, referrals, contracts starting) to this month or its last data, within alliance.window_months()';
-
 -- The sixteen indicators of the given keys, as in 60_contract_indicators.sql,
 -- in statements Citus plans: each key's referrals (by a plain join to the
 -- keys) with their events (LATERAL on the referral id: the same shard); the
@@ -534,22 +426,23 @@ CREATE FUNCTION alliance.hand_over_indicator_keys() RETURNS bigint
 DECLARE
 	alliances bigint[];
 	months date[];
+	parents bigint[];
 	n bigint;
 	outcome record;
 BEGIN
-	WITH gone AS (DELETE FROM alliance.indicator_dirty d RETURNING d.alliance_id, d.month),
-	keys AS (SELECT DISTINCT g.alliance_id, g.month FROM gone g)
-	SELECT array_agg(k.alliance_id ORDER BY k.alliance_id, k.month), array_agg(k.month ORDER BY k.alliance_id, k.month),
-		   (SELECT count(*) FROM gone)
-	  INTO alliances, months, n
-	  FROM keys k;
+	WITH gone AS (DELETE FROM alliance.indicator_dirty d RETURNING d.alliance_id, d.month, d.parent_id),
+	marks AS (SELECT DISTINCT g.alliance_id, g.month, g.parent_id FROM gone g)
+	SELECT array_agg(k.alliance_id), array_agg(k.month), array_agg(k.parent_id), (SELECT count(*) FROM gone)
+	  INTO alliances, months, parents, n
+	  FROM marks k;
 	IF alliances IS NULL THEN
 		RETURN 0;
 	END IF;
 	EXECUTE 'SELECT r.success, r.result FROM pg_catalog.run_command_on_coordinator($1) AS r'
 		INTO outcome
-		USING format('INSERT INTO alliance.indicator_dirty (alliance_id, month) SELECT * FROM unnest(%L::bigint[], %L::date[])',
-					 alliances, months);
+		USING format('INSERT INTO alliance.indicator_dirty (alliance_id, month, parent_id)'
+					 ' SELECT * FROM unnest(%L::bigint[], %L::date[], %L::bigint[])',
+					 alliances, months, parents);
 	IF outcome.success IS DISTINCT FROM true THEN
 		RAISE EXCEPTION 'the indicator keys of this node could not be handed over to the coordinator'
 			USING ERRCODE = 'connection_failure', DETAIL = outcome.result,
@@ -577,6 +470,9 @@ CREATE OR REPLACE FUNCTION alliance.refresh_indicators() RETURNS void
 	AS $$
 DECLARE
 	taken bigint[];
+	marked_alliances bigint[];
+	marked_months date[];
+	marked_parents bigint[];
 	dirty_alliances bigint[];
 	dirty_months date[];
 	span_alliances bigint[] := '{}';
@@ -612,10 +508,14 @@ BEGIN
 
 	-- one refresh at a time
 	PERFORM alliance.indicator_refresh_lock();	-- sql/1.2/40_workers.sql
-	-- the keys touched so far; later ones wait for the next refresh
-	SELECT array_agg(d.id) INTO taken FROM alliance.indicator_dirty d;
-	SELECT array_agg(x.alliance_id), array_agg(x.month) INTO dirty_alliances, dirty_months
-	  FROM (SELECT DISTINCT d.alliance_id, d.month FROM alliance.indicator_dirty d WHERE d.id = ANY (taken)) AS x;
+	-- the marks so far (later ones wait for the next refresh), and the keys
+	-- they name (alliance.dirty_keys(): a return referral's mark names its
+	-- parent's month too)
+	SELECT array_agg(d.id), array_agg(d.alliance_id), array_agg(d.month), array_agg(d.parent_id)
+	  INTO taken, marked_alliances, marked_months, marked_parents
+	  FROM alliance.indicator_dirty d;
+	SELECT array_agg(k.alliance_id), array_agg(k.month) INTO dirty_alliances, dirty_months
+	  FROM alliance.dirty_keys(marked_alliances, marked_months, marked_parents) AS k;
 
 	-- Each alliance's months, as alliance.data_months() says: from its
 	-- creation or first data to this month or its last data.  Only a change

@@ -15,13 +15,6 @@
 #   BENCH_CITUS_REFERRALS (default 50000), BENCH_CITUS_VISITS (default 200000),
 #   BENCH_CITUS_SECTIONS (default "lives refresh").
 #
-# While alliance.distribution_obstacles() is not empty, distribute() refuses
-# on the shipped schema; BENCH_CITUS_AHEAD=1 removes the obstacles by hand
-# first (the triggers, the event policy's subquery, the contract's keys, and
-# keeps alliance.indicator_dirty local on every node: what the schema will
-# change), as test/t/017_citus_api.pl does, so the figures are those of the
-# distributed schema without those parts.  Without it the cluster half is
-# skipped with the reason.
 set -euo pipefail
 
 . "$(dirname "$0")/../lib.sh"
@@ -137,27 +130,7 @@ refresh_ms() {
 }
 
 # distribute DB: on the coordinator, alliance.distribute() in database DB
-# (with BENCH_CITUS_AHEAD=1, after removing the obstacles by hand)
-distribute() {
-	local db=$1
-	if [ -n "${BENCH_CITUS_AHEAD:-}" ]; then
-		sql "$c" "$db" "DO \$\$ DECLARE t record; BEGIN
-			FOR t IN SELECT tgname, tgrelid::regclass AS rel FROM pg_trigger
-					  WHERE NOT tgisinternal AND tgrelid IN (SELECT relation FROM alliance.distribution_plan()) LOOP
-				EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
-			END LOOP; END \$\$;
-			DROP POLICY referral_event_parties ON alliance.referral_event;
-			ALTER TABLE alliance.contract DROP CONSTRAINT contract_renews_fkey,
-				DROP CONSTRAINT contract_one_in_force, DROP CONSTRAINT contract_pkey, ADD PRIMARY KEY (alliance_id, id);
-			ALTER FUNCTION alliance.distribution_plan() RENAME TO distribution_plan_shipped;
-			CREATE FUNCTION alliance.distribution_plan()
-				RETURNS TABLE (step integer, relation regclass, kind text, distribution_column name, colocate_with regclass)
-				LANGUAGE sql STABLE
-				AS \$f\$ SELECT * FROM alliance.distribution_plan_shipped() p
-						WHERE p.relation <> 'alliance.indicator_dirty'::regclass \$f\$;" >/dev/null
-	fi
-	sql "$c" "$db" 'SELECT alliance.distribute()' 2>&1
-}
+distribute() { sql "$c" "$1" 'SELECT alliance.distribute()' 2>&1; }
 
 single_port=$base
 c=$((base + 1))
@@ -165,8 +138,7 @@ start_node single $single_port 'alliance'
 for i in 0 1 2; do
 	start_node "node$i" $((base + 1 + i)) 'citus,alliance'
 done
-if [ -n "${BENCH_CITUS_AHEAD:-}" ]; then how="obstacles removed by hand"; else how="the shipped schema"; fi
-echo "citus bench: one server against a coordinator and two workers on this machine's $(nproc) cores ($how)"
+echo "citus bench: one server against a coordinator and two workers on this machine's $(nproc) cores"
 
 # lives/s and the remote commands of a life (database postgres, the sample alliance)
 lives_on() {
@@ -186,9 +158,8 @@ sql $c "SELECT citus_add_node('127.0.0.1', $((base + 2)))" >/dev/null
 sql $c "SELECT citus_add_node('127.0.0.1', $((base + 3)))" >/dev/null
 sql $c 'CREATE EXTENSION alliance' >/dev/null
 if ! out=$(distribute postgres); then
-	echo "cluster:        SKIPPED, alliance.distribute() refused: $(echo "$out" | grep -m 1 ERROR)"
-	echo "                (BENCH_CITUS_AHEAD=1 measures the distributed schema with the obstacles removed by hand)"
-	exit 0
+	echo "citus bench: alliance.distribute() refused: $(echo "$out" | grep -m 1 ERROR)" >&2
+	exit 1
 fi
 "$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p $c -d postgres -f "$top/demo/sample_alliance.sql" >/dev/null
 

@@ -49,39 +49,6 @@ $coordinator->safe_psql('postgres', "SELECT citus_add_node('127.0.0.1', " . $_->
   for @workers;
 $coordinator->safe_psql('postgres', 'CREATE EXTENSION alliance');
 
-# AHEAD OF THE SCHEMA (drop this block once main's schema distributes as
-# shipped): while alliance.distribution_obstacles() lists anything, remove it
-# by hand as test/t/015_citus.pl's "ahead" database does.  Without the
-# triggers nothing marks dirty indicator keys on the cluster, so the test
-# marks them with alliance.touch_months() where a writer would.
-my $ahead = $coordinator->safe_psql('postgres', 'SELECT count(*) FROM alliance.distribution_obstacles()') > 0;
-if ($ahead)
-{
-	note 'distribution obstacles remain: removing them by hand (ahead of the schema)';
-	$coordinator->safe_psql(
-		'postgres', q{
-		DO $$
-		DECLARE t record;
-		BEGIN
-			FOR t IN SELECT tgname, tgrelid::regclass AS rel FROM pg_trigger
-					  WHERE NOT tgisinternal AND tgrelid IN (SELECT relation FROM alliance.distribution_plan()) LOOP
-				EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
-			END LOOP;
-		END $$;
-		DROP POLICY referral_event_parties ON alliance.referral_event;
-		ALTER TABLE alliance.contract DROP CONSTRAINT contract_renews_fkey,
-			DROP CONSTRAINT contract_one_in_force, DROP CONSTRAINT contract_pkey,
-			ADD PRIMARY KEY (alliance_id, id);
-		-- alliance.indicator_dirty stays a plain local table on every node,
-		-- as the schema will place it
-		ALTER FUNCTION alliance.distribution_plan() RENAME TO distribution_plan_shipped;
-		CREATE FUNCTION alliance.distribution_plan()
-			RETURNS TABLE (step integer, relation regclass, kind text, distribution_column name, colocate_with regclass)
-			LANGUAGE sql STABLE
-			AS $$ SELECT * FROM alliance.distribution_plan_shipped() p
-				   WHERE p.relation <> 'alliance.indicator_dirty'::regclass $$;
-	});
-}
 my ($rc, $out, $err) = $coordinator->psql('postgres', 'SELECT alliance.distribute()');
 is($rc, 0, 'distribute() distributes the schema') or diag $err;
 is($coordinator->safe_psql('postgres', 'SELECT alliance.is_distributed()'), 't',
@@ -358,8 +325,6 @@ is($c, $s, 'March 2026: the same figures on both');
 my $visit = "SELECT alliance.record_visit($dapu, 'P-10', '2026-04-20 10:00+08', NULL, true)";
 $solo->safe_psql('postgres', $visit);
 $workers[1]->safe_psql('postgres', $visit);
-$workers[1]->safe_psql('postgres', "SELECT alliance.touch_months(ARRAY[$dapu]::bigint[], ARRAY['2026-04-01']::date[])")
-  if $ahead;
 cmp_ok($workers[1]->safe_psql('postgres', 'SELECT count(*) FROM alliance.indicator_dirty'), '>', 0,
 	'the worker that recorded the visit holds its dirty key');
 $coordinator->safe_psql('postgres', 'SELECT alliance.refresh_indicators()');
