@@ -169,6 +169,23 @@ if [[ " $sections " == *" lives "* ]]; then
 	cluster=$(lives_on $c)
 	echo "  cluster (1+2):  $cluster lives/s ($clients clients, ${seconds}s; load $(load))"
 	awk -v c="$cluster" -v s="$single" 'BEGIN { printf "  ratio cluster/one server: %.2f\n", c / s }'
+	# the same clients split over the two workers (every node with Citus's
+	# metadata takes the calls): no coordinator between the client and the
+	# worker that holds the referral for half of the delegated calls
+	half=$((clients / 2))
+	[ "$half" -ge 1 ] || half=1
+	for w in 2 3; do
+		port=$((base + w))
+		"$pgbench" -n -h "$work" -p "$port" -c "$half" -j "$half" -T "$seconds" \
+			-D alliance="$(sql $port "SELECT id FROM alliance.alliance LIMIT 1")" \
+			-D a="$(sql $port "SELECT id FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心'")" \
+			-D b="$(sql $port "SELECT id FROM alliance.institution WHERE name = '瑞金医院'")" \
+			-f "$top/test/bench/citus_life.sql" postgres >"$work/workers.$w" 2>&1 &
+	done
+	wait
+	spread=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/workers.2" "$work/workers.3" | awk '{ t += $1 } END { print t }')
+	echo "  cluster (1+2), the clients on the workers: $spread lives/s ($half + $half clients, ${seconds}s; load $(load))"
+	awk -v c="$spread" -v s="$single" 'BEGIN { printf "  ratio: %.2f\n", c / s }'
 	echo "  one life on the cluster, commands the coordinator sent: $(trace_life $c)"
 	cat "$work/trace.txt"
 fi
