@@ -11,10 +11,12 @@
 -- column (a referral to its events), or to the keys (an array, a CTE) and
 -- reference tables by a plain join; no LATERAL aggregate or LIMIT correlated
 -- with a reference table or a list of keys (Citus refuses both); per-key
--- lookups that the one-server plans made with an index (the first and last
--- visit of a member, the latest month of an alliance) as one statement per
--- key, which Citus routes to one shard and one server answers from the same
--- index.  On one server every function returns what it returned before.
+-- lookups that the one-server plans made with an index (an alliance's span
+-- of figures and the months it lacks, its latest month for the scorecard)
+-- as one statement per alliance, which Citus routes to the alliance's shard
+-- and one server answers from the same index.  On one server every function
+-- returns what it returned before.  (The marking functions and
+-- data_months() are the schema's own, in 60 and 70.)
 ------------------------------------------------------------------------------
 
 -- Whether the extension's tables are distributed here: Citus is installed
