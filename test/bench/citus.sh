@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Referral lives per second through the gate on a Citus cluster (a
-# coordinator and two workers on loopback, alliance.distribute()) against
-# the same workload on one server, in the same run.
-# Usage: test/bench/citus.sh PG_CONFIG     (BENCH_SECONDS, default 15; BENCH_CLIENTS, default 4)
+# The cluster section of make bench, on a Citus cluster (a coordinator and
+# two workers on loopback, alliance.distribute()) against one server, in the
+# same run:
+#   - referral lives per second through the gate (test/bench/citus_life.sql:
+#     refer, accept, schedule, arrive, complete, each the whole statement, so
+#     that Citus delegates the gate's calls to the referral's worker), and the
+#     remote commands one life costs on the cluster (citus.log_remote_commands);
+#   - the time of alliance.refresh_indicators() after a change in 1% of the
+#     (alliance, month) keys of a generated network (demo/generate.sql on the
+#     one server, copied to the cluster with pg_dump), best of three.
+# Every figure is printed with the machine's load average beside it.
+# Usage: test/bench/citus.sh PG_CONFIG
+#   BENCH_SECONDS (default 15), BENCH_CLIENTS (default 4), BENCH_PORT (default 55460),
+#   BENCH_CITUS_REFERRALS (default 50000), BENCH_CITUS_VISITS (default 200000),
+#   BENCH_CITUS_SECTIONS (default "lives refresh").
 #
-# While alliance.distribution_obstacles() is not empty, distribute() refuses
-# on the shipped schema; BENCH_CITUS_AHEAD=1 removes the obstacles by hand
-# first (the triggers, the event policy's subquery, the contract's keys: what
-# later versions change), as test/t/015_citus.pl does in its "ahead"
-# database, so the figure is the distributed gate's without those parts.
-# Without it the cluster half is skipped with the reason.
 set -euo pipefail
 
 . "$(dirname "$0")/../lib.sh"
@@ -24,6 +29,9 @@ pg_paths "$pg_config"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${BENCH_SECONDS:-15}
 clients=${BENCH_CLIENTS:-4}
+sections=${BENCH_CITUS_SECTIONS:-lives refresh}
+referrals=${BENCH_CITUS_REFERRALS:-50000}
+visits=${BENCH_CITUS_VISITS:-200000}
 work=$(mktemp -d /tmp/alliance-citus-bench.XXXXXX)
 base=${BENCH_PORT:-55460}
 pgbench=$bindir/pgbench
@@ -58,10 +66,82 @@ CONF
 	"$bindir/pg_ctl" -D "$d" -l "$work/$1.log" -w start >/dev/null
 	nodes+=("$d")
 }
-sql() { "$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p "$1" -d postgres -c "$2"; }
+# sql PORT [DB] SQL
+sql() {
+	local port=$1 db=postgres
+	[ $# -eq 3 ] && { db=$2; shift; }
+	"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p "$port" -d "$db" -c "$2"
+}
+load() { awk '{ print $1 }' /proc/loadavg; }
+# milliseconds of one statement, from psql's \timing
+ms() { "$bindir/psql" -Xq -h "$work" -p "$1" -d "$2" -c '\timing on' -c "$3" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1; }
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a + 0 < b + 0) ? a : b }'; }
 
-# lives/s of test/bench/citus_life.sql against the node on port $1
-lives() {
+# The remote commands of one life on the coordinator on port $1, statement
+# by statement: "refer 3, accept 1, ..." and whether any used two-phase commit
+trace_life() {
+	local port=$1 alliance a b id out
+	alliance=$(sql "$port" "SELECT id FROM alliance.alliance LIMIT 1")
+	a=$(sql "$port" "SELECT id FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心'")
+	b=$(sql "$port" "SELECT id FROM alliance.institution WHERE name = '瑞金医院'")
+	run() {
+		"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p "$port" -d postgres \
+			-c 'SET citus.log_remote_commands = on' -c 'SET client_min_messages = log' -c "$1" 2>&1
+	}
+	out=$(run "SELECT alliance.refer($alliance, 'TRACE', $a, 'I10', 'chronic', 'routine', $b)")
+	id=$(echo "$out" | grep -v '^LOG\|^DETAIL' | tail -n 1)
+	local line="refer $(echo "$out" | grep -c 'issuing')"
+	local all=$out step
+	for step in "accept($id)" "schedule($id, now() + interval '1 day')" "arrive($id)" "complete($id, 'done')"; do
+		out=$(run "SELECT alliance.$step")
+		line="$line, ${step%%(*} $(echo "$out" | grep -c 'issuing')"
+		all="$all
+$out"
+	done
+	echo "$line remote commands; two-phase commits: $(echo "$all" | grep -c 'PREPARE TRANSACTION')"
+	echo "$all" | sed -n 's/.*issuing \(.\{0,110\}\).*/      \1/p' >"$work/trace.txt"
+}
+
+# A generated network in database bench_refresh of the one server on port
+# $1, its data copied to database bench_refresh of the coordinator on port
+# $2 (set up as a Citus database on every node, distributed)
+generate() {
+	sql "$1" 'CREATE DATABASE bench_refresh'
+	sql "$1" bench_refresh 'CREATE EXTENSION alliance'
+	PGOPTIONS='-c client_min_messages=warning' "$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p "$1" \
+		-d bench_refresh -f "$top/demo/generate.sql" >/dev/null
+	network=$(sql "$1" bench_refresh "SELECT generator.network(alliances => 20, members => 25, referrals => $referrals,
+											visits => $visits, months => 24, seed => 0.42)")
+	sql "$1" bench_refresh 'VACUUM ANALYZE' >/dev/null
+	"$bindir/pg_dump" -h "$work" -p "$1" -d bench_refresh --data-only --schema=alliance \
+		--exclude-table-data='alliance.indicator*' -f "$work/network.sql" 2>"$work/pg_dump.log"
+}
+
+# refresh_ms PORT: the best of three refreshes after touching 1% of the keys
+refresh_ms() {
+	local best= t round
+	for round in 1 2 3; do
+		"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -v round=$round -h "$work" -p "$1" -d bench_refresh \
+			-f "$top/test/bench/citus_refresh_touch.sql" >/dev/null
+		t=$(ms "$1" bench_refresh 'SELECT alliance.refresh_indicators()')
+		best=$(min "$t" "$best")
+	done
+	echo "$best"
+}
+
+# distribute DB: on the coordinator, alliance.distribute() in database DB
+distribute() { sql "$c" "$1" 'SELECT alliance.distribute()' 2>&1; }
+
+single_port=$base
+c=$((base + 1))
+start_node single $single_port 'alliance'
+for i in 0 1 2; do
+	start_node "node$i" $((base + 1 + i)) 'citus,alliance'
+done
+echo "citus bench: one server against a coordinator and two workers on this machine's $(nproc) cores"
+
+# lives/s and the remote commands of a life (database postgres, the sample alliance)
+lives_on() {
 	local port=$1 alliance a b
 	alliance=$(sql "$port" "SELECT id FROM alliance.alliance LIMIT 1")
 	a=$(sql "$port" "SELECT id FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心'")
@@ -70,40 +150,78 @@ lives() {
 		-D alliance="$alliance" -D a="$a" -D b="$b" -f "$top/test/bench/citus_life.sql" postgres 2>&1 |
 		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
 }
-
-# one server
-start_node single $base 'alliance'
-sql $base 'CREATE EXTENSION alliance' >/dev/null
-"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p $base -d postgres -f "$top/demo/sample_alliance.sql" >/dev/null
-single=$(lives $base)
-echo "one server:     $single lives/s ($clients clients, ${seconds}s)"
-
-# the cluster
-for i in 0 1 2; do
-	start_node "node$i" $((base + 1 + i)) 'citus,alliance'
-	sql $((base + 1 + i)) 'CREATE EXTENSION citus' >/dev/null
-done
-c=$((base + 1))
+sql $single_port 'CREATE EXTENSION alliance' >/dev/null
+"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p $single_port -d postgres -f "$top/demo/sample_alliance.sql" >/dev/null
+for i in 0 1 2; do sql $((base + 1 + i)) 'CREATE EXTENSION citus' >/dev/null; done
 sql $c "SELECT citus_set_coordinator_host('127.0.0.1', $c)" >/dev/null
 sql $c "SELECT citus_add_node('127.0.0.1', $((base + 2)))" >/dev/null
 sql $c "SELECT citus_add_node('127.0.0.1', $((base + 3)))" >/dev/null
 sql $c 'CREATE EXTENSION alliance' >/dev/null
-if [ -n "${BENCH_CITUS_AHEAD:-}" ]; then
-	sql $c "DO \$\$ DECLARE t record; BEGIN
-		FOR t IN SELECT tgname, tgrelid::regclass AS rel FROM pg_trigger
-				  WHERE NOT tgisinternal AND tgrelid IN (SELECT relation FROM alliance.distribution_plan()) LOOP
-			EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
-		END LOOP; END \$\$;
-		DROP POLICY referral_event_parties ON alliance.referral_event;
-		ALTER TABLE alliance.contract DROP CONSTRAINT contract_renews_fkey,
-			DROP CONSTRAINT contract_one_in_force, DROP CONSTRAINT contract_pkey, ADD PRIMARY KEY (alliance_id, id);"
-fi
-if ! out=$(sql $c 'SELECT alliance.distribute()' 2>&1); then
-	echo "cluster:        SKIPPED, alliance.distribute() refused: $(echo "$out" | head -n 1)"
-	echo "                (BENCH_CITUS_AHEAD=1 measures the distributed gate with the obstacles removed by hand)"
-	exit 0
+if ! out=$(distribute postgres); then
+	echo "citus bench: alliance.distribute() refused: $(echo "$out" | grep -m 1 ERROR)" >&2
+	exit 1
 fi
 "$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p $c -d postgres -f "$top/demo/sample_alliance.sql" >/dev/null
-cluster=$(lives $c)
-echo "cluster (1+2):  $cluster lives/s ($clients clients, ${seconds}s; obstacles removed by hand)"
-awk -v c="$cluster" -v s="$single" 'BEGIN { printf "ratio cluster/one server: %.2f (three servers on this machine'"'"'s shared cores against one)\n", c / s }'
+
+if [[ " $sections " == *" lives "* ]]; then
+	single=$(lives_on $single_port)
+	echo "  one server:     $single lives/s ($clients clients, ${seconds}s; load $(load))"
+	cluster=$(lives_on $c)
+	echo "  cluster (1+2):  $cluster lives/s ($clients clients, ${seconds}s; load $(load))"
+	awk -v c="$cluster" -v s="$single" 'BEGIN { printf "  ratio cluster/one server: %.2f\n", c / s }'
+	# the same clients split over the two workers (every node with Citus's
+	# metadata takes the calls): no coordinator between the client and the
+	# worker that holds the referral for half of the delegated calls
+	half=$((clients / 2))
+	[ "$half" -ge 1 ] || half=1
+	for w in 2 3; do
+		port=$((base + w))
+		"$pgbench" -n -h "$work" -p "$port" -c "$half" -j "$half" -T "$seconds" \
+			-D alliance="$(sql $port "SELECT id FROM alliance.alliance LIMIT 1")" \
+			-D a="$(sql $port "SELECT id FROM alliance.institution WHERE name = '五里桥街道社区卫生服务中心'")" \
+			-D b="$(sql $port "SELECT id FROM alliance.institution WHERE name = '瑞金医院'")" \
+			-f "$top/test/bench/citus_life.sql" postgres >"$work/workers.$w" 2>&1 &
+	done
+	wait
+	spread=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/workers.2" "$work/workers.3" | awk '{ t += $1 } END { print t }')
+	echo "  cluster (1+2), the clients on the workers: $spread lives/s ($half + $half clients, ${seconds}s; load $(load))"
+	awk -v c="$spread" -v s="$single" 'BEGIN { printf "  ratio: %.2f\n", c / s }'
+	echo "  one life on the cluster, commands the coordinator sent: $(trace_life $c)"
+	cat "$work/trace.txt"
+fi
+
+if [[ " $sections " == *" refresh "* ]]; then
+	generate $single_port
+	for i in 0 1 2; do
+		sql $((base + 1 + i)) 'CREATE DATABASE bench_refresh' >/dev/null 2>&1
+		sql $((base + 1 + i)) bench_refresh 'CREATE EXTENSION citus' >/dev/null
+	done
+	sql $c bench_refresh "SELECT citus_set_coordinator_host('127.0.0.1', $c)" >/dev/null
+	sql $c bench_refresh "SELECT citus_add_node('127.0.0.1', $((base + 2)))" >/dev/null
+	sql $c bench_refresh "SELECT citus_add_node('127.0.0.1', $((base + 3)))" >/dev/null
+	sql $c bench_refresh 'CREATE EXTENSION alliance' >/dev/null
+	distribute bench_refresh >/dev/null
+	"$bindir/psql" -XAtq -v ON_ERROR_STOP=1 -h "$work" -p $c -d bench_refresh -f "$work/network.sql" >/dev/null
+	echo "  refresh: $network"
+	for port in $single_port $c; do
+		[ "$port" = $single_port ] && name="one server:   " || name="cluster (1+2):"
+		rebuild=$(ms $port bench_refresh 'SELECT alliance.rebuild_indicators()')
+		keys=$(sql $port bench_refresh 'SELECT count(DISTINCT (alliance_id, month)) FROM alliance.indicator')
+		refresh=$(refresh_ms $port)
+		printf "  %s rebuild %8.0f ms (load %s), refresh after 1%% of %s keys changed %6.0f ms (load %s)\n" \
+			"$name" "$rebuild" "$(load)" "$keys" "$refresh" "$(load)"
+	done
+	for port in $single_port $c; do
+		sql $port bench_refresh "SELECT format('%s/%s/%s/%s=%s:%s:%s', alliance_id, institution_id, month, indicator,
+										numerator, denominator, round(value, 9))
+								   FROM alliance.indicator ORDER BY 1" >"$work/figures.$port"
+	done
+	differ=$(diff "$work/figures.$single_port" "$work/figures.$c" | grep -c '^[<>]' || true)
+	if [ "$differ" -eq 0 ]; then
+		echo "  the figures on the cluster equal those of one server ($(wc -l <"$work/figures.$c") rows)"
+	else
+		echo "citus bench: $differ figures differ between the cluster and one server:" >&2
+		diff "$work/figures.$single_port" "$work/figures.$c" | head -n 10 >&2
+		exit 1
+	fi
+fi
