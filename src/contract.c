@@ -86,10 +86,18 @@ static Stmt today_stmt = {
 static Stmt insert_contract = {
 	"INSERT INTO alliance.contract (alliance_id, patient_ref, family_institution,"
 	"       secondary_institution, tertiary_institution, doctor_ref, groups, starts, ends, renews)"
-	" VALUES ($1, $2, $3, $4, $5, $6,"
-	"         ARRAY(SELECT DISTINCT g FROM unnest($7::text[]) AS g ORDER BY g), $8, $9, $10)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 	" RETURNING id",
 	10, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTARRAYOID, DATEOID, DATEOID, INT8OID}
+};
+
+/*
+ * The groups, each once and in order, read before the INSERT: Citus plans no
+ * subquery in the VALUES of a distributed table.
+ */
+static Stmt sorted_groups = {
+	"SELECT ARRAY(SELECT DISTINCT g FROM unnest($1::text[]) AS g ORDER BY g)",
+	1, {TEXTARRAYOID}
 };
 
 /* the advisory lock class of a resident's signatures: 'AL08' */
@@ -372,7 +380,10 @@ insert_checked(int64 alliance_id, const char *patient_ref, const int64 *institut
 	}
 	values[5] = doctor_ref ? CStringGetTextDatum(doctor_ref) : (Datum) 0;
 	nulls[5] = doctor_ref ? ' ' : 'n';
-	values[6] = groups;
+	alliance_stmt_run(&sorted_groups, &groups, NULL, 1);
+	if (!alliance_stmt_get(1, &values[6]))
+		elog(ERROR, "contract groups were not sorted");
+	values[6] = PointerGetDatum(DatumGetArrayTypePCopy(values[6]));
 	values[7] = DateADTGetDatum(starts);
 	values[8] = DateADTGetDatum(ends);
 	values[9] = Int64GetDatum(renews);
