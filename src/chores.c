@@ -358,7 +358,7 @@ alliance_chores_main(Datum arg)
 	shard_templates[SHARD_OVERDUE_SCHEDULED] = overdue_scheduled;
 	shard_templates[SHARD_QUEUE_STATS] = queue_stats;
 	shard_templates[SHARD_PRUNE_LOG] = prune_log;
-	alliance_placements_init(&placements, "alliance.referral", shard_templates, NUM_SHARD_STMTS);
+	alliance_placements_init(&placements, PLACED_REFERRAL, shard_templates, NUM_SHARD_STMTS);
 
 	for (;;)
 	{

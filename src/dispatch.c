@@ -1409,7 +1409,7 @@ alliance_dispatcher_main(Datum arg)
 	shard_templates[SHARD_RELEASE_LEASES] = release_leases;
 	shard_templates[SHARD_NEXT_DUE] = next_due;
 	shard_templates[SHARD_DUE_UNCLAIMED] = due_unclaimed;
-	alliance_placements_init(&placements, "alliance.outbox", shard_templates, NUM_SHARD_STMTS);
+	alliance_placements_init(&placements, PLACED_OUTBOX, shard_templates, NUM_SHARD_STMTS);
 	turn_context = AllocSetContextCreate(TopMemoryContext, "alliance dispatcher turn",
 										 ALLOCSET_DEFAULT_SIZES);
 	ready_cxt = AllocSetContextCreate(TopMemoryContext, "alliance dispatcher claims",

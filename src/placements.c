@@ -16,10 +16,14 @@
  * one).  Those statements are plain PostgreSQL on local tables, so SKIP
  * LOCKED, leases and the partial index outbox_due work as on one server.
  *
- * Placements change with a shard move or a rebalance; they are read again
- * every few seconds (the caller says how often) and when a turn failed (a
- * shard that moved away is an error naming it), and the statements are
- * made again only when the list changed.  Without Citus, or while the
+ * Placements change with distribute(), a shard move or a rebalance; they
+ * are read again at the next turn after a relcache invalidation of the
+ * anchor table (Citus invalidates a distributed table's relcache entry
+ * when it distributes it and when a row of pg_dist_placement or
+ * pg_dist_shard of it changes), when a turn failed (a shard that moved away
+ * is an error naming it), and every few seconds whatever happened (the
+ * caller says how often); the statements are made again only when the list
+ * changed.  Without Citus, or while the
  * anchor is not distributed, the list is empty and distributed is false:
  * the callers then run their one-server statements, unchanged.
  *
@@ -33,6 +37,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -84,9 +89,28 @@ static const char *const reference_sql =
 "                WHERE p.shardid = s.shardid"
 "                  AND p.groupid = (SELECT groupid FROM pg_catalog.pg_dist_local_group))";
 
-void
-alliance_placements_init(Placements *p, const char *anchor, const Stmt *templates, int ntemplates)
+/* the Placements of this process, for the relcache callback */
+#define MAX_PLACEMENTS 4
+static Placements *known[MAX_PLACEMENTS];
+static int	nknown = 0;
+
+/* A relcache invalidation: the placements of that table are stale (all of them for InvalidOid) */
+static void
+relcache_changed(Datum arg, Oid relid)
 {
+	for (int i = 0; i < nknown; i++)
+		if (!OidIsValid(relid) || relid == known[i]->anchor_relid)
+			known[i]->stale = true;
+}
+
+void
+alliance_placements_init(Placements *p, PlacedRelation anchor, const Stmt *templates, int ntemplates)
+{
+	if (nknown == 0)
+		CacheRegisterRelcacheCallback(relcache_changed, (Datum) 0);
+	if (nknown >= MAX_PLACEMENTS)
+		elog(ERROR, "too many placement lists in one process");
+	known[nknown++] = p;
 	memset(p, 0, sizeof(Placements));
 	p->anchor = anchor;
 	p->templates = templates;
@@ -224,9 +248,10 @@ read_groups(Placements *p, ShardGroup **groups)
 	int64		secret;
 	ShardGroup *g;
 
+	p->anchor_relid = get_relname_relid(placed_names[p->anchor], get_namespace_oid("alliance", true));
 	if (!OidIsValid(get_extension_oid("citus", true)))
 		return -1;
-	args[0] = CStringGetTextDatum(p->anchor);
+	args[0] = CStringGetTextDatum(psprintf("alliance.%s", placed_names[p->anchor]));
 	args[1] = placed_array(0, NUM_COLOCATED);
 	if (SPI_execute_with_args(distribution_sql, 2, (Oid[]) {TEXTOID, TEXTARRAYOID}, args, NULL, true, 1)
 		!= SPI_OK_SELECT)
@@ -236,8 +261,8 @@ read_groups(Placements *p, ShardGroup **groups)
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s is distributed, but not colocated with alliance.referral, referral_event, outbox and delivery_log",
-						p->anchor),
+				 errmsg("alliance.%s is distributed, but not colocated with alliance.referral, referral_event, outbox and delivery_log",
+						placed_names[p->anchor]),
 				 errhint("Distribute the extension's tables with SELECT alliance.distribute() alone.")));
 
 	if (SPI_execute_with_args(shards_sql, 2, (Oid[]) {TEXTOID, TEXTARRAYOID}, args, NULL, true, 0)
@@ -263,8 +288,8 @@ read_groups(Placements *p, ShardGroup **groups)
 			if (r >= nids || nulls[r])
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("shard " INT64_FORMAT " of %s has no colocated shard of alliance.%s",
-								g[i].shardid, p->anchor, placed_names[r])));
+						 errmsg("shard " INT64_FORMAT " of alliance.%s has no colocated shard of alliance.%s",
+								g[i].shardid, placed_names[p->anchor], placed_names[r])));
 			g[i].names[r] = shard_name(r, DatumGetInt64(ids[r]));
 		}
 	}

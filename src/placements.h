@@ -10,6 +10,7 @@
 #define ALLIANCE_PLACEMENTS_H
 
 #include "datatype/timestamp.h"
+#include "postgres_ext.h"
 #include "utils/palloc.h"
 
 #include "stmt.h"
@@ -46,7 +47,8 @@ typedef struct ShardGroup
  */
 typedef struct Placements
 {
-	const char *anchor;			/* the table whose local shards are listed */
+	PlacedRelation anchor;		/* the table whose local shards are listed */
+	Oid			anchor_relid;	/* as last read; its relcache invalidation makes them stale */
 	const Stmt *templates;		/* statements on the one-server tables */
 	int			ntemplates;
 	MemoryContext cxt;			/* holds all of the below */
@@ -58,12 +60,14 @@ typedef struct Placements
 	bool		stale;			/* read again at the next refresh */
 } Placements;
 
-extern void alliance_placements_init(Placements *p, const char *anchor,
+extern void alliance_placements_init(Placements *p, PlacedRelation anchor,
 									 const Stmt *templates, int ntemplates);
 
 /*
  * Read the placements again when every_ms have passed since the last read,
- * or they were marked stale; returns whether they changed.
+ * or they were marked stale (by a failed turn, or by a relcache
+ * invalidation of the anchor: Citus sends one when it distributes the table
+ * and when a placement of it changes); returns whether they changed.
  */
 extern bool alliance_placements_refresh(Placements *p, int every_ms);
 extern void alliance_placements_mark_stale(Placements *p);
