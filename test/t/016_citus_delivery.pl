@@ -113,13 +113,15 @@ sub failures
 	return join("\n", $log =~ /(alliance worker: $what failed: .*)/g);
 }
 
-# How many notifications each node holds, by status: the coordinator reads
-# the outbox (a distributed query) and names each row's node by its shard's
+my %node_of_port = map { $_->port => $_->name } ($coordinator, @workers);
+
+# How many rows of a table each node holds, by $what: the coordinator reads
+# the table (a distributed query) and names each row's node by its shard's
 # placement.
 sub per_node
 {
 	my ($table, $what) = @_;
-	return sql(qq{
+	my $counts = sql(qq{
 		WITH o AS MATERIALIZED (SELECT referral_id, $what AS what FROM $table)
 		SELECT string_agg(port || ' ' || what || ' ' || n, ', ' ORDER BY port, what)
 		  FROM (SELECT n.nodeport AS port, o.what, count(*) AS n
@@ -128,6 +130,8 @@ sub per_node
 					ON p.shardid = get_shard_id_for_distribution_column('$table', o.referral_id)
 				  JOIN pg_dist_node n USING (groupid)
 				 GROUP BY 1, 2) c});
+	$counts =~ s/(?<![\d.])(\d+) /$node_of_port{$1} /g;
+	return $counts;
 }
 
 # 1,000 referrals through the API, from the coordinator, in ten
@@ -287,6 +291,40 @@ ok( AllianceNode::wait_until(
 		},
 		$patience),
 	'both parties\' receivers got the expiry, its webhook-id the event\'s id');
+
+# the no-show sweep too: a referral scheduled at a fixed date in the past
+my $no_show = sql("SELECT alliance.refer(1, 'P-no-show', $from[0], 'I10', 'chronic', 'routine', $to[0])");
+sql("SELECT alliance.accept($no_show, 'ok')");
+sql("SELECT alliance.schedule($no_show, now() + interval '1 day')");
+sql("UPDATE alliance.referral SET scheduled_at = '2020-01-02 08:00:00+08' WHERE id = $no_show");
+ok(wait_for_sql($coordinator, "SELECT status = 'no_show' FROM alliance.referral WHERE id = $no_show"),
+	'the referral scheduled in the past is marked no_show on the cluster');
+is( sql(qq{
+		SELECT actor || ' ' || ((id >> 48) = (SELECT p.groupid FROM pg_dist_placement p
+							 WHERE p.shardid = get_shard_id_for_distribution_column('alliance.referral', $no_show)))
+		  FROM alliance.referral_event WHERE referral_id = $no_show AND to_status = 'no_show'}),
+	'alliance true',
+	'the no-show was recorded by the worker holding the referral');
+
+# 410 Gone on the cluster: the worker that got it disables the endpoint
+# through Citus (webhook_endpoint is a reference table: every node's copy
+# changes) in the turn that records the attempt on its shard
+my $gone = $from[1];
+sql("SELECT alliance.set_endpoint($gone, 'http://127.0.0.1:$port/gone/$gone')");
+my $gone_referral = sql("SELECT alliance.refer(1, 'P-gone', $gone, 'I10', 'chronic', 'routine', $to[1])");
+ok( wait_for_sql(
+		$coordinator,
+		"SELECT status = 'dead' FROM alliance.outbox WHERE referral_id = $gone_referral AND institution_id = $gone"),
+	'410 Gone on the cluster: the notification is dead');
+for my $node ($coordinator, @workers)
+{
+	is($node->safe_psql('postgres', "SELECT active FROM alliance.webhook_endpoint WHERE institution_id = $gone"),
+		'f', '410 Gone on the cluster: the endpoint is disabled in ' . $node->name . '\'s copy');
+}
+ok( wait_for_sql(
+		$coordinator,
+		"SELECT status = 'delivered' FROM alliance.outbox WHERE referral_id = $gone_referral AND institution_id = $to[1]"),
+	'410 Gone on the cluster: the other party\'s notification is delivered');
 
 # the coordinator's dispatcher idled throughout: the same process, no failed turn
 is(sql("SELECT pid FROM alliance.dispatcher_status WHERE database = 'postgres'"),
