@@ -7,6 +7,11 @@
  *	  indicators -- apart from the dispatcher, so that none of it can delay
  *	  a delivery.  Also the lock that keeps indicator refreshes one at a time.
  *
+ * On a Citus cluster each node's chores worker sweeps the shards of
+ * alliance.referral it holds (placements.c) and counts the queue of its own
+ * outbox shards; an expiry still goes through the gate, by the referral's
+ * id, which Citus routes to the shard on this node.
+ *
  * Each chore runs in a transaction of its own, under a lock_timeout: a
  * failed or slow chore delays neither another chore nor the next round.
  * The refresh takes its lock without waiting; if another session holds it,

@@ -30,6 +30,14 @@
  * referral to the same institution is still pending, so each receiver sees a
  * referral's events in order.
  *
+ * On a Citus cluster (alliance.outbox distributed), the dispatcher of each
+ * node delivers the notifications of the outbox shards that node holds: the
+ * same statements, run on each shard placement and its colocated shards
+ * (placements.c), each placement with plans of its own; a claim takes from
+ * the placements in turn while there is room.  A node that holds no outbox
+ * shard (the coordinator) idles.  A commit on another node queues rows here
+ * without setting our latch, so a turn comes at least every CLUSTER_POLL_MS.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
