@@ -48,32 +48,7 @@ sub wait_for_sql
 	return AllianceNode::wait_until(sub { $node->safe_psql('postgres', $query) eq 't' }, $patience);
 }
 
-# ---- BEGIN ahead of the "cluster schema:" commits ------------------------
-# Until the schema ships without triggers, with the event policy a plain
-# comparison and the contract's keys on its distribution column, remove those
-# obstacles by hand (as 015_citus.pl's "ahead" database does).  To be
-# deleted once main has them: distribute() then works on the schema as
-# shipped.
-if (sql('SELECT count(*) FROM alliance.distribution_obstacles()') > 0)
-{
-	sql(q{
-	DO $$
-	DECLARE t record;
-	BEGIN
-		FOR t IN SELECT tgname, tgrelid::regclass AS rel FROM pg_trigger
-				  WHERE NOT tgisinternal AND tgrelid IN (SELECT relation FROM alliance.distribution_plan()) LOOP
-			EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
-		END LOOP;
-	END $$;
-	DROP POLICY referral_event_parties ON alliance.referral_event;
-	ALTER TABLE alliance.contract DROP CONSTRAINT contract_renews_fkey,
-		DROP CONSTRAINT contract_one_in_force, DROP CONSTRAINT contract_pkey,
-		ADD PRIMARY KEY (alliance_id, id);
-	});
-}
-# ---- END ahead of the "cluster schema:" commits --------------------------
-
-is(sql('SELECT count(*) FROM alliance.distribution_obstacles()'), '0', 'no obstacle to distribution');
+is(sql('SELECT count(*) FROM alliance.distribution_obstacles()'), '0', 'the schema as shipped has no obstacle to distribution');
 sql('SELECT alliance.distribute()');
 is(sql("SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'alliance.outbox'::regclass"),
 	'1', 'alliance.outbox is a distributed table');
