@@ -311,6 +311,9 @@ for my $node ($coordinator, @workers)
 	is(failures($node, '(?:expiring overdue referrals|marking no-shows|counting the queue|pruning the delivery log)'),
 		'', $node->name . ': no sweep of the chores worker failed');
 }
+# the indicator refresh is not this test's: say what it did
+note $_->name . ': refresh failures: ' . (failures($_, 'refreshing the indicators') || 'none')
+  for ($coordinator, @workers);
 is(failures($workers[1], 'delivering notifications'), '',
 	$workers[1]->name . '\'s dispatcher never failed a turn, while the other worker was down too');
 is( sql("SELECT state || ' ' || queue_depth FROM alliance.dispatcher_status WHERE database = 'postgres'"),
