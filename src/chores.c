@@ -7,6 +7,11 @@
  *	  indicators -- apart from the dispatcher, so that none of it can delay
  *	  a delivery.  Also the lock that keeps indicator refreshes one at a time.
  *
+ * On a Citus cluster each node's chores worker sweeps the shards of
+ * alliance.referral it holds (placements.c) and counts the queue of its own
+ * outbox shards; an expiry still goes through the gate, by the referral's
+ * id, which Citus routes to the shard on this node.
+ *
  * Each chore runs in a transaction of its own, under a lock_timeout: a
  * failed or slow chore delays neither another chore nor the next round.
  * The refresh takes its lock without waiting; if another session holds it,
@@ -33,6 +38,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "placements.h"
 #include "referral.h"
 #include "settings.h"
 #include "stmt.h"
@@ -47,6 +53,8 @@
 #define NO_EXTENSION_SLEEP_MS 10000
 /* how long a chore waits for a lock another session holds */
 #define CHORE_LOCK_TIMEOUT	"1s"
+/* on a Citus cluster, how often the node's placements are read again (and after a failed chore) */
+#define PLACEMENTS_EVERY_MS	5000
 
 /*
  * The indicator refresh lock: an advisory lock tag whose last field (3) no
@@ -116,6 +124,24 @@ static Stmt prune_log = {
 	2, {FLOAT8OID, INT4OID}
 };
 
+/*
+ * On a Citus cluster (alliance.referral distributed): the statements above
+ * on each shard placement of the referral tables this node holds
+ * (placements.c); an expiry then goes through the gate with the referral's
+ * id, which Citus routes to the shard here.
+ */
+typedef enum ShardStmt
+{
+	SHARD_OVERDUE_REQUESTED,
+	SHARD_OVERDUE_SCHEDULED,
+	SHARD_QUEUE_STATS,
+	SHARD_PRUNE_LOG,
+	NUM_SHARD_STMTS
+} ShardStmt;
+
+static Stmt shard_templates[NUM_SHARD_STMTS];
+static Placements placements;
+
 static Stmt refresh_exists = {
 	"SELECT to_regprocedure('alliance.refresh_indicators()') IS NOT NULL",
 	0, {InvalidOid}
@@ -159,16 +185,26 @@ expire_step(void *arg, ReferralStatus target)
 	if (!extension_here(round))
 		return;
 	alliance_stmt_begin(&scope, false);
-	values[0] = Int32GetDatum(EXPIRY_BATCH);
-	values[1] = Float8GetDatum((double) alliance_no_show_grace);
-	alliance_stmt_run(target == RS_EXPIRED ? &overdue_requested : &overdue_scheduled, values, NULL, 0);
-	n = SPI_processed;
-	ids = palloc(Max(n, 1) * sizeof(int64));
-	for (uint64 i = 0; i < n; i++)
+	alliance_placements_refresh(&placements, PLACEMENTS_EVERY_MS);
+	ids = palloc(EXPIRY_BATCH * sizeof(int64));
+	n = 0;
+	/* one server: one statement; a cluster: each referral shard here, within one batch */
+	for (int s = 0; s < (placements.distributed ? placements.nshards : 1) && n < EXPIRY_BATCH; s++)
 	{
-		bool		isnull;
+		Stmt	   *stmt = target == RS_EXPIRED ? &overdue_requested : &overdue_scheduled;
 
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		if (placements.distributed)
+			stmt = alliance_placements_stmt(&placements, s,
+											target == RS_EXPIRED ? SHARD_OVERDUE_REQUESTED : SHARD_OVERDUE_SCHEDULED);
+		values[0] = Int32GetDatum(EXPIRY_BATCH - (int) n);
+		values[1] = Float8GetDatum((double) alliance_no_show_grace);
+		alliance_stmt_run(stmt, values, NULL, 0);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			ids[n++] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
 	}
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -196,20 +232,29 @@ expire_no_shows_step(void *arg)
 	expire_step(arg, RS_NO_SHOW);
 }
 
+/*
+ * The queue figures of alliance.dispatcher_status: on a cluster, of the
+ * outbox shards on this node, the ones its dispatcher delivers.
+ */
 static void
 stats_step(void *arg)
 {
 	StmtScope	scope;
 	bool		isnull;
-	int64		depth;
-	double		oldest;
+	int64		depth = 0;
+	double		oldest = 0;
 
 	if (!extension_here((Round *) arg))
 		return;
 	alliance_stmt_begin(&scope, false);
-	alliance_stmt_run(&queue_stats, NULL, NULL, 1);
-	depth = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	oldest = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	alliance_placements_refresh(&placements, PLACEMENTS_EVERY_MS);
+	for (int s = 0; s < (placements.distributed ? placements.nshards : 1); s++)
+	{
+		alliance_stmt_run(placements.distributed ? alliance_placements_stmt(&placements, s, SHARD_QUEUE_STATS)
+						  : &queue_stats, NULL, NULL, 1);
+		depth += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		oldest = Max(oldest, DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
+	}
 	alliance_stmt_end(&scope);
 	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
 	slot->queue_depth = depth;
@@ -223,14 +268,21 @@ prune_step(void *arg)
 	Round	   *round = (Round *) arg;
 	StmtScope	scope;
 	Datum		values[2];
+	uint64		pruned = 0;
 
 	if (!extension_here(round))
 		return;
 	alliance_stmt_begin(&scope, false);
-	values[0] = Float8GetDatum((double) alliance_log_retention);
-	values[1] = Int32GetDatum(PRUNE_BATCH);
-	alliance_stmt_run(&prune_log, values, NULL, 0);
-	round->more |= (SPI_processed == PRUNE_BATCH);
+	alliance_placements_refresh(&placements, PLACEMENTS_EVERY_MS);
+	for (int s = 0; s < (placements.distributed ? placements.nshards : 1) && pruned < PRUNE_BATCH; s++)
+	{
+		values[0] = Float8GetDatum((double) alliance_log_retention);
+		values[1] = Int32GetDatum(PRUNE_BATCH - (int) pruned);
+		alliance_stmt_run(placements.distributed ? alliance_placements_stmt(&placements, s, SHARD_PRUNE_LOG)
+						  : &prune_log, values, NULL, 0);
+		pruned += SPI_processed;
+	}
+	round->more |= (pruned == PRUNE_BATCH);
 	alliance_stmt_end(&scope);
 }
 
@@ -269,7 +321,9 @@ chore(TimestampTz *next, int64 every_ms, void (*fn) (void *), Round *round, cons
 		return;
 	*next = TimestampTzPlusMilliseconds(now, every_ms);
 	round->more = false;
-	(void) alliance_worker_in_transaction(slot, fn, round, what);
+	/* a failed chore reads the placements again (a shard may have moved away) */
+	if (!alliance_worker_in_transaction(slot, fn, round, what))
+		alliance_placements_mark_stale(&placements);
 	if (round->more)
 		*next = 0;
 }
@@ -305,6 +359,11 @@ alliance_chores_main(Datum arg)
 
 	round_context = AllocSetContextCreate(TopMemoryContext, "alliance chores round",
 										  ALLOCSET_DEFAULT_SIZES);
+	shard_templates[SHARD_OVERDUE_REQUESTED] = overdue_requested;
+	shard_templates[SHARD_OVERDUE_SCHEDULED] = overdue_scheduled;
+	shard_templates[SHARD_QUEUE_STATS] = queue_stats;
+	shard_templates[SHARD_PRUNE_LOG] = prune_log;
+	alliance_placements_init(&placements, PLACED_REFERRAL, shard_templates, NUM_SHARD_STMTS);
 
 	for (;;)
 	{

@@ -30,6 +30,14 @@
  * referral to the same institution is still pending, so each receiver sees a
  * referral's events in order.
  *
+ * On a Citus cluster (alliance.outbox distributed), the dispatcher of each
+ * node delivers the notifications of the outbox shards that node holds: the
+ * same statements, run on each shard placement and its colocated shards
+ * (placements.c), each placement with plans of its own; a claim takes from
+ * the placements in turn while there is room.  A node that holds no outbox
+ * shard (the coordinator) idles.  A commit on another node queues rows here
+ * without setting our latch, so a turn comes at least every CLUSTER_POLL_MS.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -53,6 +61,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "placements.h"
 #include "retry.h"
 #include "settings.h"
 #include "stmt.h"
@@ -78,6 +87,14 @@
 #define NO_EXTENSION_SLEEP_MS 10000
 /* how long a statement of the dispatcher waits for a lock another session holds */
 #define DISPATCH_LOCK_TIMEOUT "1s"
+/*
+ * On a Citus cluster: how often the node's placements are read again (and
+ * after a failed turn), and how long at most between turns, since a commit
+ * on another node (refer() on the coordinator, routed here) wakes nobody
+ * here.
+ */
+#define PLACEMENTS_EVERY_MS	5000
+#define CLUSTER_POLL_MS		500
 
 static DispatcherSlot *slot;
 static WebhookSender *sender;
@@ -116,6 +133,7 @@ typedef struct Claimed
 	int64		event_id;
 	int64		institution_id;
 	int			attempts;
+	int			shard;			/* the placement it was claimed from; -1 on one server */
 	bool		fhir;
 	char	   *url;
 	char	   *secret;
@@ -135,6 +153,8 @@ static int64 last_claimed_for = 0;
 typedef struct Turn
 {
 	bool		extension;
+	bool		idle;			/* on a cluster, this node holds no shard of the outbox */
+	MemoryContext cxt;			/* the turn's, outliving its transaction and SPI */
 	int			nclaimed;
 	Claimed   **claimed;		/* in ready_cxt, the array in the turn's */
 	bool		due_unclaimed;	/* something due was not claimed */
@@ -218,43 +238,49 @@ static Stmt bury = {
  * text: a plan made when the outbox was empty could otherwise read a
  * partial index of the pending rows from end to end for each of them.
  */
-static Stmt record_attempts = {
-	"WITH r AS ("
-	"   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::float8[],"
-	"                        $6::float8[], $7::timestamptz[])"
-	"       AS r(referral_id, id, http_status, error, delay, duration_ms, started_at)),"
-	" l AS ("
-	"   SELECT r.* FROM r CROSS JOIN LATERAL ("
-	"     SELECT FROM alliance.outbox o"
-	"      WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status::text = 'pending'"
-	"        FOR UPDATE OF o SKIP LOCKED) o),"
-	" u AS ("
-	"   UPDATE alliance.outbox o"
-	"      SET attempts = o.attempts + 1, lease_until = NULL,"
-	"          last_status = nullif(l.http_status, 0), last_error = l.error,"
-	"          status = CASE WHEN l.error IS NULL THEN 'delivered'"
-	"                        WHEN l.delay < 0 THEN 'dead' ELSE 'pending' END::alliance.outbox_status,"
-	"          delivered_at = CASE WHEN l.error IS NULL THEN now() END,"
-	"          next_attempt_at = CASE WHEN l.error IS NOT NULL AND l.delay >= 0"
-	"                                 THEN now() + make_interval(secs => l.delay)"
-	"                                 ELSE o.next_attempt_at END"
-	"     FROM l"
-	"    WHERE o.referral_id = l.referral_id AND o.id = l.id"
-	"   RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts,"
-	"             l.started_at, l.duration_ms, l.http_status, l.error),"
-	" logged AS ("
-	"   INSERT INTO alliance.delivery_log (outbox_id, referral_id, event_id, institution_id, attempt,"
-	"                                     at, duration_ms, http_status, error)"
-	"   SELECT u.id, u.referral_id, u.event_id, u.institution_id, u.attempts,"
-	"          u.started_at, u.duration_ms, nullif(u.http_status, 0), u.error"
-	"     FROM u)"
-	" SELECT r.referral_id, r.id FROM r"
-	"  WHERE EXISTS (SELECT FROM l WHERE l.referral_id = r.referral_id AND l.id = r.id)"
-	"     OR NOT EXISTS (SELECT FROM alliance.outbox o"
-	"                     WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status::text = 'pending')",
-	7, {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
-		TIMESTAMPTZARRAYOID}
-};
+/*
+ * (log_id, log_id_value: empty on one server, where the column's default
+ * draws it; on a shard, which has no defaults, the id column and nextval)
+ */
+#define RECORD_ATTEMPTS(log_id, log_id_value) \
+	"WITH r AS (" \
+	"   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::float8[]," \
+	"                        $6::float8[], $7::timestamptz[])" \
+	"       AS r(referral_id, id, http_status, error, delay, duration_ms, started_at))," \
+	" l AS (" \
+	"   SELECT r.* FROM r CROSS JOIN LATERAL (" \
+	"     SELECT FROM alliance.outbox o" \
+	"      WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status::text = 'pending'" \
+	"        FOR UPDATE OF o SKIP LOCKED) o)," \
+	" u AS (" \
+	"   UPDATE alliance.outbox o" \
+	"      SET attempts = o.attempts + 1, lease_until = NULL," \
+	"          last_status = nullif(l.http_status, 0), last_error = l.error," \
+	"          status = CASE WHEN l.error IS NULL THEN 'delivered'" \
+	"                        WHEN l.delay < 0 THEN 'dead' ELSE 'pending' END::alliance.outbox_status," \
+	"          delivered_at = CASE WHEN l.error IS NULL THEN now() END," \
+	"          next_attempt_at = CASE WHEN l.error IS NOT NULL AND l.delay >= 0" \
+	"                                 THEN now() + make_interval(secs => l.delay)" \
+	"                                 ELSE o.next_attempt_at END" \
+	"     FROM l" \
+	"    WHERE o.referral_id = l.referral_id AND o.id = l.id" \
+	"   RETURNING o.id, o.referral_id, o.event_id, o.institution_id, o.attempts," \
+	"             l.started_at, l.duration_ms, l.http_status, l.error)," \
+	" logged AS (" \
+	"   INSERT INTO alliance.delivery_log (" log_id "outbox_id, referral_id, event_id, institution_id, attempt," \
+	"                                     at, duration_ms, http_status, error)" \
+	"   SELECT " log_id_value "u.id, u.referral_id, u.event_id, u.institution_id, u.attempts," \
+	"          u.started_at, u.duration_ms, nullif(u.http_status, 0), u.error" \
+	"     FROM u)" \
+	" SELECT r.referral_id, r.id FROM r" \
+	"  WHERE EXISTS (SELECT FROM l WHERE l.referral_id = r.referral_id AND l.id = r.id)" \
+	"     OR NOT EXISTS (SELECT FROM alliance.outbox o" \
+	"                     WHERE o.referral_id = r.referral_id AND o.id = r.id AND o.status::text = 'pending')"
+
+#define RECORD_ARGS 7, {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, \
+	TIMESTAMPTZARRAYOID}
+
+static Stmt record_attempts = {RECORD_ATTEMPTS("", ""), RECORD_ARGS};
 
 /*
  * Disable the endpoints that answered 410 Gone, and bury what was still
@@ -314,6 +340,66 @@ static Stmt due_unclaimed = {
 	"                     AND o.next_attempt_at <= now() AND o.lease_until IS NULL))",
 	0, {InvalidOid}
 };
+
+/*
+ * On a Citus cluster (alliance.outbox distributed): the statements above on
+ * each shard placement of the outbox this node holds, with its colocated
+ * referral, referral_event and delivery_log shards and the node's
+ * placements of the reference tables (placements.c).  A shard's rows are of
+ * its own row type, so the payload is built from rows cast back to the
+ * tables' types.  What 410 Gone disables is written through Citus instead
+ * (a reference table; the outbox of every node).
+ */
+#define PAYLOAD_OF_SHARD_ROWS \
+	"alliance.event_payload_of(ROW(r.*)::alliance.referral, ROW(ev.*)::alliance.referral_event, c.format::text)"
+
+typedef enum ShardStmt
+{
+	SHARD_CLAIM_DUE,
+	SHARD_CLAIM_DUE_BARE,
+	SHARD_BUILD_PAYLOAD,
+	SHARD_BURY,
+	SHARD_RECORD_ATTEMPTS,
+	SHARD_RELEASE_LEASES,
+	SHARD_NEXT_DUE,
+	SHARD_DUE_UNCLAIMED,
+	NUM_SHARD_STMTS
+} ShardStmt;
+
+static Stmt shard_templates[NUM_SHARD_STMTS] = {
+	[SHARD_CLAIM_DUE] = {CLAIM_DUE(PAYLOAD_OF_SHARD_ROWS), CLAIM_ARGS},
+	[SHARD_BUILD_PAYLOAD] = {
+		"SELECT alliance.event_payload_of(ROW(r.*)::alliance.referral, ROW(e.*)::alliance.referral_event, $3)"
+		"  FROM alliance.referral r, alliance.referral_event e"
+		" WHERE r.id = $1 AND e.referral_id = $1 AND e.id = $2",
+		3, {INT8OID, INT8OID, TEXTOID}
+	},
+	[SHARD_RECORD_ATTEMPTS] = {
+		RECORD_ATTEMPTS("id, ", "pg_catalog.nextval('alliance.delivery_log_id_seq'), "), RECORD_ARGS
+	},
+	/* the others are the one-server statements, copied at start */
+};
+
+/* 410 Gone on a cluster: the endpoint, through Citus (a reference table) */
+static Stmt disable_gone_one = {
+	"UPDATE alliance.webhook_endpoint SET active = false, updated_at = $3"
+	" WHERE institution_id = $1 AND active AND url = $2",
+	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}
+};
+
+/* ... and what was still waiting for them, on every node */
+static Stmt bury_gone_all = {
+	"UPDATE alliance.outbox"
+	"   SET status = 'dead',"
+	"       last_error = 'not sent: the endpoint was disabled when the receiver answered 410 Gone'"
+	" WHERE institution_id = ANY ($1) AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2)",
+	2, {INT8ARRAYOID, TIMESTAMPTZOID}
+};
+
+static Placements placements;
+
+/* the placement the next claim starts with, so that no shard waits behind the others */
+static int	first_shard = 0;
 
 /*
  * When the next retry falls due, as last looked up; looked up again when a
@@ -378,12 +464,20 @@ note_gone(const Delivery *d)
 	}
 }
 
+/* Whether a finished attempt is one of shard's (-1: on one server, all are) */
+static bool
+of_shard(const Delivery *d, int shard)
+{
+	return shard < 0 || alliance_placements_shard_of(&placements, d->referral_id) == shard;
+}
+
 /*
- * Record the attempts that finished: those done move from finished to
- * recording, and count towards the turn's figures.
+ * Record the attempts that finished, those of one shard placement on a
+ * cluster (stmt is record_attempts on it), or all with shard -1: those done
+ * move from finished to recording, and count towards the turn's figures.
  */
 static void
-record_finished(Turn *turn)
+record_finished_of(Turn *turn, Stmt *stmt, int shard)
 {
 	int			n = 0;
 	Datum	   *referral;
@@ -399,7 +493,7 @@ record_finished(Turn *turn)
 	Delivery  **link;
 
 	for (d = finished; d; d = d->next)
-		n++;
+		n += of_shard(d, shard);
 	if (n == 0)
 		return;
 	referral = palloc(n * sizeof(Datum));
@@ -412,9 +506,12 @@ record_finished(Turn *turn)
 	started = palloc(n * sizeof(Datum));
 
 	n = 0;
-	for (d = finished; d; d = d->next, n++)
+	for (d = finished; d; d = d->next)
 	{
 		bool		ok_d = delivered(d);
+
+		if (!of_shard(d, shard))
+			continue;
 
 		referral[n] = Int64GetDatum(d->referral_id);
 		id[n] = Int64GetDatum(d->outbox_id);
@@ -424,6 +521,7 @@ record_finished(Turn *turn)
 		delay[n] = Float8GetDatum(ok_d ? 0 : alliance_retry_delay(d->attempts, d->http_status, d->retry_after));
 		duration[n] = Float8GetDatum(d->duration_ms);
 		started[n] = TimestampTzGetDatum(d->started_at);
+		n++;
 	}
 
 	values[0] = int8_array(referral, n);
@@ -434,7 +532,7 @@ record_finished(Turn *turn)
 	values[5] = float8_array(duration, n);
 	values[6] = PointerGetDatum(construct_array(started, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	alliance_stmt_run(&record_attempts, values, NULL, 0);
+	alliance_stmt_run(stmt, values, NULL, 0);
 
 	/* move what is done to recording; the rest waits for a later turn */
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -444,7 +542,7 @@ record_finished(Turn *turn)
 
 		for (link = &finished; *link; link = &(*link)->next)
 		{
-			if ((*link)->outbox_id != done_id)
+			if ((*link)->outbox_id != done_id || !of_shard(*link, shard))
 				continue;
 			d = *link;
 			*link = d->next;
@@ -464,6 +562,76 @@ record_finished(Turn *turn)
 	}
 }
 
+/*
+ * Record the attempts that finished: on one server in one statement; on a
+ * cluster, per shard placement.  An attempt whose shard is no longer on
+ * this node (moved by a rebalance) is not recorded here: its row keeps its
+ * lease, and the node holding it now sends it again once the lease has run
+ * out (at least once).
+ */
+static void
+record_finished(Turn *turn)
+{
+	Delivery  **link;
+
+	if (!placements.distributed)
+	{
+		record_finished_of(turn, &record_attempts, -1);
+		return;
+	}
+	for (int s = 0; s < placements.nshards; s++)
+		record_finished_of(turn, alliance_placements_stmt(&placements, s, SHARD_RECORD_ATTEMPTS), s);
+	for (link = &finished; *link;)
+	{
+		Delivery   *d = *link;
+
+		if (alliance_placements_shard_of(&placements, d->referral_id) >= 0)
+		{
+			link = &d->next;
+			continue;
+		}
+		ereport(LOG,
+				(errmsg("alliance dispatcher: the attempt at notification " INT64_FORMAT " is not recorded: its shard is no longer on this node",
+						d->outbox_id),
+				 errdetail("The node holding it now sends it again when its lease runs out.")));
+		*link = d->next;
+		d->next = recording;
+		recording = d;
+	}
+}
+
+/*
+ * On a cluster: disable each endpoint that answered 410 Gone through Citus
+ * (webhook_endpoint is a reference table: every node's copy), then bury
+ * what was still waiting for those disabled now, on every node.  A lock
+ * held elsewhere fails the turn (lock_timeout); a later one does it.
+ */
+static void
+disable_gone_on_cluster(void)
+{
+	Datum		ids[MAX_GONE];
+	Datum		values[3];
+	int			ndisabled = 0;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	for (int i = 0; i < ngone; i++)
+	{
+		values[0] = Int64GetDatum(gone[i].institution_id);
+		values[1] = CStringGetTextDatum(gone[i].url);
+		values[2] = TimestampTzGetDatum(now);
+		alliance_stmt_run(&disable_gone_one, values, NULL, 0);
+		if (SPI_processed > 0)
+			ids[ndisabled++] = values[0];
+	}
+	if (ndisabled > 0)
+	{
+		values[0] = int8_array(ids, ndisabled);
+		values[1] = TimestampTzGetDatum(now);
+		alliance_stmt_run(&bury_gone_all, values, NULL, 0);
+	}
+	ngone_done = ngone;
+}
+
 /* Disable the endpoints that answered 410 Gone, as far as no one holds them */
 static void
 disable_gone_endpoints(void)
@@ -476,6 +644,11 @@ disable_gone_endpoints(void)
 	ngone_done = 0;
 	if (ngone == 0)
 		return;
+	if (placements.distributed)
+	{
+		disable_gone_on_cluster();
+		return;
+	}
 	for (int i = 0; i < ngone; i++)
 	{
 		ids[i] = Int64GetDatum(gone[i].institution_id);
@@ -568,20 +741,21 @@ current_loads(Load *loads)
 }
 
 /*
- * Claim what is due into turn->claimed, within the limits: at most
- * max_in_flight requests in flight and CLAIM_AHEAD times as many claimed
- * ahead, so that a request that finishes is followed at once by the next;
- * per endpoint, at most max_in_flight_per_endpoint in flight and CLAIM_AHEAD
- * times as many ahead, but none ahead for an endpoint whose oldest request
- * has waited a second (a slow receiver holds no more rows than it has
- * requests).  with_payload builds
- * the bodies in the claim, else they are left NULL.
+ * Claim what is due into turn->claimed with stmt (claim_due or
+ * claim_due_bare, on the shard placement shard on a cluster), at most room
+ * rows, within the limits: at most max_in_flight requests in flight and
+ * CLAIM_AHEAD times as many claimed ahead, so that a request that finishes
+ * is followed at once by the next; per endpoint, at most
+ * max_in_flight_per_endpoint in flight and CLAIM_AHEAD times as many ahead
+ * (counting what the turn claimed already), but none ahead for an endpoint
+ * whose oldest request has waited a second (a slow receiver holds no more
+ * rows than it has requests).  claim_due builds the bodies in the claim,
+ * claim_due_bare leaves the format there instead.
  */
 static void
-claim(Turn *turn, bool with_payload)
+claim_from(Turn *turn, Stmt *stmt, int shard, int room)
 {
 	int			limit = alliance_max_in_flight_per_endpoint;
-	int			room = (1 + CLAIM_AHEAD) * alliance_max_in_flight - alliance_webhook_in_flight(sender) - nready;
 	Load	   *loads;
 	int			nloads;
 	Datum	   *ids;
@@ -589,12 +763,11 @@ claim(Turn *turn, bool with_payload)
 	Datum		values[6];
 	TimestampTz slow = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -SLOW_ENDPOINT_MS);
 
-	turn->nclaimed = 0;
-	if (room <= 0)
-		return;
-
-	loads = palloc((alliance_webhook_in_flight(sender) + nready + 1) * sizeof(Load));
+	loads = palloc((alliance_webhook_in_flight(sender) + nready + turn->nclaimed + 1) * sizeof(Load));
 	nloads = current_loads(loads);
+	/* on a cluster, what this turn claimed from the placements before */
+	for (int i = 0; i < turn->nclaimed; i++)
+		load_of(loads, &nloads, turn->claimed[i]->institution_id)->claimed++;
 	ids = palloc((nloads + 1) * sizeof(Datum));
 	used = palloc((nloads + 1) * sizeof(Datum));
 	for (int i = 0; i < nloads; i++)
@@ -613,9 +786,8 @@ claim(Turn *turn, bool with_payload)
 	/* a lease outlives any request, even one queued behind a slow endpoint */
 	values[4] = Float8GetDatum(2.0 * alliance_http_timeout / 1000.0 + 30);
 	values[5] = Int64GetDatum(last_claimed_for);
-	alliance_stmt_run(with_payload ? &claim_due : &claim_due_bare, values, NULL, 0);
+	alliance_stmt_run(stmt, values, NULL, 0);
 
-	turn->claimed = palloc(Max(SPI_processed, 1) * sizeof(Claimed *));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		Claimed    *c = MemoryContextAlloc(ready_cxt, sizeof(Claimed));
@@ -627,6 +799,7 @@ claim(Turn *turn, bool with_payload)
 		c->event_id = column_int8(i, 3);
 		c->institution_id = column_int8(i, 4);
 		c->attempts = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5, &isnull));
+		c->shard = shard;
 		c->url = column_string(i, 6, ready_cxt);
 		c->secret = column_string(i, 7, ready_cxt);
 		c->fhir = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 8, &isnull));
@@ -635,6 +808,37 @@ claim(Turn *turn, bool with_payload)
 		c->next = NULL;
 		last_claimed_for = c->institution_id;
 	}
+}
+
+/*
+ * Claim, as claim_from says: on one server from alliance.outbox; on a
+ * cluster from each shard placement of it on this node in turn, the next
+ * turn starting with the next placement, while there is room.
+ */
+static void
+claim(Turn *turn, bool with_payload)
+{
+	int			room = (1 + CLAIM_AHEAD) * alliance_max_in_flight - alliance_webhook_in_flight(sender) - nready;
+
+	turn->nclaimed = 0;
+	if (room <= 0)
+		return;
+	/* not in SPI's memory: turn_committed reads it after SPI_finish */
+	turn->claimed = MemoryContextAlloc(turn->cxt, room * sizeof(Claimed *));
+	if (!placements.distributed)
+	{
+		claim_from(turn, with_payload ? &claim_due : &claim_due_bare, -1, room);
+		return;
+	}
+	for (int k = 0; k < placements.nshards && turn->nclaimed < room; k++)
+	{
+		int			s = (first_shard + k) % placements.nshards;
+
+		claim_from(turn, alliance_placements_stmt(&placements, s, with_payload ? SHARD_CLAIM_DUE : SHARD_CLAIM_DUE_BARE),
+				   s, room - turn->nclaimed);
+	}
+	if (placements.nshards > 0)
+		first_shard = (first_shard + 1) % placements.nshards;
 }
 
 /*
@@ -694,7 +898,9 @@ build_one_payload(void *arg)
 	values[0] = Int64GetDatum(job->c->referral_id);
 	values[1] = Int64GetDatum(job->c->event_id);
 	values[2] = CStringGetTextDatum(job->c->body);	/* the format, from claim_due_bare */
-	alliance_stmt_run(&build_payload, values, NULL, 1);
+	alliance_stmt_run(job->c->shard < 0 ? &build_payload
+					  : alliance_placements_stmt(&placements, job->c->shard, SHARD_BUILD_PAYLOAD),
+					  values, NULL, 1);
 	pfree(job->c->body);
 	job->c->body = alliance_stmt_get(1, &body)
 		? MemoryContextStrdup(ready_cxt, TextDatumGetCString(body))
@@ -733,6 +939,7 @@ claim_one_by_one(Turn *turn)
 	Datum	   *referral;
 	Datum	   *id;
 	Datum	   *error;
+	int		   *bad_shard;
 	int			nbad = 0;
 	int			kept = 0;
 
@@ -743,6 +950,7 @@ claim_one_by_one(Turn *turn)
 	referral = palloc(turn->nclaimed * sizeof(Datum));
 	id = palloc(turn->nclaimed * sizeof(Datum));
 	error = palloc(turn->nclaimed * sizeof(Datum));
+	bad_shard = palloc(turn->nclaimed * sizeof(int));
 	for (int i = 0; i < turn->nclaimed; i++)
 	{
 		Claimed    *c = turn->claimed[i];
@@ -757,6 +965,7 @@ claim_one_by_one(Turn *turn)
 		ereport(LOG,
 				(errmsg("alliance dispatcher: notification " INT64_FORMAT " is dead: its payload could not be built: %s",
 						c->outbox_id, message)));
+		bad_shard[nbad] = c->shard;
 		referral[nbad] = Int64GetDatum(c->referral_id);
 		id[nbad] = Int64GetDatum(c->outbox_id);
 		error[nbad++] = CStringGetTextDatum(psprintf("not sent: the payload could not be built: %.200s", message));
@@ -765,15 +974,116 @@ claim_one_by_one(Turn *turn)
 		free_claimed(c);
 	}
 	turn->nclaimed = kept;
-	if (nbad > 0)
+	/* one statement per shard placement they were claimed from (-1: one server) */
+	while (nbad > 0)
 	{
+		int			shard = bad_shard[0];
+		int			n = 0;
+		int			left = 0;
+		Datum	   *r = palloc(nbad * sizeof(Datum));
+		Datum	   *o = palloc(nbad * sizeof(Datum));
+		Datum	   *e = palloc(nbad * sizeof(Datum));
 		Datum		values[3];
 
-		values[0] = int8_array(referral, nbad);
-		values[1] = int8_array(id, nbad);
-		values[2] = text_array(error, NULL, nbad);
-		alliance_stmt_run(&bury, values, NULL, 0);
+		for (int i = 0; i < nbad; i++)
+		{
+			if (bad_shard[i] == shard)
+			{
+				r[n] = referral[i];
+				o[n] = id[i];
+				e[n++] = error[i];
+				continue;
+			}
+			bad_shard[left] = bad_shard[i];
+			referral[left] = referral[i];
+			id[left] = id[i];
+			error[left++] = error[i];
+		}
+		nbad = left;
+		values[0] = int8_array(r, n);
+		values[1] = int8_array(o, n);
+		values[2] = text_array(e, NULL, n);
+		alliance_stmt_run(shard < 0 ? &bury : alliance_placements_stmt(&placements, shard, SHARD_BURY),
+						  values, NULL, 0);
 	}
+}
+
+/*
+ * Seconds until the next retry falls due (next_due), over every shard
+ * placement on a cluster; false when nothing is pending
+ */
+static bool
+seconds_to_next_due(double *seconds)
+{
+	Datum		value;
+	bool		found = false;
+
+	if (!placements.distributed)
+	{
+		alliance_stmt_run(&next_due, NULL, NULL, 1);
+		if (alliance_stmt_get(1, &value))
+			*seconds = DatumGetFloat8(value);
+		return alliance_stmt_get(1, &value);
+	}
+	for (int s = 0; s < placements.nshards; s++)
+	{
+		alliance_stmt_run(alliance_placements_stmt(&placements, s, SHARD_NEXT_DUE), NULL, NULL, 1);
+		if (alliance_stmt_get(1, &value) && (!found || DatumGetFloat8(value) < *seconds))
+		{
+			*seconds = DatumGetFloat8(value);
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* Whether something due is unclaimed (due_unclaimed), on any shard placement on a cluster */
+static bool
+anything_due_unclaimed(void)
+{
+	Datum		value;
+
+	if (!placements.distributed)
+	{
+		alliance_stmt_run(&due_unclaimed, NULL, NULL, 1);
+		return alliance_stmt_get(1, &value) && DatumGetBool(value);
+	}
+	for (int s = 0; s < placements.nshards; s++)
+	{
+		alliance_stmt_run(alliance_placements_stmt(&placements, s, SHARD_DUE_UNCLAIMED), NULL, NULL, 1);
+		if (alliance_stmt_get(1, &value) && DatumGetBool(value))
+			return true;
+	}
+	return false;
+}
+
+/* Release the leases a dead predecessor left, on every shard placement on a cluster */
+static void
+release_all_leases(void)
+{
+	if (!placements.distributed)
+	{
+		alliance_stmt_run(&release_leases, NULL, NULL, 0);
+		return;
+	}
+	for (int s = 0; s < placements.nshards; s++)
+		alliance_stmt_run(alliance_placements_stmt(&placements, s, SHARD_RELEASE_LEASES), NULL, NULL, 0);
+}
+
+/* Read this node's placements again when it is time; say when they changed */
+static void
+look_at_placements(void)
+{
+	if (!alliance_placements_refresh(&placements, PLACEMENTS_EVERY_MS))
+		return;
+	first_shard = 0;
+	if (!placements.distributed)
+		ereport(LOG, (errmsg("alliance dispatcher: alliance.outbox is not distributed here: delivering from the table")));
+	else if (placements.nshards == 0)
+		ereport(LOG, (errmsg("alliance dispatcher: this node holds no shard of alliance.outbox: idle")));
+	else
+		ereport(LOG, (errmsg("alliance dispatcher: delivering from the %d shards of alliance.outbox on this node",
+							 placements.nshards)));
 }
 
 static void
@@ -781,7 +1091,7 @@ deliver_step(void *arg)
 {
 	Turn	   *turn = (Turn *) arg;
 	StmtScope	scope;
-	Datum		value;
+	double		seconds = 0;
 	char	   *problem;
 	TimestampTz now;
 
@@ -792,8 +1102,17 @@ deliver_step(void *arg)
 		return;
 	}
 	alliance_stmt_begin(&scope, false);
+	look_at_placements();
+	turn->idle = placements.distributed && placements.nshards == 0;
+	if (turn->idle)
+	{
+		/* the coordinator, say: nothing of the outbox is delivered from here */
+		next_due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PLACEMENTS_EVERY_MS);
+		alliance_stmt_end(&scope);
+		return;
+	}
 	if (!leases_released)
-		alliance_stmt_run(&release_leases, NULL, NULL, 0);
+		release_all_leases();
 	record_finished(turn);
 	disable_gone_endpoints();
 	problem = in_subtransaction(claim_with_payloads, turn);
@@ -807,17 +1126,13 @@ deliver_step(void *arg)
 	if (turn->failed > 0 || now >= next_due_at ||
 		now >= TimestampTzPlusMilliseconds(next_due_looked_up, RETRY_HELD_MS))
 	{
-		alliance_stmt_run(&next_due, NULL, NULL, 1);
-		next_due_at = TimestampTzPlusMilliseconds(now, alliance_stmt_get(1, &value)
-												  ? ms_until(DatumGetFloat8(value)) : LONGEST_SLEEP_MS);
+		next_due_at = TimestampTzPlusMilliseconds(now, seconds_to_next_due(&seconds)
+												  ? ms_until(seconds) : LONGEST_SLEEP_MS);
 		next_due_looked_up = now;
 	}
 	turn->due_unclaimed = false;
 	if (turn->nclaimed == 0 && nready == 0 && alliance_webhook_in_flight(sender) == 0)
-	{
-		alliance_stmt_run(&due_unclaimed, NULL, NULL, 1);
-		turn->due_unclaimed = alliance_stmt_get(1, &value) && DatumGetBool(value);
-	}
+		turn->due_unclaimed = anything_due_unclaimed();
 	alliance_stmt_end(&scope);
 }
 
@@ -974,21 +1289,29 @@ dispatcher_turn(void)
 	bool		ok;
 	long		timeout;
 
+	turn.cxt = keep;
+
 	ok = alliance_worker_in_transaction(slot, deliver_step, &turn, "delivering notifications");
 	MemoryContextSwitchTo(keep);
 
 	LWLockAcquire(alliance_shared->lock, LW_EXCLUSIVE);
-	slot->state = (ok && !turn.extension) ? DISPATCHER_WAITING : DISPATCHER_RUNNING;
+	slot->state = (ok && !turn.extension) ? DISPATCHER_WAITING
+		: (ok && turn.idle) ? DISPATCHER_IDLE : DISPATCHER_RUNNING;
 	LWLockRelease(alliance_shared->lock);
 
 	if (!ok)
 	{
-		/* nothing is sent without a committed lease; try again in a while */
+		/*
+		 * Nothing is sent without a committed lease; try again in a while,
+		 * with the placements read again (a shard may have moved away)
+		 */
+		alliance_placements_mark_stale(&placements);
 		turn_aborted(&turn);
 		return FAILED_TURN_SLEEP_MS;
 	}
 	if (!turn.extension)
 	{
+		alliance_placements_mark_stale(&placements);
 		forget_all();
 		return NO_EXTENSION_SLEEP_MS;
 	}
@@ -1004,6 +1327,14 @@ dispatcher_turn(void)
 	timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_due_at);
 	if (turn.due_unclaimed || finished != NULL || ngone > 0)
 		timeout = Min(timeout, RETRY_HELD_MS);
+
+	/*
+	 * On a cluster a commit on another node queues notifications here
+	 * without waking us (refer() runs on the coordinator, its rows land on
+	 * this node's shards): look at least every CLUSTER_POLL_MS.
+	 */
+	if (placements.distributed && !turn.idle)
+		timeout = Min(timeout, CLUSTER_POLL_MS);
 	return timeout;
 }
 
@@ -1081,6 +1412,12 @@ alliance_dispatcher_main(Datum arg)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		ereport(FATAL, (errmsg("could not initialize libcurl")));
 	sender = alliance_webhook_sender_create(dbname);
+	shard_templates[SHARD_CLAIM_DUE_BARE] = claim_due_bare;
+	shard_templates[SHARD_BURY] = bury;
+	shard_templates[SHARD_RELEASE_LEASES] = release_leases;
+	shard_templates[SHARD_NEXT_DUE] = next_due;
+	shard_templates[SHARD_DUE_UNCLAIMED] = due_unclaimed;
+	alliance_placements_init(&placements, PLACED_OUTBOX, shard_templates, NUM_SHARD_STMTS);
 	turn_context = AllocSetContextCreate(TopMemoryContext, "alliance dispatcher turn",
 										 ALLOCSET_DEFAULT_SIZES);
 	ready_cxt = AllocSetContextCreate(TopMemoryContext, "alliance dispatcher claims",

@@ -21,7 +21,8 @@ typedef enum DispatcherState
 {
 	DISPATCHER_STARTING,
 	DISPATCHER_WAITING,			/* for CREATE EXTENSION alliance */
-	DISPATCHER_RUNNING
+	DISPATCHER_RUNNING,
+	DISPATCHER_IDLE				/* on a Citus cluster: no shard of the outbox here */
 } DispatcherState;
 
 /*

@@ -26,6 +26,8 @@ state_name(DispatcherState state)
 			return "waiting for CREATE EXTENSION alliance";
 		case DISPATCHER_RUNNING:
 			return "running";
+		case DISPATCHER_IDLE:
+			return "idle: no shard of alliance.outbox on this node";
 	}
 	return "unknown";
 }

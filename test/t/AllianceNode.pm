@@ -25,6 +25,41 @@ sub start
 	return $node;
 }
 
+# A Citus cluster on loopback: a coordinator and $nworkers workers named
+# NAME_coordinator, NAME_worker1..., each with shared_preload_libraries =
+# 'citus,alliance' (Citus first), extra postgresql.conf lines, and CREATE
+# EXTENSION citus; the coordinator's host set, the workers added, and
+# CREATE EXTENSION alliance on the coordinator alone (Citus creates it on
+# the workers).  Returns the coordinator and the workers.
+sub citus_cluster
+{
+	my ($name, $nworkers, $conf) = @_;
+	my @nodes;
+	for my $n (0 .. $nworkers)
+	{
+		my $node = PostgreSQL::Test::Cluster->new($n == 0 ? "${name}_coordinator" : "${name}_worker$n");
+		$node->init;
+		$node->append_conf(
+			'postgresql.conf', qq{
+shared_preload_libraries = 'citus,alliance'
+listen_addresses = '127.0.0.1'
+max_prepared_transactions = 100
+citus.node_conninfo = 'sslmode=disable'
+} . ($conf // ''));
+		$node->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
+		$node->start;
+		$node->safe_psql('postgres', 'CREATE EXTENSION citus');
+		push @nodes, $node;
+	}
+	my ($coordinator, @workers) = @nodes;
+	$coordinator->safe_psql('postgres',
+		"SELECT citus_set_coordinator_host('127.0.0.1', " . $coordinator->port . ')');
+	$coordinator->safe_psql('postgres', "SELECT citus_add_node('127.0.0.1', " . $_->port . ')')
+	  for @workers;
+	$coordinator->safe_psql('postgres', 'CREATE EXTENSION alliance');
+	return @nodes;
+}
+
 # Load demo/sample_alliance.sql into a database.
 sub load_sample
 {
