@@ -2,7 +2,7 @@
 # make bench: the benchmarks of test/bench, each against its plain-SQL (or
 # curl) baseline on a private cluster of its own, one after the other.
 # Usage: test/bench/run.sh PG_CONFIG
-# BENCH_SECTIONS (default "gate routing dispatch refresh") picks them; each is
+# BENCH_SECTIONS (default "gate routing dispatch refresh citus") picks them; each is
 # test/bench/NAME.sh, which also runs alone (see its header for its settings).
 set -euo pipefail
 
@@ -12,10 +12,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 as_postgres_or_continue "$0" "$@"
 
 pg_paths "$1"
-sections=${BENCH_SECTIONS:-gate routing dispatch refresh}
+sections=${BENCH_SECTIONS:-gate routing dispatch refresh citus}
 for s in $sections; do
 	[ -x "$here/$s.sh" ] && [ "$s" != lib ] && [ "$s" != run ] ||
-		{ echo "bench: no benchmark \"$s\" (BENCH_SECTIONS: gate routing dispatch refresh)" >&2; exit 2; }
+		{ echo "bench: no benchmark \"$s\" (BENCH_SECTIONS: gate routing dispatch refresh citus)" >&2; exit 2; }
 done
 bench_header
 export BENCH_HEADER_PRINTED=1
