@@ -21,33 +21,7 @@ chomp $pkglibdir;
 plan skip_all => "Citus is not installed ($pkglibdir/citus.so is missing; see test/install-citus.sh)"
   unless -f "$pkglibdir/citus.so";
 
-# A started node with Citus first in shared_preload_libraries, listening on
-# 127.0.0.1 so that the others reach it, and CREATE EXTENSION citus
-sub citus_node
-{
-	my ($name) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'citus,alliance'
-listen_addresses = '127.0.0.1'
-max_prepared_transactions = 100
-citus.node_conninfo = 'sslmode=disable'
-});
-	$node->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION citus');
-	return $node;
-}
-
-my $coordinator = citus_node('coordinator');
-my @workers = (citus_node('worker1'), citus_node('worker2'));
-$coordinator->safe_psql('postgres',
-	"SELECT citus_set_coordinator_host('127.0.0.1', " . $coordinator->port . ')');
-$coordinator->safe_psql('postgres', "SELECT citus_add_node('127.0.0.1', " . $_->port . ')')
-  for @workers;
-$coordinator->safe_psql('postgres', 'CREATE EXTENSION alliance');
+my ($coordinator, @workers) = AllianceNode::citus_cluster('api', 2);
 
 my ($rc, $out, $err) = $coordinator->psql('postgres', 'SELECT alliance.distribute()');
 is($rc, 0, 'distribute() distributes the schema') or diag $err;

@@ -25,32 +25,36 @@ sub start
 	return $node;
 }
 
-# A Citus cluster on loopback: a coordinator and $nworkers workers named
-# NAME_coordinator, NAME_worker1..., each with shared_preload_libraries =
-# 'citus,alliance' (Citus first), extra postgresql.conf lines, and CREATE
-# EXTENSION citus; the coordinator's host set, the workers added, and
-# CREATE EXTENSION alliance on the coordinator alone (Citus creates it on
-# the workers).  Returns the coordinator and the workers.
-sub citus_cluster
+# A started node for a Citus cluster on loopback: shared_preload_libraries
+# = 'citus,alliance' (Citus first), listening on 127.0.0.1 so that the
+# others reach it, extra postgresql.conf lines, and CREATE EXTENSION citus.
+sub citus_node
 {
-	my ($name, $nworkers, $conf) = @_;
-	my @nodes;
-	for my $n (0 .. $nworkers)
-	{
-		my $node = PostgreSQL::Test::Cluster->new($n == 0 ? "${name}_coordinator" : "${name}_worker$n");
-		$node->init;
-		$node->append_conf(
-			'postgresql.conf', qq{
+	my ($name, $conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf(
+		'postgresql.conf', qq{
 shared_preload_libraries = 'citus,alliance'
 listen_addresses = '127.0.0.1'
 max_prepared_transactions = 100
 citus.node_conninfo = 'sslmode=disable'
 } . ($conf // ''));
-		$node->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
-		$node->start;
-		$node->safe_psql('postgres', 'CREATE EXTENSION citus');
-		push @nodes, $node;
-	}
+	$node->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 trust\n");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION citus');
+	return $node;
+}
+
+# A Citus cluster on loopback: a coordinator and $nworkers workers named
+# NAME_coordinator, NAME_worker1..., started by citus_node(); the
+# coordinator's host set, the workers added, and CREATE EXTENSION alliance
+# on the coordinator alone (Citus creates it on the workers).  Returns the
+# coordinator and the workers.
+sub citus_cluster
+{
+	my ($name, $nworkers, $conf) = @_;
+	my @nodes = map { citus_node($_ == 0 ? "${name}_coordinator" : "${name}_worker$_", $conf) } (0 .. $nworkers);
 	my ($coordinator, @workers) = @nodes;
 	$coordinator->safe_psql('postgres',
 		"SELECT citus_set_coordinator_host('127.0.0.1', " . $coordinator->port . ')');
