@@ -1,6 +1,6 @@
 -- make bench baseline: the same table writes as referral_gate.sql (referral,
--- event, one notification per endpoint), by plain SQL with no checks, one
--- statement per step.
+-- event, one notification per endpoint, the indicator month's mark), by
+-- plain SQL with no checks, one statement per step.
 \set p random(1, 100000000)
 WITH r AS (
 	INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution, direction,
@@ -9,8 +9,10 @@ WITH r AS (
 			now() + interval '48 hours')
 	RETURNING id),
 e AS (
-	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version)
-	SELECT id, NULL, 'requested', current_user, 1 FROM r RETURNING referral_id, id),
+	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, from_institution, to_institution)
+	SELECT id, NULL, 'requested', current_user, 1, :a, :b FROM r RETURNING referral_id, id),
+m AS (
+	INSERT INTO alliance.indicator_dirty (alliance_id, month) VALUES (:alliance, alliance.month_of(now()))),
 o AS (
 	INSERT INTO alliance.outbox (event_id, referral_id, institution_id)
 	SELECT e.id, e.referral_id, x.institution_id FROM e, alliance.endpoint x
@@ -21,8 +23,10 @@ WITH u AS (
 	UPDATE alliance.referral SET status = 'accepted', version = version + 1, updated_at = now()
 	 WHERE id = :id RETURNING id, version),
 e AS (
-	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version)
-	SELECT id, 'requested', 'accepted', current_user, version FROM u RETURNING referral_id, id)
+	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, from_institution, to_institution)
+	SELECT id, 'requested', 'accepted', current_user, version, :a, :b FROM u RETURNING referral_id, id),
+m AS (
+	INSERT INTO alliance.indicator_dirty (alliance_id, month) VALUES (:alliance, alliance.month_of(now())))
 INSERT INTO alliance.outbox (event_id, referral_id, institution_id)
 SELECT e.id, e.referral_id, x.institution_id FROM e, alliance.endpoint x
  WHERE x.institution_id IN (:a, :b) AND x.active;
@@ -31,8 +35,10 @@ WITH u AS (
 		   scheduled_at = now() + interval '1 day'
 	 WHERE id = :id RETURNING id, version),
 e AS (
-	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version)
-	SELECT id, 'accepted', 'scheduled', current_user, version FROM u RETURNING referral_id, id)
+	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, from_institution, to_institution)
+	SELECT id, 'accepted', 'scheduled', current_user, version, :a, :b FROM u RETURNING referral_id, id),
+m AS (
+	INSERT INTO alliance.indicator_dirty (alliance_id, month) VALUES (:alliance, alliance.month_of(now())))
 INSERT INTO alliance.outbox (event_id, referral_id, institution_id)
 SELECT e.id, e.referral_id, x.institution_id FROM e, alliance.endpoint x
  WHERE x.institution_id IN (:a, :b) AND x.active;
@@ -40,8 +46,10 @@ WITH u AS (
 	UPDATE alliance.referral SET status = 'arrived', version = version + 1, updated_at = now()
 	 WHERE id = :id RETURNING id, version),
 e AS (
-	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version)
-	SELECT id, 'scheduled', 'arrived', current_user, version FROM u RETURNING referral_id, id)
+	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, version, from_institution, to_institution)
+	SELECT id, 'scheduled', 'arrived', current_user, version, :a, :b FROM u RETURNING referral_id, id),
+m AS (
+	INSERT INTO alliance.indicator_dirty (alliance_id, month) VALUES (:alliance, alliance.month_of(now())))
 INSERT INTO alliance.outbox (event_id, referral_id, institution_id)
 SELECT e.id, e.referral_id, x.institution_id FROM e, alliance.endpoint x
  WHERE x.institution_id IN (:a, :b) AND x.active;
@@ -49,8 +57,10 @@ WITH u AS (
 	UPDATE alliance.referral SET status = 'completed', version = version + 1, updated_at = now()
 	 WHERE id = :id RETURNING id, version),
 e AS (
-	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version)
-	SELECT id, 'arrived', 'completed', current_user, 'done', version FROM u RETURNING referral_id, id)
+	INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version, from_institution, to_institution)
+	SELECT id, 'arrived', 'completed', current_user, 'done', version, :a, :b FROM u RETURNING referral_id, id),
+m AS (
+	INSERT INTO alliance.indicator_dirty (alliance_id, month) VALUES (:alliance, alliance.month_of(now())))
 INSERT INTO alliance.outbox (event_id, referral_id, institution_id)
 SELECT e.id, e.referral_id, x.institution_id FROM e, alliance.endpoint x
  WHERE x.institution_id IN (:a, :b) AND x.active;
