@@ -133,14 +133,5 @@ RETURN CASE WHEN format OPERATOR(pg_catalog.=) 'fhir' THEN
 COMMENT ON FUNCTION alliance.event_payload_of(alliance.referral, alliance.referral_event, text) IS
 	'the body of a notification of event e of referral r: native JSON, or a FHIR R4 Task with format fhir (alliance.event_payload by ids)';
 
-CREATE OR REPLACE FUNCTION alliance.event_payload(referral_id bigint, event_id bigint, format text DEFAULT 'native')
-	RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-	SELECT alliance.event_payload_of(r, e, event_payload.format)
-	  FROM alliance.referral r
-	  JOIN alliance.referral_event e ON e.referral_id OPERATOR(pg_catalog.=) r.id
-	 WHERE r.id OPERATOR(pg_catalog.=) event_payload.referral_id
-	   AND e.id OPERATOR(pg_catalog.=) event_payload.event_id;
-END;
-COMMENT ON FUNCTION alliance.event_payload(bigint, bigint, text) IS
-	'the body of an event''s notification: native JSON, or a FHIR R4 Task with format fhir; both say whether the patient was signed';
+-- alliance.event_payload(referral_id, event_id, format), defined once in
+-- 1.2 over event_payload_of(): sql/1.2/85_cluster_api.sql.

@@ -171,80 +171,9 @@ $$;
 COMMENT ON FUNCTION alliance.dirty_keys(bigint[], date[], bigint[]) IS
 	'the (alliance, month) keys to recompute for the given marks of alliance.indicator_dirty: their own, and the months of the referrals that return referrals close';
 
-CREATE OR REPLACE FUNCTION alliance.refresh_indicators() RETURNS void
-	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-	-- a refresh reads little: compiling its plans would cost more than running them
-	SET jit = off
-	AS $$
-DECLARE
-	taken bigint[];
-	dirty_alliances bigint[];
-	dirty_months date[];
-	dirty_parents bigint[];
-	span_alliances bigint[];
-	span_first date[];
-	span_last date[];
-	alliances bigint[];
-	months date[];
-BEGIN
-	-- one refresh at a time
-	PERFORM alliance.indicator_refresh_lock();	-- sql/1.2/40_workers.sql
-	-- the keys touched so far; later ones wait for the next refresh
-	SELECT array_agg(d.id), array_agg(d.alliance_id), array_agg(d.month), array_agg(d.parent_id)
-	  INTO taken, dirty_alliances, dirty_months, dirty_parents
-	  FROM alliance.indicator_dirty d;
-
-	-- Each alliance's months, as alliance.data_months() says: from its
-	-- creation or first data to this month or its last data.  Only a change
-	-- can move the bounds of the data, so they are read again only for the
-	-- alliances changed, or without figures yet; the others keep theirs, up
-	-- to this month.
-	WITH dirty AS (
-		SELECT DISTINCT k.alliance_id FROM alliance.dirty_keys(dirty_alliances, dirty_months, dirty_parents) k)
-	-- The span never leaves the months of alliance.time_window(), whatever
-	-- figures a former version left.
-	SELECT array_agg(a.id), array_agg(greatest(coalesce(dm.first_month, have.first_month), wm.first_month)),
-		   array_agg(least(greatest(coalesce(dm.last_month, have.last_month), alliance.month_of(now())),
-						   wm.last_month))
-	  INTO span_alliances, span_first, span_last
-	  FROM alliance.alliance a
-	 CROSS JOIN alliance.window_months() AS wm
-	 CROSS JOIN LATERAL (SELECT min(i.month) AS first_month, max(i.month) AS last_month
-						   FROM alliance.indicator i WHERE i.alliance_id = a.id) AS have
-	  LEFT JOIN LATERAL (SELECT x.first_month, x.last_month FROM alliance.data_months(a.id) AS x
-						  WHERE have.first_month IS NULL OR a.id IN (SELECT dirty.alliance_id FROM dirty)) AS dm
-		ON true;
-
-	-- what to compute: the touched keys within the span, and the months of
-	-- the span without figures (one index probe each)
-	WITH span AS (
-		SELECT s.alliance_id, m::date AS month
-		  FROM unnest(span_alliances, span_first, span_last) AS s(alliance_id, first_month, last_month)
-		 CROSS JOIN LATERAL generate_series(s.first_month, s.last_month, interval '1 month') AS m),
-	keys AS (
-		SELECT s.alliance_id, s.month FROM span s
-		 WHERE (s.alliance_id, s.month) IN (SELECT k.alliance_id, k.month
-											  FROM alliance.dirty_keys(dirty_alliances, dirty_months, dirty_parents) k)
-		UNION
-		SELECT s.alliance_id, s.month FROM span s
-		  LEFT JOIN LATERAL (SELECT true AS found FROM alliance.indicator i
-							  WHERE i.alliance_id = s.alliance_id AND i.month = s.month LIMIT 1) AS f ON true
-		 WHERE f.found IS NULL)
-	SELECT array_agg(k.alliance_id), array_agg(k.month) INTO alliances, months FROM keys k;
-
-	-- figures outside the span (data removed at its edges) go
-	DELETE FROM alliance.indicator i
-	 USING unnest(span_alliances, span_first, span_last) AS s(alliance_id, first_month, last_month)
-	 WHERE i.alliance_id = s.alliance_id AND (i.month < s.first_month OR i.month > s.last_month);
-	IF alliances IS NOT NULL THEN
-		DELETE FROM alliance.indicator i
-		 USING unnest(alliances, months) AS k(alliance_id, month)
-		 WHERE i.alliance_id = k.alliance_id AND i.month = k.month;
-		INSERT INTO alliance.indicator SELECT * FROM alliance.compute_indicators(alliances, months);
-	END IF;
-	DELETE FROM alliance.indicator_dirty d WHERE d.id = ANY (taken);
-END
-$$;
+-- alliance.refresh_indicators(), which takes the marks (from every node on a
+-- cluster) and recomputes dirty_keys(), is defined once in 1.2:
+-- sql/1.2/85_cluster_api.sql.
 
 
 -- Built-in routing rules and targets come with the extension (a restored dump
