@@ -36,6 +36,11 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -43,10 +48,15 @@
 #include "utils/timestamp.h"
 
 #include "placements.h"
+#include "settings.h"
+
+/* how often a backend reads its node's placements again, whatever happened */
+#define LOCAL_PLACEMENTS_EVERY_MS 5000
 
 /* the relations of PlacedRelation, by their names in the one-server statements */
 static const char *const placed_names[NUM_PLACED] = {
-	"referral", "referral_event", "outbox", "delivery_log", "webhook_endpoint", "webhook_secret"
+	"referral", "referral_event", "outbox", "delivery_log", "webhook_endpoint", "webhook_secret",
+	"institution", "membership", "alliance"
 };
 
 /* PLACED_REFERRAL .. PLACED_DELIVERY_LOG are colocated; the others are reference tables */
@@ -90,7 +100,7 @@ static const char *const reference_sql =
 "                  AND p.groupid = (SELECT groupid FROM pg_catalog.pg_dist_local_group))";
 
 /* the Placements of this process, for the relcache callback */
-#define MAX_PLACEMENTS 4
+#define MAX_PLACEMENTS 8
 static Placements *known[MAX_PLACEMENTS];
 static int	nknown = 0;
 
@@ -195,10 +205,26 @@ forget(Placements *p)
 	for (int i = 0; p->stmts && i < p->nshards * p->ntemplates; i++)
 		if (p->stmts[i].plan)
 			SPI_freeplan(p->stmts[i].plan);
+	for (int t = 0; p->reference_stmts && t < p->ntemplates; t++)
+		if (p->reference_stmts[t].plan)
+			SPI_freeplan(p->reference_stmts[t].plan);
 	MemoryContextReset(p->cxt);
 	p->stmts = NULL;
 	p->shards = NULL;
 	p->nshards = 0;
+	p->reference_stmts = NULL;
+	p->has_reference = false;
+	memset(&p->reference, 0, sizeof(ShardGroup));
+}
+
+static bool
+same_names(const ShardGroup *a, const ShardGroup *b)
+{
+	for (int r = 0; r < NUM_PLACED; r++)
+		if ((a->names[r] == NULL) != (b->names[r] == NULL) ||
+			(a->names[r] != NULL && strcmp(a->names[r], b->names[r]) != 0))
+			return false;
+	return true;
 }
 
 static bool
@@ -208,16 +234,14 @@ same_groups(const ShardGroup *a, int na, const ShardGroup *b, int nb)
 		return false;
 	for (int i = 0; i < na; i++)
 	{
-		if (a[i].shardid != b[i].shardid || a[i].min != b[i].min || a[i].max != b[i].max)
+		if (a[i].shardid != b[i].shardid || a[i].min != b[i].min || a[i].max != b[i].max ||
+			!same_names(&a[i], &b[i]))
 			return false;
-		for (int r = 0; r < NUM_PLACED; r++)
-			if (strcmp(a[i].names[r], b[i].names[r]) != 0)
-				return false;
 	}
 	return true;
 }
 
-/* the single shard of a reference table placed here; an error when there is none */
+/* the single shard of a reference table placed here, or -1 */
 static int64
 reference_shard(PlacedRelation rel)
 {
@@ -227,25 +251,42 @@ reference_shard(PlacedRelation rel)
 	if (SPI_execute_with_args(reference_sql, 1, (Oid[]) {TEXTOID}, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the placement of alliance.%s", placed_names[rel]);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("this node holds no placement of the reference table alliance.%s", placed_names[rel]),
-				 errhint("Run SELECT replicate_reference_tables() on the coordinator.")));
+		return -1;
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /*
- * Read this node's groups into *groups (palloc'd in the current context);
- * returns how many, or -1 when the anchor is not distributed here.
+ * The names of this node's placements of the reference tables into ref (the
+ * colocated tables' names as they are); false when one is not placed here.
+ */
+static bool
+read_reference(ShardGroup *ref)
+{
+	memset(ref, 0, sizeof(ShardGroup));
+	for (int r = 0; r < NUM_COLOCATED; r++)
+		ref->names[r] = psprintf("alliance.%s", placed_names[r]);
+	for (int r = NUM_COLOCATED; r < NUM_PLACED; r++)
+	{
+		int64		shardid = reference_shard(r);
+
+		if (shardid < 0)
+			return false;
+		ref->names[r] = shard_name(r, shardid);
+	}
+	return true;
+}
+
+/*
+ * Read this node's groups into *groups (palloc'd in the current context)
+ * and its reference placements into *ref (*has_ref when it holds them all);
+ * returns how many groups, or -1 when the anchor is not distributed here.
  */
 static int
-read_groups(Placements *p, ShardGroup **groups)
+read_groups(Placements *p, ShardGroup **groups, ShardGroup *ref, bool *has_ref)
 {
 	Datum		args[2];
 	bool		isnull;
 	int			n;
-	int64		endpoint;
-	int64		secret;
 	ShardGroup *g;
 
 	p->anchor_relid = get_relname_relid(placed_names[p->anchor], get_namespace_oid("alliance", true));
@@ -293,16 +334,16 @@ read_groups(Placements *p, ShardGroup **groups)
 			g[i].names[r] = shard_name(r, DatumGetInt64(ids[r]));
 		}
 	}
-	if (n > 0)
-	{
-		endpoint = reference_shard(PLACED_WEBHOOK_ENDPOINT);
-		secret = reference_shard(PLACED_WEBHOOK_SECRET);
-		for (int i = 0; i < n; i++)
-		{
-			g[i].names[PLACED_WEBHOOK_ENDPOINT] = shard_name(PLACED_WEBHOOK_ENDPOINT, endpoint);
-			g[i].names[PLACED_WEBHOOK_SECRET] = shard_name(PLACED_WEBHOOK_SECRET, secret);
-		}
-	}
+	*has_ref = read_reference(ref);
+	if (n > 0 && !*has_ref)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this node holds shards of alliance.%s but not every reference table of the extension",
+						placed_names[p->anchor]),
+				 errhint("Run SELECT replicate_reference_tables() on the coordinator.")));
+	for (int i = 0; i < n; i++)
+		for (int r = NUM_COLOCATED; r < NUM_PLACED; r++)
+			g[i].names[r] = ref->names[r];
 	*groups = g;
 	return n;
 }
@@ -316,16 +357,19 @@ alliance_placements_refresh(Placements *p, int every_ms)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	ShardGroup *groups = NULL;
+	ShardGroup	ref = {0};
+	bool		has_ref = false;
 	int			n;
 	bool		distributed;
 
 	if (!p->stale && now < TimestampTzPlusMilliseconds(p->read_at, every_ms))
 		return false;
-	n = read_groups(p, &groups);
+	n = read_groups(p, &groups, &ref, &has_ref);
 	distributed = n >= 0;
 	p->read_at = now;
 	p->stale = false;
-	if (distributed == p->distributed && same_groups(groups, Max(n, 0), p->shards, p->nshards))
+	if (distributed == p->distributed && same_groups(groups, Max(n, 0), p->shards, p->nshards) &&
+		has_ref == p->has_reference && (!has_ref || same_names(&ref, &p->reference)))
 		return false;
 
 	forget(p);
@@ -347,7 +391,27 @@ alliance_placements_refresh(Placements *p, int every_ms)
 			s->plan = NULL;
 		}
 	}
+	p->has_reference = distributed && has_ref;
+	if (p->has_reference)
+	{
+		p->reference_stmts = MemoryContextAllocZero(p->cxt, Max(p->ntemplates, 1) * sizeof(Stmt));
+		for (int r = 0; r < NUM_PLACED; r++)
+			p->reference.names[r] = MemoryContextStrdup(p->cxt, ref.names[r]);
+		for (int t = 0; t < p->ntemplates; t++)
+		{
+			p->reference_stmts[t] = p->templates[t];
+			p->reference_stmts[t].sql = MemoryContextStrdup(p->cxt, statement_on(p->templates[t].sql, &ref));
+			p->reference_stmts[t].plan = NULL;
+		}
+	}
 	return true;
+}
+
+Stmt *
+alliance_placements_reference_stmt(Placements *p, int t)
+{
+	Assert(t >= 0 && t < p->ntemplates);
+	return p->has_reference ? &p->reference_stmts[t] : NULL;
 }
 
 Stmt *
@@ -370,4 +434,73 @@ alliance_placements_shard_of(const Placements *p, int64 referral_id)
 		if (hash >= p->shards[i].min && hash <= p->shards[i].max)
 			return i;
 	return -1;
+}
+
+/*
+ * Citus's shard metadata lock: an advisory lock tag of its own class, which
+ * its executor takes in share mode on a shard it writes and a shard move
+ * takes in exclusive mode before it changes the shard's placement.
+ */
+#define CITUS_SHARD_METADATA_LOCK_CLASS 4
+
+int
+alliance_placements_lock_shard_of(Placements *p, int64 referral_id)
+{
+	int			shard = alliance_placements_shard_of(p, referral_id);
+
+	while (shard >= 0)
+	{
+		LOCKTAG		tag;
+		int64		shardid = p->shards[shard].shardid;
+
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (shardid >> 32), (uint32) shardid,
+							 CITUS_SHARD_METADATA_LOCK_CLASS);
+		(void) LockAcquire(&tag, ShareLock, false, false);
+
+		/* a move that committed before the lock was granted: its invalidation */
+		AcceptInvalidationMessages();
+		if (!p->stale)
+			return shard;
+		if (!alliance_placements_refresh(p, 0))
+			return shard;
+		shard = alliance_placements_shard_of(p, referral_id);
+		if (shard >= 0 && p->shards[shard].shardid == shardid)
+			return shard;
+	}
+	return -1;
+}
+
+bool
+alliance_local_begin(LocalPlacements *l, const Stmt *templates, int ntemplates)
+{
+	const char *local_execution;
+
+	if (l->initialized && l->lxid == MyProc->lxid)
+		return l->usable;
+	l->lxid = MyProc->lxid;
+	l->usable = false;
+	if (!alliance_direct_shard_access || IsTransactionBlock())
+		return false;
+	if (!l->initialized)
+	{
+		alliance_placements_init(&l->placements, PLACED_REFERRAL, templates, ntemplates);
+		l->initialized = true;
+	}
+	alliance_placements_refresh(&l->placements, LOCAL_PLACEMENTS_EVERY_MS);
+	if (!l->placements.distributed)
+		return false;
+	local_execution = GetConfigOption("citus.enable_local_execution", true, false);
+	l->usable = local_execution != NULL && strcmp(local_execution, "on") == 0;
+	return l->usable;
+}
+
+Stmt *
+alliance_local_reference(LocalPlacements *l, int t, Stmt *otherwise)
+{
+	Stmt	   *reference;
+
+	if (!l->initialized || l->lxid != MyProc->lxid || !l->usable)
+		return otherwise;
+	reference = alliance_placements_reference_stmt(&l->placements, t);
+	return reference ? reference : otherwise;
 }

@@ -25,7 +25,9 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "alliance.h"
@@ -33,6 +35,7 @@
 #include "caller.h"
 #include "contract.h"
 #include "parse.h"
+#include "placements.h"
 #include "referral.h"
 #include "registry.h"
 #include "routing.h"
@@ -108,13 +111,28 @@ typedef struct EventSubject
 	TimestampTz created_at;
 } EventSubject;
 
-static Stmt lock_referral = {
-	"SELECT alliance_id, from_institution, to_institution, status::text, version,"
-	"       patient_ref, diagnosis::text, acuity::text, urgency::text, direction::text,"
-	"       coalesce(parent_id, 0), created_at"
-	"  FROM alliance.referral WHERE id = $1 FOR UPDATE",
-	1, {INT8OID}
-};
+/*
+ * The gate's statements.  On a Citus node they also run on the placements
+ * this node holds (see route_of): gate_stmts[t] is the statement on the
+ * extension's tables, on one server and through Citus.
+ */
+typedef enum GateStmt
+{
+	GATE_LOCK,
+	GATE_UPDATE,
+	GATE_EVENT,
+	GATE_MARK,
+	GATE_ENDPOINTS,
+	GATE_OUTBOX,
+	GATE_OUTBOX_2,
+	GATE_ACCEPTING,
+	GATE_DIRECTION,
+	GATE_NEXT_ID,
+	GATE_REFERRAL,
+	GATE_REFERRAL_WITH_ID,
+	GATE_ANNOUNCE,
+	NUM_GATE_STMTS
+} GateStmt;
 
 /*
  * The SLA deadline of a referral that becomes requested is a value, $n
@@ -124,30 +142,144 @@ static Stmt lock_referral = {
  */
 #define DUE_AT(param)	param
 
-static Stmt update_referral = {
-	"UPDATE alliance.referral AS r"
-	"   SET status = $2::alliance.referral_status,"
-	"       version = r.version + 1,"
-	"       updated_at = now(),"
-	"       due_at = coalesce($3, r.due_at),"
-	"       scheduled_at = coalesce($4, r.scheduled_at)"
-	" WHERE r.id = $1"
-	" RETURNING r",
-	4, {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
-};
+/*
+ * A new referral, its direction ($13) from its sender's and receiver's tiers
+ * (referral_direction), as VALUES: Citus routes it to the new id's shard.
+ * On a Citus node that holds placements, the id is drawn first ($14), so
+ * that the gate knows the shard before it writes.  Before ALTER EXTENSION
+ * alliance UPDATE to 1.2, a referral has no signed column.
+ */
+#define INSERT_REFERRAL(id_column, id_value, signed_column, signed_value) \
+	"INSERT INTO alliance.referral (" id_column "alliance_id, patient_ref, from_institution, to_institution," \
+	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at" signed_column ")" \
+	" VALUES (" id_value "$1, $2, $3, $4, $5::alliance.direction, $6::alliance.icd10," \
+	"        $7::alliance.acuity, $8::alliance.urgency, $9::alliance.referral_status, $10, $11," \
+	"        " DUE_AT("$12") signed_value ")" \
+	" RETURNING id"
 
 /*
- * The referral's deadlines come as values (the gate has them), not from a
- * SELECT on alliance.referral: on a Citus cluster an INSERT ... SELECT with
- * parameters is planned for every shard, VALUES for the one of $1.
+ * The id of a new row of table, from its sequence: what the column's default
+ * gives, which a Citus shard does not have (Citus keeps the defaults that
+ * draw from a sequence on the distributed table alone)
  */
-static Stmt insert_event = {
-	"INSERT INTO alliance.referral_event (referral_id, from_status, to_status, actor, note, version,"
-	"                                     due_at, scheduled_at, from_institution, to_institution)"
-	" VALUES ($1, $2::alliance.referral_status, $3::alliance.referral_status, $4, $5, $6, $7, $8, $9, $10)"
-	" RETURNING id",
-	10, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-		INT8OID, INT8OID}
+#define NEXT_ID(table) \
+	"pg_catalog.nextval('alliance." table "_id_seq'::pg_catalog.regclass)"
+
+#define UPDATE_REFERRAL(returning) \
+	"UPDATE alliance.referral AS r" \
+	"   SET status = $2::alliance.referral_status," \
+	"       version = r.version + 1," \
+	"       updated_at = now()," \
+	"       due_at = coalesce($3, r.due_at)," \
+	"       scheduled_at = coalesce($4, r.scheduled_at)" \
+	" WHERE r.id = $1" \
+	" RETURNING " returning
+
+#define REFERRAL_ARGTYPES \
+	INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, \
+	TEXTOID, TIMESTAMPTZOID
+
+static Stmt gate_stmts[NUM_GATE_STMTS] = {
+	[GATE_LOCK] = {
+		"SELECT alliance_id, from_institution, to_institution, status::text, version,"
+		"       patient_ref, diagnosis::text, acuity::text, urgency::text, direction::text,"
+		"       coalesce(parent_id, 0), created_at"
+		"  FROM alliance.referral WHERE id = $1 FOR UPDATE",
+		1, {INT8OID}
+	},
+
+	/*
+	 * The referral after the change, as an alliance.referral (on a shard,
+	 * whose row type is the shard's own, made from its columns)
+	 */
+	[GATE_UPDATE] = {
+		UPDATE_REFERRAL("ROW(r.*)::alliance.referral"),
+		4, {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	},
+
+	/*
+	 * The referral's deadlines come as values (the gate has them), not from
+	 * a SELECT on alliance.referral: on a Citus cluster an INSERT ... SELECT
+	 * with parameters is planned for every shard, VALUES for the one of $1.
+	 */
+	[GATE_EVENT] = {
+		"INSERT INTO alliance.referral_event (id, referral_id, from_status, to_status, actor, note, version,"
+		"                                     due_at, scheduled_at, from_institution, to_institution)"
+		" VALUES (" NEXT_ID("referral_event") ", $1, $2::alliance.referral_status, $3::alliance.referral_status,"
+		"         $4, $5, $6, $7, $8, $9, $10)"
+		" RETURNING id",
+		10, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+			INT8OID, INT8OID}
+	},
+
+	/*
+	 * The referral's month needs a refresh of the indicators (inside the
+	 * window), and, for a return referral, its parent's month, which the
+	 * refresh finds by the parent's id (on a Citus cluster the parent is on
+	 * another shard, and the gate reads none).  indicator_dirty is local to
+	 * each node.
+	 */
+	[GATE_MARK] = {
+		"INSERT INTO alliance.indicator_dirty (alliance_id, month, parent_id)"
+		" SELECT $1, alliance.month_of($2), $3 FROM alliance.time_window() AS w"
+		"  WHERE $2 >= w.first AND $2 < w.\"end\""
+		"     OR $3 IS NOT NULL",
+		3, {INT8OID, TIMESTAMPTZOID, INT8OID}
+	},
+
+	/*
+	 * The notifications of an event: one per active endpoint of the two
+	 * institutions, inserted as VALUES carrying the referral's id, which
+	 * Citus routes to the referral's shard (an INSERT ... SELECT from the
+	 * registry is planned through the coordinator, and committed with
+	 * two-phase commit).
+	 */
+	[GATE_ENDPOINTS] = {
+		"SELECT institution_id FROM alliance.webhook_endpoint"
+		" WHERE institution_id IN ($1, $2) AND active ORDER BY institution_id",
+		2, {INT8OID, INT8OID}
+	},
+	[GATE_OUTBOX] = {
+		"INSERT INTO alliance.outbox (id, event_id, referral_id, institution_id)"
+		" VALUES (" NEXT_ID("outbox") ", $1, $2, $3)",
+		3, {INT8OID, INT8OID, INT8OID}
+	},
+	[GATE_OUTBOX_2] = {
+		"INSERT INTO alliance.outbox (id, event_id, referral_id, institution_id)"
+		" VALUES (" NEXT_ID("outbox") ", $1, $2, $3), (" NEXT_ID("outbox") ", $1, $2, $4)",
+		4, {INT8OID, INT8OID, INT8OID, INT8OID}
+	},
+	[GATE_ACCEPTING] = {
+		"SELECT accepting FROM alliance.institution WHERE id = $1",
+		1, {INT8OID}
+	},
+	[GATE_DIRECTION] = {
+		"SELECT alliance.direction(f.tier, t.tier)::text"
+		"   FROM alliance.institution f, alliance.institution t"
+		"  WHERE f.id = $1 AND t.id = $2",
+		2, {INT8OID, INT8OID}
+	},
+	[GATE_NEXT_ID] = {
+		"SELECT " NEXT_ID("referral"),
+		0, {InvalidOid}
+	},
+	[GATE_REFERRAL] = {
+		INSERT_REFERRAL("", "", ", signed", ", $13"),
+		13, {REFERRAL_ARGTYPES, BOOLOID}
+	},
+	[GATE_REFERRAL_WITH_ID] = {
+		INSERT_REFERRAL("id, ", "$14, ", ", signed", ", $13"),
+		14, {REFERRAL_ARGTYPES, BOOLOID, INT8OID}
+	},
+
+	/*
+	 * A change Citus makes, and so knows of, to a referral the gate wrote
+	 * directly (see route_through_citus)
+	 */
+	[GATE_ANNOUNCE] = {
+		"UPDATE alliance.referral SET version = version WHERE id = $1",
+		1, {INT8OID}
+	},
 };
 
 /* before ALTER EXTENSION alliance UPDATE to 1.2: events without their institutions */
@@ -159,79 +291,124 @@ static Stmt insert_event_1_1 = {
 	8, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
-/*
- * The referral's month needs a refresh of the indicators (inside the window),
- * and, for a return referral, its parent's month, which the refresh finds by
- * the parent's id (on a Citus cluster the parent is on another shard, and
- * the gate reads none).  One VALUES row: a single-shard statement.
- */
-static Stmt mark_referral = {
-	"INSERT INTO alliance.indicator_dirty (alliance_id, month, parent_id)"
-	" SELECT $1, alliance.month_of($2), $3 FROM alliance.time_window() AS w"
-	"  WHERE $2 >= w.first AND $2 < w.\"end\""
-	"     OR $3 IS NOT NULL",
-	3, {INT8OID, TIMESTAMPTZOID, INT8OID}
+static Stmt insert_referral_1_1 = {
+	INSERT_REFERRAL("", "", "", ""),
+	12, {REFERRAL_ARGTYPES}
 };
 
-/*
- * The notifications of an event: one per active endpoint of the two
- * institutions, inserted as VALUES carrying the referral's id, which Citus
- * routes to the referral's shard (an INSERT ... SELECT from the registry is
- * planned through the coordinator, and committed with two-phase commit).
- */
+/* on one server and through Citus */
+static Stmt update_referral = {
+	UPDATE_REFERRAL("r"),
+	4, {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+/* the active endpoints through the view, which 1.1 has as a table */
 static Stmt active_endpoints = {
 	"SELECT institution_id FROM alliance.endpoint"
 	" WHERE institution_id IN ($1, $2) AND active ORDER BY institution_id",
 	2, {INT8OID, INT8OID}
 };
 
-static Stmt insert_outbox = {
-	"INSERT INTO alliance.outbox (event_id, referral_id, institution_id) VALUES ($1, $2, $3)",
-	3, {INT8OID, INT8OID, INT8OID}
-};
+/*
+ * Routes.  On a Citus cluster, Citus plans each of the gate's statements
+ * as a distributed query: on the node holding the referral it deparses the
+ * statement for the shard, then parses and plans that text again at every
+ * call (its local execution), and the reference tables' reads the same way.
+ * That is most of what a transition costs there.  So on a node holding the
+ * referral's shards (where Citus delegates the call), the gate runs its
+ * statements on those shards by name, and reads the reference tables'
+ * local placements, with plans kept as on one server: the statements of
+ * here, made by src/placements.c for each shard group of this node.
+ *
+ * Only what Citus would do locally is done so, and Citus must still see
+ * the transaction's work: a referral is written directly only outside a
+ * transaction block (where an earlier statement could have written through
+ * a connection Citus keeps to this node), under Citus's shard metadata lock
+ * (a shard move waits for the transaction), never after the transaction
+ * wrote through Citus (which would commit its remote part in one phase),
+ * and before it writes through Citus after a direct write, it changes that
+ * referral through Citus once, so that Citus commits with two-phase commit.
+ * alliance.direct_shard_access = off sends everything through Citus.
+ */
+#define ROUTE_CITUS			(-1)
+#define MAX_ID_DRAWS		64
 
-static Stmt insert_outbox_2 = {
-	"INSERT INTO alliance.outbox (event_id, referral_id, institution_id) VALUES ($1, $2, $3), ($1, $2, $4)",
-	4, {INT8OID, INT8OID, INT8OID, INT8OID}
-};
+static LocalPlacements here;
 
-static Stmt receiver_accepting = {
-	"SELECT accepting FROM alliance.institution WHERE id = $1",
-	1, {INT8OID}
-};
+/* what this transaction wrote, and how (route_xact resets it) */
+static LocalTransactionId route_lxid = InvalidLocalTransactionId;
+static int64 direct_referral = 0;	/* a referral written directly, or 0 */
+static bool citus_written = false;	/* a referral written through Citus */
 
 /*
- * A new referral, its direction ($13) from its sender's and receiver's tiers
- * (referral_direction), as VALUES: Citus routes it to the new id's shard.
- * Before ALTER EXTENSION alliance UPDATE to 1.2, a referral has no signed
- * column.
+ * Where this transaction is; at the start of every call of the gate and of
+ * create_referral, before their statements.  Returns whether it may write
+ * directly.
  */
-#define INSERT_REFERRAL(signed_column, signed_value) \
-	"INSERT INTO alliance.referral (alliance_id, patient_ref, from_institution, to_institution," \
-	"       direction, diagnosis, acuity, urgency, status, parent_id, reason, due_at" signed_column ")" \
-	" VALUES ($1, $2, $3, $4, $5::alliance.direction, $6::alliance.icd10," \
-	"        $7::alliance.acuity, $8::alliance.urgency, $9::alliance.referral_status, $10, $11," \
-	"        " DUE_AT("$12") signed_value ")" \
-	" RETURNING id"
+static bool
+route_xact(void)
+{
+	bool		usable = alliance_local_begin(&here, gate_stmts, NUM_GATE_STMTS);
 
-static Stmt insert_referral = {
-	INSERT_REFERRAL(", signed", ", $13"),
-	13, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
-		TEXTOID, TIMESTAMPTZOID, BOOLOID}
-};
+	if (route_lxid != MyProc->lxid)
+	{
+		route_lxid = MyProc->lxid;
+		direct_referral = 0;
+		citus_written = false;
+	}
+	return usable && !citus_written;
+}
 
-static Stmt insert_referral_1_1 = {
-	INSERT_REFERRAL("", ""),
-	12, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
-		TEXTOID, TIMESTAMPTZOID}
-};
+/*
+ * The route of a write of referral id: the group of this node's placements
+ * holding it, locked, or ROUTE_CITUS.
+ */
+static int
+route_of(int64 id)
+{
+	int			route;
 
-static Stmt referral_direction = {
-	"SELECT alliance.direction(f.tier, t.tier)::text"
-	"   FROM alliance.institution f, alliance.institution t"
-	"  WHERE f.id = $1 AND t.id = $2",
-	2, {INT8OID, INT8OID}
-};
+	if (!route_xact())
+		return ROUTE_CITUS;
+	route = alliance_placements_lock_shard_of(&here.placements, id);
+	if (route != ROUTE_CITUS && direct_referral == 0)
+		direct_referral = id;
+	return route;
+}
+
+/* Before a write through Citus: Citus learns of the direct ones first */
+static void
+route_through_citus(void)
+{
+	if (direct_referral != 0 && !citus_written)
+	{
+		Datum		arg = Int64GetDatum(direct_referral);
+
+		alliance_stmt_run(&gate_stmts[GATE_ANNOUNCE], &arg, NULL, 0);
+	}
+	citus_written = true;
+}
+
+/* Statement t of the gate on route */
+static Stmt *
+gate_stmt(GateStmt t, int route)
+{
+	if (route != ROUTE_CITUS)
+		return alliance_placements_stmt(&here.placements, route, t);
+	switch (t)
+	{
+		case GATE_ENDPOINTS:
+			return alliance_local_reference(&here, t, &active_endpoints);
+		case GATE_ACCEPTING:
+		case GATE_DIRECTION:
+			/* reads of reference tables: their local placements */
+			return alliance_local_reference(&here, t, &gate_stmts[t]);
+		case GATE_UPDATE:
+			return &update_referral;
+		default:
+			return &gate_stmts[t];
+	}
+}
 
 static ReferralStatus
 status_from_name(const char *name)
@@ -345,16 +522,16 @@ who_may(uint8 allowed, const ReferralRow *row)
 	return pstrdup("the background worker");
 }
 
-/* Read and lock a referral; AL002 if there is none */
+/* Read and lock a referral on route; AL002 if there is none */
 static void
-read_locked(int64 id, ReferralRow *row)
+read_locked(int64 id, int route, ReferralRow *row)
 {
 	Datum		arg = Int64GetDatum(id);
 	HeapTuple	tuple;
 	TupleDesc	desc;
 	bool		isnull;
 
-	alliance_stmt_run(&lock_referral, &arg, NULL, 1);
+	alliance_stmt_run(gate_stmt(GATE_LOCK, route), &arg, NULL, 1);
 	if (SPI_processed == 0)
 		referral_not_found(id);
 	tuple = SPI_tuptable->vals[0];
@@ -384,8 +561,8 @@ read_locked(int64 id, ReferralRow *row)
  * the table's triggers mark it.
  */
 static void
-record_event(const EventSubject *subject, const char *from, ReferralStatus to, const char *actor,
-			 const char *note, int32 version, bool sent,
+record_event(const EventSubject *subject, int route, const char *from, ReferralStatus to,
+			 const char *actor, const char *note, int32 version, bool sent,
 			 const TimestampTz *due_at, const TimestampTz *scheduled_at)
 {
 	Datum		values[10];
@@ -408,13 +585,13 @@ record_event(const EventSubject *subject, const char *from, ReferralStatus to, c
 	nulls[7] = scheduled_at ? ' ' : 'n';
 	values[8] = Int64GetDatum(subject->from_institution);
 	values[9] = Int64GetDatum(subject->to_institution);
-	alliance_stmt_run(current ? &insert_event : &insert_event_1_1, values, nulls, 0);
+	alliance_stmt_run(current ? gate_stmt(GATE_EVENT, route) : &insert_event_1_1, values, nulls, 0);
 	if (!alliance_stmt_get(1, &event_id))
 		elog(ERROR, "referral event was not recorded");
 
 	values[0] = Int64GetDatum(subject->from_institution);
 	values[1] = Int64GetDatum(sent ? subject->to_institution : subject->from_institution);
-	alliance_stmt_run(&active_endpoints, values, NULL, 0);
+	alliance_stmt_run(gate_stmt(GATE_ENDPOINTS, route), values, NULL, 0);
 	nendpoints = Min((int) SPI_processed, 2);
 	for (int i = 0; i < nendpoints; i++)
 	{
@@ -426,7 +603,7 @@ record_event(const EventSubject *subject, const char *from, ReferralStatus to, c
 	{
 		values[0] = event_id;
 		values[1] = Int64GetDatum(subject->referral_id);
-		alliance_stmt_run(nendpoints == 2 ? &insert_outbox_2 : &insert_outbox, values, NULL, 0);
+		alliance_stmt_run(gate_stmt(nendpoints == 2 ? GATE_OUTBOX_2 : GATE_OUTBOX, route), values, NULL, 0);
 	}
 
 	if (current)
@@ -436,7 +613,7 @@ record_event(const EventSubject *subject, const char *from, ReferralStatus to, c
 		values[2] = Int64GetDatum(subject->parent_id);
 		nulls[0] = nulls[1] = ' ';
 		nulls[2] = subject->parent_id ? ' ' : 'n';
-		alliance_stmt_run(&mark_referral, values, nulls, 0);
+		alliance_stmt_run(&gate_stmts[GATE_MARK], values, nulls, 0);
 	}
 
 	/* the dispatcher sends them, and keeps an eye on the new deadlines */
@@ -459,7 +636,7 @@ green_channel(int64 referral_id, int64 to_institution, const Caller *caller)
 	Datum		arg = Int64GetDatum(to_institution);
 	Datum		accepting;
 
-	alliance_stmt_run(&receiver_accepting, &arg, NULL, 1);
+	alliance_stmt_run(gate_stmt(GATE_ACCEPTING, ROUTE_CITUS), &arg, NULL, 1);
 	green.referral_id = referral_id;
 	green.to = RS_ACCEPTED;
 	if (alliance_stmt_get(1, &accepting) && !DatumGetBool(accepting))
@@ -491,6 +668,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	TimestampTz due;
 	TimestampTz scheduled;
 	EventSubject subject;
+	int			route;
 
 	if (!by_system && !caller->acts_for_all && caller->ninstitutions == 0)
 		ereport(ERROR,
@@ -499,7 +677,10 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 				 errdetail("It acts for no institution."),
 				 errhint("An administrator maps a role to an institution with alliance.map_role().")));
 
-	read_locked(t->referral_id, &row);
+	route = route_of(t->referral_id);
+	if (route == ROUTE_CITUS)
+		route_through_citus();
+	read_locked(t->referral_id, route, &row);
 
 	if (!by_system && !alliance_caller_acts_for(caller, row.from_institution) &&
 		!alliance_caller_acts_for(caller, row.to_institution))
@@ -549,7 +730,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 		values[3] = TimestampTzGetDatum(t->scheduled_at);
 	else
 		nulls[3] = 'n';
-	alliance_stmt_run(&update_referral, values, nulls, 0);
+	alliance_stmt_run(gate_stmt(GATE_UPDATE, route), values, nulls, 0);
 	if (!alliance_stmt_get(1, &result))
 		elog(ERROR, "referral " INT64_FORMAT " vanished under lock", row.id);
 
@@ -563,7 +744,7 @@ gate(const Transition *t, const Caller *caller, bool by_system)
 	subject.to_institution = row.to_institution;
 	subject.parent_id = row.parent_id;
 	subject.created_at = row.created_at;
-	record_event(&subject, status_name(row.status), t->to,
+	record_event(&subject, route, status_name(row.status), t->to,
 				 t->actor ? t->actor : by_system ? "alliance" : alliance_caller_name(caller),
 				 t->note, row.version + 1,
 				 !(row.status == RS_DRAFT && t->to == RS_CANCELLED),
@@ -608,7 +789,7 @@ check_gatekeeping(const ContractInForce *contract, int64 from, int64 to, const c
 		return;
 	values[0] = Int64GetDatum(from);
 	values[1] = Int64GetDatum(to);
-	alliance_stmt_run(&referral_direction, values, NULL, 1);
+	alliance_stmt_run(gate_stmt(GATE_DIRECTION, ROUTE_CITUS), values, NULL, 1);
 	if (!alliance_stmt_get(1, &direction) || alliance_label_position(ENUM_DIRECTION, TextDatumGetCString(direction)) != DIRECTION_UPWARD)
 		return;
 	ereport(ERROR,
@@ -637,8 +818,8 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 				const ContractInForce *contract)
 {
 	char		code[ICD10_OUTPUT_SIZE];
-	Datum		values[13];
-	char		nulls[13] = "             ";
+	Datum		values[14];
+	char		nulls[14] = "              ";
 	Membership	sides[2] = {{.institution_id = from}, {.institution_id = to}};
 	bool		from_ok;
 	bool		to_ok;
@@ -646,6 +827,8 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	Datum		id;
 	TimestampTz due;
 	EventSubject subject;
+	int			route = ROUTE_CITUS;
+	Stmt	   *insert;
 
 	if (!alliance_caller_acts_for(caller, from))
 		ereport(ERROR,
@@ -674,9 +857,33 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 		check_gatekeeping(contract, from, to, urgency);
 	}
 
+	/*
+	 * On a node that may hold the new referral's shard, its id first: the
+	 * shard is known before anything is written
+	 */
+	if (route_xact())
+	{
+		for (int draw = 0; draw < MAX_ID_DRAWS; draw++)
+		{
+			alliance_stmt_run(&gate_stmts[GATE_NEXT_ID], NULL, NULL, 1);
+			if (!alliance_stmt_get(1, &values[13]))
+				elog(ERROR, "alliance.referral_id_seq gave no id");
+			if (here.placements.nshards == 0 ||
+				alliance_placements_shard_of(&here.placements, DatumGetInt64(values[13])) >= 0)
+				break;
+		}
+		nulls[13] = ' ';
+		route = route_of(DatumGetInt64(values[13]));
+		insert = gate_stmt(GATE_REFERRAL_WITH_ID, route);
+	}
+	else
+		insert = alliance_contracts_installed() ? &gate_stmts[GATE_REFERRAL] : &insert_referral_1_1;
+	if (route == ROUTE_CITUS)
+		route_through_citus();
+
 	values[0] = Int64GetDatum(from);
 	values[1] = Int64GetDatum(to);
-	alliance_stmt_run(&referral_direction, values, NULL, 1);
+	alliance_stmt_run(gate_stmt(GATE_DIRECTION, ROUTE_CITUS), values, NULL, 1);
 	if (!alliance_stmt_get(1, &values[4]))
 		elog(ERROR, "institution " INT64_FORMAT " or " INT64_FORMAT " vanished", from, to);
 	values[0] = Int64GetDatum(alliance_id);
@@ -694,7 +901,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	nulls[10] = reason ? ' ' : 'n';
 	sla_due(status, urgency, &values[11], &nulls[11]);
 	values[12] = BoolGetDatum(contract != NULL);
-	alliance_stmt_run(alliance_contracts_installed() ? &insert_referral : &insert_referral_1_1, values, nulls, 0);
+	alliance_stmt_run(insert, values, nulls, 0);
 	if (!alliance_stmt_get(1, &id))
 		elog(ERROR, "referral was not created");
 
@@ -705,7 +912,7 @@ create_referral(const Caller *caller, int64 alliance_id, const char *patient_ref
 	subject.to_institution = to;
 	subject.parent_id = parent_id;
 	subject.created_at = GetCurrentTransactionStartTimestamp();	/* created_at's default, now() */
-	record_event(&subject, NULL, status, alliance_caller_name(caller), reason, 1, submit,
+	record_event(&subject, route, NULL, status, alliance_caller_name(caller), reason, 1, submit,
 				 nulls[11] == 'n' ? NULL : &due, NULL);
 
 	if (green_channel_applies(status, urgency))
@@ -854,7 +1061,7 @@ complete(PG_FUNCTION_ARGS)
 	result = gate(&t, &caller, false);
 	if (PG_GETARG_BOOL(2))
 	{
-		read_locked(t.referral_id, &row);
+		read_locked(t.referral_id, route_of(t.referral_id), &row);
 		if (alliance_label_position(ENUM_DIRECTION, row.direction) != DIRECTION_UPWARD)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

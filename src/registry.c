@@ -23,6 +23,7 @@
 #include "caller.h"
 #include "contract.h"
 #include "parse.h"
+#include "placements.h"
 #include "registry.h"
 #include "stmt.h"
 #include "webhook.h"
@@ -39,20 +40,42 @@ static Stmt insert_institution = {
 	7, {TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, TEXTARRAYOID, INT4OID}
 };
 
-static Stmt alliance_exists = {
-	"SELECT 1 FROM alliance.alliance WHERE id = $1", 1, {INT8OID}
+/*
+ * The registry's lookups; on a Citus node they read the reference tables'
+ * placements there (src/placements.c), as the gate does.
+ */
+typedef enum RegistryRead
+{
+	READ_ALLIANCE,
+	READ_MEMBERSHIPS,
+	READ_INSTITUTION,
+	NUM_REGISTRY_READS
+} RegistryRead;
+
+static Stmt registry_reads[NUM_REGISTRY_READS] = {
+	[READ_ALLIANCE] = {
+		"SELECT 1 FROM alliance.alliance WHERE id = $1", 1, {INT8OID}
+	},
+	[READ_MEMBERSHIPS] = {
+		"SELECT i.id, i.active, i.tier::text FROM alliance.membership m"
+		"  JOIN alliance.institution i ON i.id = m.institution_id"
+		" WHERE m.alliance_id = $1 AND m.institution_id = ANY ($2)",
+		2, {INT8OID, INT8ARRAYOID}
+	},
+	[READ_INSTITUTION] = {
+		"SELECT 1 FROM alliance.institution WHERE id = $1", 1, {INT8OID}
+	},
 };
 
-static Stmt memberships = {
-	"SELECT i.id, i.active, i.tier::text FROM alliance.membership m"
-	"  JOIN alliance.institution i ON i.id = m.institution_id"
-	" WHERE m.alliance_id = $1 AND m.institution_id = ANY ($2)",
-	2, {INT8OID, INT8ARRAYOID}
-};
+static LocalPlacements here;
 
-static Stmt institution_exists = {
-	"SELECT 1 FROM alliance.institution WHERE id = $1", 1, {INT8OID}
-};
+/* lookup t, on this node's reference placements when it may */
+static Stmt *
+registry_read(RegistryRead t)
+{
+	(void) alliance_local_begin(&here, registry_reads, NUM_REGISTRY_READS);
+	return alliance_local_reference(&here, t, &registry_reads[t]);
+}
 
 /* when role $3 is lead, the alliance's other lead, if it has one */
 static Stmt other_lead = {
@@ -164,11 +187,11 @@ enum_has_label(const char *typname, const char *label)
 
 /* Raise 42704 unless the row with this id exists */
 static void
-require_row(Stmt *exists, const char *what, int64 id)
+require_row(RegistryRead exists, const char *what, int64 id)
 {
 	Datum		arg = Int64GetDatum(id);
 
-	alliance_stmt_run(exists, &arg, NULL, 1);
+	alliance_stmt_run(registry_read(exists), &arg, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -178,13 +201,13 @@ require_row(Stmt *exists, const char *what, int64 id)
 void
 alliance_registry_require_institution(int64 institution_id)
 {
-	require_row(&institution_exists, "institution", institution_id);
+	require_row(READ_INSTITUTION, "institution", institution_id);
 }
 
 void
 alliance_registry_require_alliance(int64 alliance_id)
 {
-	require_row(&alliance_exists, "alliance", alliance_id);
+	require_row(READ_ALLIANCE, "alliance", alliance_id);
 }
 
 void
@@ -201,7 +224,7 @@ alliance_registry_memberships(int64 alliance_id, Membership *members, int n)
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	alliance_stmt_run(&memberships, values, NULL, 0);
+	alliance_stmt_run(registry_read(READ_MEMBERSHIPS), values, NULL, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -320,8 +343,8 @@ add_member(PG_FUNCTION_ARGS)
 	alliance_caller_require_admin(&caller, "change the members of an alliance");
 
 	alliance_stmt_begin(&scope, true);
-	require_row(&alliance_exists, "alliance", alliance_id);
-	require_row(&institution_exists, "institution", institution_id);
+	require_row(READ_ALLIANCE, "alliance", alliance_id);
+	require_row(READ_INSTITUTION, "institution", institution_id);
 	values[0] = Int64GetDatum(alliance_id);
 	values[1] = Int64GetDatum(institution_id);
 	values[2] = CStringGetTextDatum(role);
@@ -409,7 +432,7 @@ set_endpoint(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(format);
 	values[3] = CStringGetTextDatum(secret);
 	alliance_stmt_begin(&scope, true);
-	require_row(&institution_exists, "institution", institution_id);
+	require_row(READ_INSTITUTION, "institution", institution_id);
 	if (OidIsValid(get_relname_relid("webhook_secret", get_namespace_oid("alliance", false))))
 	{
 		alliance_stmt_run(&upsert_endpoint, values, NULL, 0);
@@ -445,7 +468,7 @@ change_role_map(FunctionCallInfo fcinfo, Stmt *stmt, const char *action, bool ro
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = PG_GETARG_DATUM(1);
 	alliance_stmt_begin(&scope, true);
-	require_row(&institution_exists, "institution", PG_GETARG_INT64(1));
+	require_row(READ_INSTITUTION, "institution", PG_GETARG_INT64(1));
 	if (!alliance_role_map_by_oid())
 	{
 		values[0] = PG_GETARG_DATUM(0);

@@ -33,6 +33,7 @@ int			alliance_log_retention;
 int			alliance_refresh_interval;
 int			alliance_contract_policy;
 int			alliance_routing_policy;
+bool		alliance_direct_shard_access;
 
 static const struct config_enum_entry routing_policy_options[] = {
 	{"off", ROUTING_POLICY_OFF, false},
@@ -223,4 +224,14 @@ alliance_define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	/* on a Citus node: how the gate reaches the referral shards it holds */
+	DefineCustomBoolVariable("alliance.direct_shard_access",
+							 "Lets the referral gate use the shards and reference placements this Citus node holds directly.",
+							 "When off, every statement of the gate goes through Citus's planner. Per node; no effect on one server.",
+							 &alliance_direct_shard_access,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 }

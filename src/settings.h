@@ -60,6 +60,7 @@ extern int	alliance_max_in_flight;
 extern int	alliance_max_in_flight_per_endpoint;
 extern int	alliance_log_retention;
 extern int	alliance_refresh_interval;
+extern bool alliance_direct_shard_access;
 extern char *alliance_resolve;
 
 /* Define every setting; called once, by _PG_init */

@@ -323,6 +323,16 @@ BEGIN
 			USING p.signature, 'referral_id', 'alliance.referral';
 	END LOOP;
 
+	-- refer() runs on the worker holding its alliance's contracts (whether
+	-- the patient is signed is read there), which gives the new referral an
+	-- id of a shard it holds: the referral, its event and its notifications
+	-- are written there too, a single-node transaction.  The referrals of an
+	-- alliance are thus created on one node (its tenant's), and the gate
+	-- then finds each by its id.
+	PERFORM pg_catalog.create_distributed_function(
+		'alliance.refer(bigint,text,bigint,alliance.icd10,alliance.acuity,alliance.urgency,bigint,text,boolean)'::pg_catalog.regprocedure,
+		'alliance_id', colocate_with => 'alliance.contract');
+
 	PERFORM alliance.partition_sequences();
 END
 $$;

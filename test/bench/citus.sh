@@ -169,6 +169,19 @@ if [[ " $sections " == *" lives "* ]]; then
 	cluster=$(lives_on $c)
 	echo "  cluster (1+2):  $cluster lives/s ($clients clients, ${seconds}s; load $(load))"
 	awk -v c="$cluster" -v s="$single" 'BEGIN { printf "  ratio cluster/one server: %.2f\n", c / s }'
+	# the same with every statement of the gate through Citus's planner
+	# (alliance.direct_shard_access = off on every node)
+	for i in 0 1 2; do
+		sql $((base + 1 + i)) 'ALTER SYSTEM SET alliance.direct_shard_access = off' >/dev/null
+		sql $((base + 1 + i)) 'SELECT pg_reload_conf()' >/dev/null
+	done
+	through=$(lives_on $c)
+	for i in 0 1 2; do
+		sql $((base + 1 + i)) 'ALTER SYSTEM RESET alliance.direct_shard_access' >/dev/null
+		sql $((base + 1 + i)) 'SELECT pg_reload_conf()' >/dev/null
+	done
+	echo "  cluster, alliance.direct_shard_access = off: $through lives/s (load $(load))"
+	awk -v c="$through" -v s="$single" 'BEGIN { printf "  ratio: %.2f\n", c / s }'
 	# the same clients split over the two workers (every node with Citus's
 	# metadata takes the calls): no coordinator between the client and the
 	# worker that holds the referral for half of the delegated calls

@@ -288,6 +288,74 @@ is( $coordinator->safe_psql('postgres',
 	'arrived 0',
 	'the two-shard transaction rolled back whole: the referral stays arrived, no return referral');
 
+# The gate on the worker holding the referral: its statements run on the
+# shards by name, with kept plans (alliance.direct_shard_access, on by
+# default), not through Citus's planner -- which logs, with
+# citus.log_local_commands, each statement it runs on a local shard.
+# Citus still sees what a transaction writes: one that writes referrals on
+# two workers commits with two-phase commit, whichever comes first.
+my ($local, $remote, $local2, $local3);
+my $worker1 = $workers[0];
+my $worker1_group = $coordinator->safe_psql('postgres',
+	'SELECT groupid FROM pg_dist_node WHERE nodeport = ' . $worker1->port);
+# refer() as the whole statement runs on the worker of its alliance and
+# creates the referral on a shard there
+my $tenant = $coordinator->safe_psql('postgres', q{
+	SELECT groupid FROM pg_dist_placement
+	 WHERE shardid = get_shard_id_for_distribution_column('alliance.contract', 1)});
+my @created = map {
+	$coordinator->safe_psql('postgres',
+		"SELECT alliance.refer(1, 'P-tenant-$_', $wuliqiao, 'I10', 'chronic', 'routine', $ruijin)")
+} 1 .. 10;
+is( $coordinator->safe_psql('postgres', qq{
+		SELECT count(*) FROM unnest(ARRAY[@{[ join(',', @created) ]}]::bigint[]) AS r
+		 WHERE (SELECT groupid FROM pg_dist_placement
+				 WHERE shardid = get_shard_id_for_distribution_column('alliance.referral', r)) = $tenant}),
+	'10',
+	'refer(): every new referral of alliance 1 is on the worker holding its contracts');
+# in a transaction block Citus delegates nothing: the coordinator draws the
+# ids, which fall on every worker
+for my $n (1 .. 40)
+{
+	my $r = $coordinator->safe_psql('postgres',
+		"BEGIN; SELECT alliance.refer(1, 'P-direct-$n', $wuliqiao, 'I10', 'chronic', 'routine', $ruijin); COMMIT;");
+	my $here = $coordinator->safe_psql('postgres', qq{
+		SELECT groupid = $worker1_group FROM pg_dist_placement
+		 WHERE shardid = get_shard_id_for_distribution_column('alliance.referral', $r)});
+	if ($here eq 't') { $local ? $local2 ? $local3 ||= $r : ($local2 = $r) : ($local = $r); }
+	else { $remote ||= $r; }
+}
+ok($local3 && $remote, 'direct: referrals on worker1 and on worker2');
+my $logged = "SET citus.log_local_commands = on; SET citus.log_remote_commands = on; SET client_min_messages = log;";
+($rc, $out, $err) = $worker1->psql('postgres', "$logged SELECT alliance.accept($local)");
+is($rc, 0, 'direct: accept() on the worker holding the referral') or diag $err;
+like($out, qr/,accepted,2,/, 'direct: the referral is accepted, version 2');
+unlike($err, qr/executing the command locally|issuing/,
+	'direct: no statement through Citus, neither on a local shard nor elsewhere')
+  or diag $err;
+is( $worker1->safe_psql('postgres', "SELECT count(*) FROM alliance.referral_event WHERE referral_id = $local"),
+	'2', 'direct: its event is recorded');
+($rc, $out, $err) = $worker1->psql('postgres',
+	"SET alliance.direct_shard_access = off; $logged SELECT alliance.accept($local2)");
+like($err, qr/executing the command locally: .*referral_\d+/,
+	'direct_shard_access = off: the gate goes through Citus, which runs it on the local shard');
+like($out, qr/,accepted,2,/, 'direct_shard_access = off: the same result');
+($rc, $out, $err) = $worker1->psql('postgres', "$logged BEGIN; SELECT alliance.arrive($local); COMMIT;");
+like($err, qr/executing the command locally: .*referral_\d+/,
+	'in a transaction block the gate goes through Citus');
+for my $step ([ 'accept', $local3, $remote, 'local, then remote', 'accepted' ],
+	[ 'arrive', $remote, $local2, 'remote, then local', 'arrived' ])
+{
+	my ($fn, $first, $second, $name, $status) = @$step;
+	($rc, $out, $err) = $worker1->psql('postgres',
+		"$logged SELECT count(*) FROM unnest(ARRAY[$first, $second]::bigint[]) AS x, LATERAL alliance.$fn(x) AS r");
+	is($rc, 0, "direct: one statement moves referrals on both workers ($name)") or diag $err;
+	like($err, qr/PREPARE TRANSACTION/, "direct: $name, committed with two-phase commit");
+	is( $coordinator->safe_psql('postgres',
+			"SELECT string_agg(status::text, ',') FROM alliance.referral WHERE id IN ($first, $second)"),
+		"$status,$status", "direct: $name, both $status");
+}
+
 # The race on the cluster: twenty sessions accept one referral at once,
 # each call delegated to the worker holding it; exactly one wins, the others
 # get AL001 (the referral moved on), and one accepted event is recorded.

@@ -36,10 +36,23 @@ is($solo->safe_psql('postgres', 'SELECT alliance.is_distributed()'), 'f', 'is_di
 
 # Run the same SQL on the cluster's coordinator and on the one server; both
 # results
+# refer() on the cluster runs on its alliance's worker and draws the id
+# there: a referral has another id on each side.  both() names the cluster's
+# ids (as the tests hold them) and turns them into the one server's.
+my %solo_id;
+
+sub solo_ids
+{
+	my ($sql) = @_;
+	return $sql =~ s/\b(\d+)\b/$solo_id{$1} \/\/ $1/ger;
+}
+
 sub both
 {
 	my ($sql) = @_;
-	return ($coordinator->safe_psql('postgres', $sql), $solo->safe_psql('postgres', $sql));
+	my ($c, $s) = ($coordinator->safe_psql('postgres', $sql), $solo->safe_psql('postgres', solo_ids($sql)));
+	$solo_id{$c} = $s if $sql =~ /^SELECT alliance\.refer\(/ && $c =~ /^\d+$/;
+	return ($c, $s);
 }
 
 # Every statement below on the coordinator, with psql's error as SQLSTATE:
@@ -122,7 +135,7 @@ is($c, 'accepted 2 upward', 'accept() on the cluster');
 is($c, $s, 'accept(): as on one server');
 ($o, $state) = try($coordinator, "SELECT status FROM alliance.schedule($r1, now() + interval '1 day')");
 is($o, 'scheduled', 'schedule() on the cluster');
-$solo->safe_psql('postgres', "SELECT alliance.schedule($r1, now() + interval '1 day')");
+$solo->safe_psql('postgres', solo_ids("SELECT alliance.schedule($r1, now() + interval '1 day')"));
 ($c, $s) = both("SELECT status FROM alliance.arrive($r1)");
 is($c, 'arrived', 'arrive() on the cluster');
 ($c, $s) = both("SELECT (c).status FROM (SELECT alliance.complete($r1, 'stable', true) AS c) x");
